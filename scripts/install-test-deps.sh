@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite needs: iproute2 (ip netns, veth, bridge),
+# keepalived (the interop peer), tcpdump (wire captures), nftables. Run as root; CI does.
+# Does nothing when everything is already there, so it is cheap to call every time.
+set -euo pipefail
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v keepalived >/dev/null || need+=(keepalived)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v nft >/dev/null || need+=(nftables)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-deps: need ${need[*]}; run this script as root" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${need[@]}"
+# keepalived's package starts a service on some hosts; the tests run their own instances.
+if command -v systemctl >/dev/null && systemctl is-active -q keepalived 2>/dev/null; then
+  systemctl stop keepalived || true
+fi
