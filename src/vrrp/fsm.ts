@@ -1,0 +1,395 @@
+// The VRRP state machine of RFC 5798 section 6 (and RFC 3768 for v2), pure and deterministic.
+//
+// Inputs go in through step(); actions (as data) and transitions come out. There are no
+// sockets, timers or wall clock here: timers are actions the driver carries out (instance.ts)
+// and feeds back as 'timer' inputs, and the only notion of time is the injected clock, read to
+// stamp transitions. The same machine therefore runs on the wire, in the simulated LAN and
+// under a fuzzer.
+//
+// Beyond the RFC's three states there is Fault (keepalived's FAULT): held while any fault
+// source (a tracked interface, a track_script with weight 0, ...) says this node must not
+// serve. Several sources can hold it at once; the instance leaves Fault when the last clears.
+
+import { compareAddresses } from './address-order.ts';
+import { centisToMicros, masterDownInterval, skewTime } from './timers.ts';
+import { PRIORITY_OWNER, PRIORITY_STOP, type Advert, type Micros, type VrrpVersion } from './types.ts';
+
+export type State = 'initialize' | 'backup' | 'master' | 'fault';
+
+export type TimerName = 'adver' | 'master-down' | 'preempt-delay';
+
+/** Why a transition happened; stable strings, since events, logs and notify scripts carry them. */
+export type TransitionReason =
+  /** Initialize -> Backup. */
+  | 'startup'
+  /** Initialize or Fault -> Master: priority 255, the router owns the addresses. */
+  | 'address-owner'
+  /** Backup -> Master: the Master went silent for Master_Down_Interval. */
+  | 'master-down-timer'
+  /** Backup -> Master: the Master resigned with a priority-0 advert; took over after Skew_Time. */
+  | 'priority-zero'
+  /** Backup -> Master: this router outranks the Master, whose adverts it discarded. */
+  | 'preempted'
+  /** Master -> Backup: an advert with a higher priority arrived. */
+  | 'higher-priority-seen'
+  /** Master -> Backup: an advert with equal priority from a higher primary address arrived. */
+  | 'equal-priority-higher-address'
+  /** Backup or Master -> Fault. */
+  | 'fault'
+  /** Fault -> Backup. */
+  | 'fault-cleared'
+  /** Any -> Initialize. */
+  | 'shutdown';
+
+/** Why a valid advert was not acted on. These are counted, not errors. */
+export type DiscardReason =
+  /** v2 only: the advert interval differs from ours (RFC 3768 section 7.1). */
+  | 'interval-mismatch'
+  /** Backup preempting: the Master's priority is lower than ours, so its advert does not reset
+   * the Master_Down_Timer. */
+  | 'lower-priority'
+  /** Master: an advert from a router that does not outrank us. */
+  | 'not-outranked'
+  /** In Initialize or Fault, adverts are ignored. */
+  | 'not-listening';
+
+export type Action =
+  | { type: 'send-advert'; priority: number }
+  | { type: 'add-addresses' }
+  | { type: 'remove-addresses' }
+  /** Gratuitous ARP / unsolicited Neighbor Advertisement for every virtual address. */
+  | { type: 'announce' }
+  /** Start, or restart, the named timer; it fires once. */
+  | { type: 'start-timer'; timer: TimerName; after: Micros }
+  | { type: 'stop-timer'; timer: TimerName }
+  | { type: 'discard'; reason: DiscardReason };
+
+export interface Transition {
+  from: State;
+  to: State;
+  reason: TransitionReason;
+  /** Effective priority at the time of the transition. */
+  priority: number;
+  /** Clock reading at the transition. */
+  at: Micros;
+  /** Extra context for logs, e.g. the sender of the advert or the fault source. */
+  detail?: string;
+}
+
+export interface StepResult {
+  actions: Action[];
+  transitions: Transition[];
+}
+
+export type Input =
+  | { type: 'startup' }
+  | { type: 'shutdown' }
+  /** A received advert that already passed the receive checks of RFC 5798 section 7.1 that need
+   * no state (TTL, checksum, VRID, auth); `from` is the sender's primary address. */
+  | { type: 'advert'; advert: Advert; from: string }
+  | { type: 'timer'; timer: TimerName }
+  /** The effective priority as computed from the base priority and the trackers. */
+  | { type: 'priority'; priority: number }
+  | { type: 'fault'; source: string; active: boolean };
+
+export interface Clock {
+  /** Monotonic time in microseconds. */
+  now(): Micros;
+}
+
+export interface FsmConfig {
+  version: VrrpVersion;
+  vrid: number;
+  /** Configured (base) priority, 1..255. 255 makes this router the address owner. */
+  priority: number;
+  /** Our advert interval in centiseconds. */
+  advertIntervalCs: number;
+  /** false = keepalived's nopreempt. */
+  preempt: boolean;
+  /** keepalived's preempt_delay: a lower-priority Master is tolerated this long after startup, or
+   * after it is first seen, before this router preempts it. 0 = preempt at once. */
+  preemptDelay: Micros;
+  /** This router's primary address on the interface: the source of its adverts, and the
+   * tie-breaker between equal priorities. */
+  primaryAddress: string;
+}
+
+/** Where the preempt_delay window stands while in Backup. */
+type PreemptHold = 'none' | 'holding' | 'elapsed';
+
+export class VrrpFsm {
+  readonly config: Readonly<FsmConfig>;
+  private readonly clock: Clock;
+  private current: State = 'initialize';
+  private effectivePriority: number;
+  /** The Master's advert interval as learned from its adverts (v3); ours until then. */
+  private masterAdverIntervalCs: number;
+  private readonly faults = new Set<string>();
+  /** What the running Master_Down_Timer will mean when it fires. */
+  private downCause: 'master-down-timer' | 'priority-zero' | 'preempted' = 'master-down-timer';
+  private preemptHold: PreemptHold = 'none';
+  /** The address of the last Master we heard (for status), if any. */
+  private lastMaster: string | undefined;
+
+  constructor(config: FsmConfig, clock: Clock) {
+    if (!Number.isInteger(config.priority) || config.priority < 1 || config.priority > 255) {
+      throw new RangeError(`priority must be 1..255, got ${config.priority}`);
+    }
+    this.config = { ...config };
+    this.clock = clock;
+    this.effectivePriority = config.priority;
+    this.masterAdverIntervalCs = config.advertIntervalCs;
+  }
+
+  get state(): State {
+    return this.current;
+  }
+
+  get priority(): number {
+    return this.effectivePriority;
+  }
+
+  get isOwner(): boolean {
+    return this.config.priority === PRIORITY_OWNER;
+  }
+
+  get learnedMasterIntervalCs(): number {
+    return this.masterAdverIntervalCs;
+  }
+
+  get masterAddress(): string | undefined {
+    return this.current === 'master' ? this.config.primaryAddress : this.lastMaster;
+  }
+
+  get activeFaults(): string[] {
+    return [...this.faults].sort();
+  }
+
+  /** Master_Down_Interval with the current priority and learned interval. */
+  get masterDownInterval(): Micros {
+    return masterDownInterval(this.config.version, this.effectivePriority, this.masterAdverIntervalCs);
+  }
+
+  get skewTime(): Micros {
+    return skewTime(this.config.version, this.effectivePriority, this.masterAdverIntervalCs);
+  }
+
+  step(input: Input): StepResult {
+    const out: StepResult = { actions: [], transitions: [] };
+    switch (input.type) {
+      case 'startup':
+        this.onStartup(out);
+        break;
+      case 'shutdown':
+        this.onShutdown(out);
+        break;
+      case 'advert':
+        this.onAdvert(input.advert, input.from, out);
+        break;
+      case 'timer':
+        this.onTimer(input.timer, out);
+        break;
+      case 'priority':
+        this.onPriority(input.priority);
+        break;
+      case 'fault':
+        this.onFault(input.source, input.active, out);
+        break;
+    }
+    return out;
+  }
+
+  // --- inputs ---------------------------------------------------------------------------------
+
+  private onStartup(out: StepResult): void {
+    if (this.current !== 'initialize') return;
+    if (this.faults.size > 0) {
+      this.enterFault(out, 'fault', this.activeFaults.join(','));
+    } else if (this.isOwner) {
+      this.enterMaster(out, 'address-owner');
+    } else {
+      this.enterBackup(out, 'startup', { holdPreempt: true });
+    }
+  }
+
+  private onShutdown(out: StepResult): void {
+    if (this.current === 'initialize') return;
+    if (this.current === 'master') this.resign(out);
+    this.stopAllTimers(out);
+    this.transition(out, 'initialize', 'shutdown');
+  }
+
+  private onAdvert(advert: Advert, from: string, out: StepResult): void {
+    if (this.current === 'initialize' || this.current === 'fault') {
+      out.actions.push({ type: 'discard', reason: 'not-listening' });
+      return;
+    }
+    if (this.config.version === 2 && advert.intervalCs !== this.config.advertIntervalCs) {
+      out.actions.push({ type: 'discard', reason: 'interval-mismatch' });
+      return;
+    }
+    if (this.current === 'backup') this.backupReceives(advert, from, out);
+    else this.masterReceives(advert, from, out);
+  }
+
+  private backupReceives(advert: Advert, from: string, out: StepResult): void {
+    if (advert.priority === PRIORITY_STOP) {
+      // RFC 5798 6.4.2: the Master is leaving; take over after Skew_Time, not a full interval.
+      this.lastMaster = from;
+      this.downCause = 'priority-zero';
+      out.actions.push({ type: 'start-timer', timer: 'master-down', after: this.skewTime });
+      return;
+    }
+    if (advert.priority >= this.effectivePriority) {
+      this.setPreemptHold(out, 'none');
+    } else if (this.config.preempt && !this.preemptDelayed(out)) {
+      // We outrank this Master: let its adverts lapse so the Master_Down_Timer hands us the
+      // role. (With nopreempt, or inside the preempt_delay window, it is accepted below.)
+      this.lastMaster = from;
+      this.downCause = 'preempted';
+      out.actions.push({ type: 'discard', reason: 'lower-priority' });
+      return;
+    }
+    this.lastMaster = from;
+    if (this.config.version === 3) this.masterAdverIntervalCs = advert.intervalCs;
+    this.downCause = 'master-down-timer';
+    out.actions.push({ type: 'start-timer', timer: 'master-down', after: this.masterDownInterval });
+  }
+
+  /** True while preemption must wait; opens the window on the first lower-priority advert. */
+  private preemptDelayed(out: StepResult): boolean {
+    if (this.config.preemptDelay <= 0) return false;
+    if (this.preemptHold === 'none') this.setPreemptHold(out, 'holding');
+    return this.preemptHold === 'holding';
+  }
+
+  private masterReceives(advert: Advert, from: string, out: StepResult): void {
+    if (advert.priority === PRIORITY_STOP) {
+      // Another router thinks it was Master and is leaving: assert ourselves at once.
+      out.actions.push({ type: 'send-advert', priority: this.effectivePriority });
+      out.actions.push({ type: 'start-timer', timer: 'adver', after: this.adverInterval() });
+      return;
+    }
+    let reason: TransitionReason | undefined;
+    if (advert.priority > this.effectivePriority) reason = 'higher-priority-seen';
+    else if (
+      advert.priority === this.effectivePriority &&
+      compareAddresses(from, this.config.primaryAddress) > 0
+    ) {
+      reason = 'equal-priority-higher-address';
+    }
+    if (!reason) {
+      out.actions.push({ type: 'discard', reason: 'not-outranked' });
+      return;
+    }
+    out.actions.push({ type: 'stop-timer', timer: 'adver' });
+    out.actions.push({ type: 'remove-addresses' });
+    if (this.config.version === 3) this.masterAdverIntervalCs = advert.intervalCs;
+    this.lastMaster = from;
+    this.enterBackup(out, reason, { holdPreempt: false, detail: from });
+  }
+
+  private onTimer(timer: TimerName, out: StepResult): void {
+    switch (timer) {
+      case 'adver':
+        if (this.current !== 'master') return;
+        out.actions.push({ type: 'send-advert', priority: this.effectivePriority });
+        out.actions.push({ type: 'start-timer', timer: 'adver', after: this.adverInterval() });
+        return;
+      case 'master-down':
+        if (this.current !== 'backup') return;
+        this.enterMaster(out, this.downCause, this.lastMaster);
+        return;
+      case 'preempt-delay':
+        if (this.current === 'backup' && this.preemptHold === 'holding') this.preemptHold = 'elapsed';
+        return;
+    }
+  }
+
+  private onPriority(priority: number): void {
+    // The address owner's priority is never adjusted; others stay within 1..254.
+    if (this.isOwner) return;
+    this.effectivePriority = Math.min(254, Math.max(1, Math.round(priority)));
+  }
+
+  private onFault(source: string, active: boolean, out: StepResult): void {
+    const had = this.faults.size > 0;
+    if (active) this.faults.add(source);
+    else this.faults.delete(source);
+    const has = this.faults.size > 0;
+    if (this.current === 'initialize' || had === has) return;
+    if (has) {
+      if (this.current === 'master') this.resign(out);
+      this.stopAllTimers(out);
+      this.enterFault(out, 'fault', source);
+    } else if (this.isOwner) {
+      this.enterMaster(out, 'address-owner');
+    } else {
+      this.enterBackup(out, 'fault-cleared', { holdPreempt: true, detail: source });
+    }
+  }
+
+  // --- state entry ----------------------------------------------------------------------------
+
+  private enterMaster(out: StepResult, reason: TransitionReason, detail?: string): void {
+    this.setPreemptHold(out, 'none');
+    out.actions.push({ type: 'stop-timer', timer: 'master-down' });
+    out.actions.push({ type: 'send-advert', priority: this.effectivePriority });
+    out.actions.push({ type: 'add-addresses' });
+    out.actions.push({ type: 'announce' });
+    out.actions.push({ type: 'start-timer', timer: 'adver', after: this.adverInterval() });
+    this.transition(out, 'master', reason, detail);
+  }
+
+  private enterBackup(
+    out: StepResult,
+    reason: TransitionReason,
+    opts: { holdPreempt: boolean; detail?: string | undefined },
+  ): void {
+    if (reason !== 'higher-priority-seen' && reason !== 'equal-priority-higher-address') {
+      this.masterAdverIntervalCs = this.config.advertIntervalCs;
+    }
+    this.downCause = 'master-down-timer';
+    this.setPreemptHold(out, opts.holdPreempt && this.config.preemptDelay > 0 ? 'holding' : 'none');
+    out.actions.push({ type: 'start-timer', timer: 'master-down', after: this.masterDownInterval });
+    this.transition(out, 'backup', reason, opts.detail);
+  }
+
+  private enterFault(out: StepResult, reason: TransitionReason, detail: string): void {
+    this.transition(out, 'fault', reason, detail);
+  }
+
+  /** Leave mastership cleanly: a priority-0 advert so a Backup takes over after Skew_Time,
+   * then give the addresses up. */
+  private resign(out: StepResult): void {
+    out.actions.push({ type: 'send-advert', priority: PRIORITY_STOP });
+    out.actions.push({ type: 'remove-addresses' });
+  }
+
+  private setPreemptHold(out: StepResult, hold: PreemptHold): void {
+    if (hold === this.preemptHold) return;
+    if (hold === 'holding') {
+      out.actions.push({ type: 'start-timer', timer: 'preempt-delay', after: this.config.preemptDelay });
+    } else if (this.preemptHold === 'holding') {
+      out.actions.push({ type: 'stop-timer', timer: 'preempt-delay' });
+    }
+    this.preemptHold = hold;
+  }
+
+  private stopAllTimers(out: StepResult): void {
+    this.setPreemptHold(out, 'none');
+    out.actions.push({ type: 'stop-timer', timer: 'adver' });
+    out.actions.push({ type: 'stop-timer', timer: 'master-down' });
+  }
+
+  private adverInterval(): Micros {
+    return centisToMicros(this.config.advertIntervalCs);
+  }
+
+  private transition(out: StepResult, to: State, reason: TransitionReason, detail?: string): void {
+    const t: Transition = { from: this.current, to, reason, priority: this.effectivePriority, at: this.clock.now() };
+    if (detail !== undefined) t.detail = detail;
+    this.current = to;
+    out.transitions.push(t);
+  }
+}
