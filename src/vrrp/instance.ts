@@ -1,0 +1,252 @@
+// One VRRP instance: the pure state machine (fsm.ts) joined to the packet codec and to three
+// injected ports: a scheduler (clock + one-shot timers), a transport (sends encoded adverts) and
+// an effects port (virtual addresses and announcements). The daemon gives it real sockets,
+// netlink and a monotonic clock; the simulated LAN gives it memory and a virtual clock. The
+// instance itself does no I/O of its own and never reads the wall clock.
+//
+// Receive path: bytes -> decode (TTL, version, checksum, auth) -> checks that need the
+// instance's settings (VRID, family, own adverts, address owner) -> state machine. Every
+// rejected packet is counted by reason (DESIGN.md rule 5).
+
+import { VrrpFsm, type Action, type DiscardReason, type Input, type TimerName, type Transition } from './fsm.ts';
+import { decodeAdvert, encodeAdvert, type RejectReason } from './packet.ts';
+import type { Advert, AuthType, Family, Micros, VrrpVersion } from './types.ts';
+
+export interface Scheduler {
+  /** Monotonic microseconds. */
+  now(): Micros;
+  setTimer(after: Micros, fire: () => void): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+export interface Transport {
+  /** Send one encoded advert to `dst` (the VRRP group or a unicast peer). */
+  send(dst: string, bytes: Buffer): void;
+}
+
+/** Address and announcement effects. `generation` fences them: it grows with every state
+ * transition, so an executor that finishes work late can tell the request is stale
+ * (DESIGN.md rule 3). Implementations must be idempotent. */
+export interface Effects {
+  addAddresses(generation: number): void;
+  removeAddresses(generation: number): void;
+  announce(generation: number): void;
+}
+
+export interface InstanceConfig {
+  name: string;
+  version: VrrpVersion;
+  family: Family;
+  vrid: number;
+  priority: number;
+  advertIntervalCs: number;
+  preempt: boolean;
+  preemptDelay: Micros;
+  /** Source address of our adverts; also the tie-breaker. */
+  primaryAddress: string;
+  /** The virtual addresses, as carried in adverts. */
+  addresses: string[];
+  /** Where adverts go: the VRRP multicast group, or the unicast peers. */
+  destinations: string[];
+  /** With unicast peers, adverts from anyone else are dropped. Empty = accept any sender. */
+  acceptFrom?: string[];
+  authType?: AuthType;
+  authPassword?: string;
+  /** Accept the pre-2.x keepalived v3 IPv4 checksum (no pseudo-header). */
+  legacyV3Ipv4Checksum?: boolean;
+}
+
+/** Why a received packet was dropped before the state machine saw it. */
+export type DropReason = RejectReason | 'vrid-mismatch' | 'family-mismatch' | 'own-advert' | 'address-owner' | 'not-a-peer';
+
+export interface InstanceCounters {
+  advertsSent: number;
+  advertsReceived: number;
+  priorityZeroSent: number;
+  priorityZeroReceived: number;
+  transitions: number;
+  /** Adverts whose address list differs from ours (RFC 5798 7.1: logged, still processed). */
+  addressMismatches: number;
+  dropped: Partial<Record<DropReason, number>>;
+  discarded: Partial<Record<DiscardReason, number>>;
+}
+
+export interface ReceiveMeta {
+  src: string;
+  dst: string;
+  /** TTL / hop limit of the received packet, when the socket reports it. */
+  ttl?: number;
+}
+
+export interface InstanceHooks {
+  onTransition?(t: Transition, instance: VrrpInstance): void;
+  onDrop?(reason: DropReason, detail: string, instance: VrrpInstance): void;
+}
+
+export class VrrpInstance {
+  readonly config: Readonly<InstanceConfig>;
+  readonly fsm: VrrpFsm;
+  readonly counters: InstanceCounters = {
+    advertsSent: 0,
+    advertsReceived: 0,
+    priorityZeroSent: 0,
+    priorityZeroReceived: 0,
+    transitions: 0,
+    addressMismatches: 0,
+    dropped: {},
+    discarded: {},
+  };
+  private generation = 0;
+  private readonly timers = new Map<TimerName, unknown>();
+  private readonly sortedAddresses: string;
+
+  constructor(
+    config: InstanceConfig,
+    private readonly scheduler: Scheduler,
+    private readonly transport: Transport,
+    private readonly effects: Effects,
+    private readonly hooks: InstanceHooks = {},
+  ) {
+    this.config = { ...config };
+    this.sortedAddresses = [...config.addresses].sort().join(',');
+    this.fsm = new VrrpFsm(
+      {
+        version: config.version,
+        vrid: config.vrid,
+        priority: config.priority,
+        advertIntervalCs: config.advertIntervalCs,
+        preempt: config.preempt,
+        preemptDelay: config.preemptDelay,
+        primaryAddress: config.primaryAddress,
+      },
+      scheduler,
+    );
+  }
+
+  get state() {
+    return this.fsm.state;
+  }
+
+  start(): void {
+    this.handle({ type: 'startup' });
+  }
+
+  /** Clean stop: a Master sends its priority-0 advert and gives its addresses up. */
+  stop(): void {
+    this.handle({ type: 'shutdown' });
+  }
+
+  /** Abandon the instance without a word on the wire, as a crash would (used by the simulator
+   * and by tests; the daemon never calls this). */
+  halt(): void {
+    for (const handle of this.timers.values()) this.scheduler.clearTimer(handle);
+    this.timers.clear();
+  }
+
+  setPriority(priority: number): void {
+    this.handle({ type: 'priority', priority });
+  }
+
+  setFault(source: string, active: boolean): void {
+    this.handle({ type: 'fault', source, active });
+  }
+
+  /** Feed one received VRRP message (without IP header). Never throws on bad bytes. */
+  receive(bytes: Uint8Array, meta: ReceiveMeta): void {
+    const c = this.config;
+    const decoded = decodeAdvert(bytes, {
+      family: c.family,
+      src: meta.src,
+      dst: meta.dst,
+      ...(meta.ttl !== undefined ? { ttl: meta.ttl } : {}),
+      ...(c.legacyV3Ipv4Checksum ? { legacyV3Ipv4Checksum: true } : {}),
+      ...(c.version === 2 ? { auth: { type: c.authType ?? 'none', password: c.authPassword ?? '' } } : {}),
+    });
+    if (!decoded.ok) return this.drop(decoded.reason, decoded.detail);
+    const advert = decoded.advert;
+    if (advert.vrid !== c.vrid) return this.drop('vrid-mismatch', `vrid ${advert.vrid}`);
+    if (advert.family !== c.family || advert.version !== c.version) {
+      return this.drop('family-mismatch', `v${advert.version} IPv${advert.family}`);
+    }
+    if (meta.src === c.primaryAddress) return this.drop('own-advert', meta.src);
+    if (c.acceptFrom && c.acceptFrom.length > 0 && !c.acceptFrom.includes(meta.src)) {
+      return this.drop('not-a-peer', meta.src);
+    }
+    // RFC 5798 7.1: the address owner discards adverts for its VRID.
+    if (this.fsm.isOwner) return this.drop('address-owner', meta.src);
+    this.counters.advertsReceived++;
+    if (advert.priority === 0) this.counters.priorityZeroReceived++;
+    if ([...advert.addresses].sort().join(',') !== this.sortedAddresses) this.counters.addressMismatches++;
+    this.handle({ type: 'advert', advert, from: meta.src });
+  }
+
+  private drop(reason: DropReason, detail: string): void {
+    this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
+    this.hooks.onDrop?.(reason, detail, this);
+  }
+
+  private handle(input: Input): void {
+    const { actions, transitions } = this.fsm.step(input);
+    // Transitions first: effects of this step belong to the new generation.
+    for (const t of transitions) {
+      this.generation++;
+      this.counters.transitions++;
+      this.hooks.onTransition?.(t, this);
+    }
+    for (const action of actions) this.apply(action);
+  }
+
+  private apply(action: Action): void {
+    switch (action.type) {
+      case 'send-advert':
+        return this.sendAdvert(action.priority);
+      case 'add-addresses':
+        return this.effects.addAddresses(this.generation);
+      case 'remove-addresses':
+        return this.effects.removeAddresses(this.generation);
+      case 'announce':
+        return this.effects.announce(this.generation);
+      case 'start-timer': {
+        this.clearTimer(action.timer);
+        const timer = action.timer;
+        const handle = this.scheduler.setTimer(action.after, () => {
+          this.timers.delete(timer);
+          this.handle({ type: 'timer', timer });
+        });
+        this.timers.set(timer, handle);
+        return;
+      }
+      case 'stop-timer':
+        return this.clearTimer(action.timer);
+      case 'discard':
+        this.counters.discarded[action.reason] = (this.counters.discarded[action.reason] ?? 0) + 1;
+        return;
+    }
+  }
+
+  private clearTimer(name: TimerName): void {
+    const handle = this.timers.get(name);
+    if (handle === undefined) return;
+    this.scheduler.clearTimer(handle);
+    this.timers.delete(name);
+  }
+
+  private sendAdvert(priority: number): void {
+    const c = this.config;
+    const advert: Advert = {
+      version: c.version,
+      family: c.family,
+      vrid: c.vrid,
+      priority,
+      intervalCs: c.advertIntervalCs,
+      addresses: c.addresses,
+      authType: c.version === 2 ? (c.authType ?? 'none') : 'none',
+      authPassword: c.version === 2 ? (c.authPassword ?? '') : '',
+    };
+    for (const dst of c.destinations) {
+      this.transport.send(dst, encodeAdvert(advert, { src: c.primaryAddress, dst }));
+    }
+    this.counters.advertsSent++;
+    if (priority === 0) this.counters.priorityZeroSent++;
+  }
+}
