@@ -1,0 +1,57 @@
+// A minimal reader for the classic pcap files tcpdump writes (-w), Ethernet link type only:
+// just enough to pull VRRP packets (IPv4 protocol 112, IPv6 next header 112) off a capture.
+
+import { bytesToIp } from '../../src/vrrp/ipaddr.ts';
+import { parseIpv4Packet } from '../../src/vrrp/packet.ts';
+import type { Family } from '../../src/vrrp/types.ts';
+
+export interface CapturedVrrp {
+  family: Family;
+  src: string;
+  dst: string;
+  /** TTL or hop limit as seen on the wire. */
+  ttl: number;
+  /** The VRRP message, without IP header. */
+  vrrp: Buffer;
+  srcMac: string;
+  dstMac: string;
+}
+
+const LINKTYPE_ETHERNET = 1;
+
+export function readPcapVrrp(file: Buffer): CapturedVrrp[] {
+  if (file.length < 24) return [];
+  const magic = file.readUInt32LE(0);
+  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  if (!le && file.readUInt32BE(0) !== 0xa1b2c3d4 && file.readUInt32BE(0) !== 0xa1b23c4d) {
+    throw new Error('not a pcap file');
+  }
+  const u32 = (o: number) => (le ? file.readUInt32LE(o) : file.readUInt32BE(o));
+  if (u32(20) !== LINKTYPE_ETHERNET) throw new Error(`link type ${u32(20)} is not Ethernet`);
+  const out: CapturedVrrp[] = [];
+  for (let off = 24; off + 16 <= file.length; ) {
+    const caplen = u32(off + 8);
+    const frame = file.subarray(off + 16, off + 16 + caplen);
+    off += 16 + caplen;
+    if (frame.length < 14) continue;
+    const mac = (o: number) => [...frame.subarray(o, o + 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
+    const ethertype = frame.readUInt16BE(12);
+    const ip = frame.subarray(14);
+    if (ethertype === 0x0800) {
+      const p = parseIpv4Packet(ip);
+      if (p.ok) out.push({ family: 4, src: p.src, dst: p.dst, ttl: p.ttl, vrrp: p.payload, srcMac: mac(6), dstMac: mac(0) });
+    } else if (ethertype === 0x86dd && ip.length >= 40 && ip[6] === 112) {
+      const len = ip.readUInt16BE(4);
+      out.push({
+        family: 6,
+        src: bytesToIp(ip, 8, 6),
+        dst: bytesToIp(ip, 24, 6),
+        ttl: ip[7] ?? 0,
+        vrrp: Buffer.from(ip.subarray(40, 40 + len)),
+        srcMac: mac(6),
+        dstMac: mac(0),
+      });
+    }
+  }
+  return out;
+}
