@@ -1,27 +1,91 @@
-// Entry point of `bin/vigil`: parses keepalived-compatible flags and dispatches.
+// Entry point of `bin/vigil`: keepalived-compatible flags where they apply, plus vigil's own
+// subcommands (`convert`, `schema`).
 import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { formatDiagnostic, hasErrors } from '../config/diagnostics.ts';
+import { loadConfigFile } from '../config/load.ts';
+import { configJsonSchema } from '../config/schema.ts';
+import { toYaml } from '../config/yaml.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
 };
 
+const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
+
 const HELP = `Usage: vigil [OPTIONS]
-  -f, --use-file FILE   configuration file (YAML or keepalived.conf)
-  -t, --config-test     check the configuration and exit
+       vigil convert FILE     print a keepalived.conf (or YAML) config as vigil YAML
+       vigil schema           print the JSON Schema of the YAML config
+Options:
+  -f, --use-file FILE   configuration file, YAML or keepalived.conf (default ${DEFAULT_CONFIG})
+  -t, --config-test     check the configuration, print every problem, exit non-zero on errors
+  -i, --config-id ID    which @ID conditional lines of keepalived.conf apply (default: host name)
   -v, --version         print the version and exit
   -h, --help            print this help and exit
 `;
 
 /** Runs the CLI with argv (without node and script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        'use-file': { type: 'string', short: 'f' },
+        'config-test': { type: 'boolean', short: 't' },
+        'config-id': { type: 'string', short: 'i' },
+        version: { type: 'boolean', short: 'v' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`vigil: ${(e as Error).message}\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = args;
+  if (values.help) {
     process.stdout.write(HELP);
     return 0;
   }
-  if (argv.includes('-v') || argv.includes('--version')) {
+  if (values.version) {
     process.stdout.write(`vigil ${pkg.version}\n`);
     return 0;
   }
-  process.stderr.write(HELP);
+  const configId = values['config-id'];
+  const [command, operand] = positionals;
+  if (command === 'schema') {
+    process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n');
+    return 0;
+  }
+  if (command === 'convert') {
+    const file = operand ?? values['use-file'];
+    if (!file) {
+      process.stderr.write('vigil convert: which file?\n');
+      return 2;
+    }
+    const r = loadConfigFile(file, configId ? { configId } : {});
+    for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+    if (!r.config) return 1;
+    process.stdout.write(toYaml(r.config));
+    return 0;
+  }
+  if (command !== undefined) {
+    process.stderr.write(`vigil: unknown command '${command}'\n${HELP}`);
+    return 2;
+  }
+  if (values['config-test']) {
+    const file = values['use-file'] ?? DEFAULT_CONFIG;
+    const r = loadConfigFile(file, configId ? { configId } : {});
+    for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+    const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
+    const warnings = r.diagnostics.length - errors;
+    process.stderr.write(
+      `${file}: ${hasErrors(r.diagnostics) ? 'invalid' : 'valid'} ${r.format === 'yaml' ? 'YAML' : 'keepalived.conf'} configuration` +
+        ` (${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'})\n`,
+    );
+    return hasErrors(r.diagnostics) ? 1 : 0;
+  }
+  process.stderr.write(`vigil: the daemon does not run configs yet; use -t to check one\n${HELP}`);
   return 2;
 }

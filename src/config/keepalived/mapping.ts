@@ -1,0 +1,506 @@
+// keepalived.conf, third pass: the statement tree mapped onto vigil's config shape (the input
+// of schema.ts), with the position of every field kept for error messages.
+//
+// Severity follows keepalived: a keyword keepalived knows but vigil does not implement yet is a
+// warning (and the rest loads); a keyword keepalived itself does not know is an error; a value
+// keepalived would skip (an invalid address in a list) is a warning and is skipped.
+
+import { isIP } from 'node:net';
+import type { Diagnostic, Path, PositionMap } from '../diagnostics.ts';
+import type { Statement } from './parser.ts';
+
+type Obj = Record<string, unknown>;
+
+interface Ctx {
+  diagnostics: Diagnostic[];
+  positions: PositionMap;
+}
+
+/** Top-level sections keepalived knows that belong to its other subsystems or that vigil does
+ * not implement yet. */
+const UNSUPPORTED_TOP = new Set([
+  'virtual_server',
+  'virtual_server_group',
+  'static_ipaddress',
+  'static_routes',
+  'static_rules',
+  'linkbeat_use_polling',
+  'net_namespace',
+  'net_namespace_ipvs',
+  'instance',
+  'use_pid_dir',
+  'vrrp_track_process',
+  'bfd_instance',
+  'garp_group',
+  'track_group',
+  'vrrp_gna_interval',
+  'notification_email',
+]);
+
+/** global_defs keywords keepalived knows and vigil accepts without acting on them. */
+const GLOBAL_UNSUPPORTED = new Set([
+  'notification_email',
+  'notification_email_from',
+  'smtp_server',
+  'smtp_helo_name',
+  'smtp_connect_timeout',
+  'smtp_alert',
+  'smtp_alert_vrrp',
+  'smtp_alert_checker',
+  'checker_log_all_failures',
+  'no_email_faults',
+  'lvs_timeouts',
+  'lvs_flush',
+  'lvs_flush_onstop',
+  'lvs_sync_daemon',
+  'dynamic_interfaces',
+  'vrrp_check_unicast_src',
+  'vrrp_skip_check_adv_addr',
+  'vrrp_priority',
+  'checker_priority',
+  'bfd_priority',
+  'vrrp_no_swap',
+  'checker_no_swap',
+  'vrrp_rt_priority',
+  'checker_rt_priority',
+  'snmp_socket',
+  'enable_traps',
+  'enable_snmp_vrrp',
+  'enable_snmp_checker',
+  'enable_snmp_rfc',
+  'enable_dbus',
+  'vrrp_netlink_cmd_rcv_bufs',
+  'vrrp_netlink_monitor_rcv_bufs',
+  'process_names',
+  'vrrp_startup_delay',
+  'vrrp_log_unknown_vrids',
+  'vrrp_min_garp',
+  'vrrp_garp_lower_prio_delay',
+  'vrrp_garp_lower_prio_repeat',
+  'vrrp_garp_master_refresh_repeat',
+  'default_interface',
+  'router_id_random',
+  'script_user_random',
+  'instance',
+  'umask',
+  'vrrp_iptables',
+  'vrrp_ipsets',
+  'nftables_priority',
+  'nftables_counters',
+  'nftables_ifindex',
+]);
+
+const INSTANCE_UNSUPPORTED = new Set([
+  'lvs_sync_daemon_interface',
+  'garp_lower_prio_delay',
+  'garp_lower_prio_repeat',
+  'lower_prio_no_advert',
+  'higher_prio_send_advert',
+  'kernel_rx_buf_size',
+  'debug',
+  'strict_mode',
+  'skip_check_adv_addr',
+  'track_process',
+  'track_bfd',
+  'native_ipv6',
+  'unicast_ttl',
+  'check_unicast_src',
+  'notify_master_rx_lower_pri',
+  'notify_priority_changes',
+  'promote_secondaries',
+  'linkbeat_use_polling',
+  'use_ipvlan',
+  'down_timer_adverts',
+  'unicast_fault_no_peer',
+  'notify_deleted',
+  'no_accept_mode',
+  'send_notify_fifo',
+  'ipsets',
+  'iptables',
+]);
+
+type Kind = 'int' | 'number' | 'string' | 'flag' | 'words' | 'version';
+
+const GLOBAL_KEYS: Record<string, Kind> = {
+  router_id: 'string',
+  vrrp_mcast_group4: 'string',
+  vrrp_mcast_group6: 'string',
+  vrrp_version: 'version',
+  vrrp_strict: 'flag',
+  nftables: 'string',
+  vrrp_garp_master_delay: 'number',
+  vrrp_garp_master_repeat: 'int',
+  vrrp_garp_master_refresh: 'number',
+  vrrp_garp_interval: 'number',
+  vrrp_gna_interval: 'number',
+  vrrp_lower_prio_no_advert: 'flag',
+  vrrp_higher_prio_send_advert: 'flag',
+  script_user: 'words',
+  enable_script_security: 'flag',
+  notify_fifo: 'string',
+  notify_fifo_script: 'words',
+  vrrp_notify_fifo: 'string',
+  vrrp_notify_fifo_script: 'words',
+  max_auto_priority: 'int',
+  plugins_dir: 'string',
+};
+
+const INSTANCE_KEYS: Record<string, Kind> = {
+  state: 'string',
+  interface: 'string',
+  virtual_router_id: 'int',
+  priority: 'int',
+  advert_int: 'number',
+  version: 'version',
+  nopreempt: 'flag',
+  preempt_delay: 'number',
+  accept: 'flag',
+  unicast_src_ip: 'string',
+  mcast_src_ip: 'string',
+  dont_track_primary: 'flag',
+  garp_master_delay: 'number',
+  garp_master_repeat: 'int',
+  garp_master_refresh: 'number',
+  garp_master_refresh_repeat: 'int',
+  notify_master: 'words',
+  notify_backup: 'words',
+  notify_fault: 'words',
+  notify_stop: 'words',
+  notify: 'words',
+  smtp_alert: 'flag',
+  old_unicast_checksum: 'flag',
+};
+
+const SCRIPT_KEYS: Record<string, Kind> = {
+  script: 'words',
+  interval: 'number',
+  timeout: 'number',
+  rise: 'int',
+  fall: 'int',
+  init_fail: 'flag',
+};
+
+const SYNC_KEYS: Record<string, Kind> = {
+  notify_master: 'words',
+  notify_backup: 'words',
+  notify_fault: 'words',
+  notify_stop: 'words',
+  notify: 'words',
+  smtp_alert: 'flag',
+};
+
+export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
+  const out: Obj = {
+    global_defs: {},
+    vrrp_script: {},
+    vrrp_track_file: {},
+    vrrp_instance: {},
+    vrrp_sync_group: {},
+  };
+  for (const st of statements) {
+    switch (st.keyword) {
+      case 'global_defs':
+        mapBlock(st, ['global_defs'], GLOBAL_KEYS, GLOBAL_UNSUPPORTED, out.global_defs as Obj, ctx);
+        break;
+      case 'vrrp_instance':
+        named(st, 'vrrp_instance', out, ctx, (o, path) => mapInstance(st, path, o, ctx));
+        break;
+      case 'vrrp_script':
+        named(st, 'vrrp_script', out, ctx, (o, path) =>
+          mapBlock(st, path, SCRIPT_KEYS, new Set(), o, ctx, (s) => {
+            if (s.keyword === 'weight') {
+              setAt(o, 'weight', toNumber(s, 0, path, ctx, true), [...path, 'weight'], s, ctx);
+              if (s.args[1]?.text === 'reverse') o.weight_reverse = true;
+              return true;
+            }
+            if (s.keyword === 'user') {
+              setAt(o, 'user', s.args[0]?.text, [...path, 'user'], s, ctx);
+              if (s.args[1]) o.group = s.args[1].text;
+              return true;
+            }
+            return false;
+          }),
+        );
+        break;
+      case 'vrrp_track_file':
+        named(st, 'vrrp_track_file', out, ctx, (o, path) =>
+          mapBlock(st, path, { file: 'words' }, new Set(), o, ctx, (s) => {
+            if (s.keyword === 'weight') {
+              setAt(o, 'weight', toNumber(s, 0, path, ctx, true), [...path, 'weight'], s, ctx);
+              if (s.args[1]?.text === 'reverse') o.weight_reverse = true;
+              return true;
+            }
+            if (s.keyword === 'init_file') {
+              o.init_file = s.args[0] ? toNumber(s, 0, path, ctx, true) : true;
+              return true;
+            }
+            return false;
+          }),
+        );
+        break;
+      case 'vrrp_sync_group':
+        named(st, 'vrrp_sync_group', out, ctx, (o, path) =>
+          mapBlock(st, path, SYNC_KEYS, new Set(['global_tracking', 'sync_group_tracking_weight']), o, ctx, (s) => {
+            if (s.keyword === 'group') {
+              o.group = (s.block ?? []).flatMap((x) => [x.keyword, ...x.args.map((a) => a.text)]);
+              ctx.positions.set([...path, 'group'], s);
+              return true;
+            }
+            if (s.keyword === 'track_script' || s.keyword === 'track_interface') {
+              o[s.keyword] = trackedList(s, [...path, s.keyword], ctx);
+              return true;
+            }
+            if (!SYNC_KEYS[s.keyword]) {
+              // keepalived 1.x listed members bare; keepalived 2 reports them and goes on
+              warn(ctx, s, [...path, s.keyword], `unknown keyword '${s.keyword}' (members belong in group { ... }); ignored`);
+              return true;
+            }
+            return false;
+          }),
+        );
+        break;
+      default:
+        if (UNSUPPORTED_TOP.has(st.keyword)) {
+          warn(ctx, st, [st.keyword], `'${st.keyword}' is a keepalived keyword vigil does not support yet; ignored`);
+        } else {
+          error(ctx, st, [st.keyword], `unknown keyword '${st.keyword}'`);
+        }
+    }
+  }
+  dropUnusable(out, ctx);
+  return out;
+}
+
+/** What keepalived disables with a warning rather than refusing the config: a vrrp_script
+ * without a script (e.g. its only `script` line was an @id line for another host), the
+ * track_script entries that name it, and a sync group without members. */
+function dropUnusable(out: Obj, ctx: Ctx): void {
+  const scripts = out.vrrp_script as Record<string, Obj>;
+  const disabled = new Set<string>();
+  for (const [name, sc] of Object.entries(scripts)) {
+    if (sc.script === undefined) {
+      const path = ['vrrp_script', name];
+      ctx.diagnostics.push({ ...ctx.positions.get(path), severity: 'warning', field: path.join('.'), message: 'no script set; the script is disabled' });
+      disabled.add(name);
+      delete scripts[name];
+    }
+  }
+  for (const [name, inst] of Object.entries(out.vrrp_instance as Record<string, Obj>)) {
+    const tracked = inst.track_script as Obj[] | undefined;
+    if (!tracked) continue;
+    inst.track_script = tracked.filter((t, i) => {
+      if (!disabled.has(t.name as string)) return true;
+      const path = ['vrrp_instance', name, 'track_script', i];
+      ctx.diagnostics.push({ ...ctx.positions.get(path), severity: 'warning', field: path.join('.'), message: `vrrp_script '${String(t.name)}' is disabled; not tracked` });
+      return false;
+    });
+  }
+  const groups = out.vrrp_sync_group as Record<string, Obj>;
+  for (const [name, g] of Object.entries(groups)) {
+    if (g.group === undefined) {
+      const path = ['vrrp_sync_group', name];
+      ctx.diagnostics.push({ ...ctx.positions.get(path), severity: 'warning', field: path.join('.'), message: 'sync group has no instances; ignored' });
+      delete groups[name];
+    }
+  }
+}
+
+function named(st: Statement, section: string, out: Obj, ctx: Ctx, fill: (o: Obj, path: Path) => void): void {
+  const name = st.args[0]?.text;
+  if (!name) return error(ctx, st, [section], `${section} needs a name`);
+  const table = out[section] as Obj;
+  const path = [section, name];
+  if (table[name] !== undefined) return error(ctx, st, path, `${section} ${name} is defined twice`);
+  if (!st.block) return error(ctx, st, path, `${section} ${name} needs a { ... } block`);
+  const o: Obj = {};
+  table[name] = o;
+  ctx.positions.set(path, st);
+  fill(o, path);
+}
+
+function mapBlock(
+  st: Statement,
+  path: Path,
+  keys: Record<string, Kind>,
+  unsupported: Set<string>,
+  o: Obj,
+  ctx: Ctx,
+  special?: (s: Statement) => boolean,
+): void {
+  for (const s of st.block ?? []) {
+    if (special?.(s)) continue;
+    const kind = keys[s.keyword];
+    const fieldPath = [...path, s.keyword];
+    if (kind) {
+      setAt(o, s.keyword, scalar(s, kind, path, ctx), fieldPath, s, ctx);
+    } else if (unsupported.has(s.keyword)) {
+      warn(ctx, s, fieldPath, `'${s.keyword}' is not supported by vigil yet; ignored`);
+    } else {
+      error(ctx, s, fieldPath, `unknown keyword '${s.keyword}'`);
+    }
+  }
+}
+
+function mapInstance(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
+  mapBlock(st, path, INSTANCE_KEYS, INSTANCE_UNSUPPORTED, o, ctx, (s) => {
+    const fieldPath = [...path, s.keyword];
+    switch (s.keyword) {
+      case 'preempt':
+        o.nopreempt = false;
+        return true;
+      case 'no_accept':
+        o.accept = false;
+        return true;
+      case 'state': {
+        const v = s.args[0]?.text.toUpperCase();
+        if (v === 'EQUAL') {
+          warn(ctx, s, fieldPath, "state EQUAL is not supported; treated as BACKUP");
+          o.state = 'BACKUP';
+        } else setAt(o, 'state', v, fieldPath, s, ctx);
+        return true;
+      }
+      case 'authentication': {
+        const auth: Obj = {};
+        for (const a of s.block ?? []) {
+          if (a.keyword === 'auth_type' || a.keyword === 'auth_pass') {
+            setAt(auth, a.keyword, a.args[0]?.text, [...fieldPath, a.keyword], a, ctx);
+          } else error(ctx, a, [...fieldPath, a.keyword], `unknown keyword '${a.keyword}'`);
+        }
+        if (typeof auth.auth_pass === 'string' && Buffer.byteLength(auth.auth_pass) > 8) {
+          warn(ctx, s, [...fieldPath, 'auth_pass'], 'password longer than 8 bytes is truncated to 8, as keepalived does');
+          auth.auth_pass = Buffer.from(auth.auth_pass).subarray(0, 8).toString();
+        }
+        o.authentication = auth;
+        ctx.positions.set(fieldPath, s);
+        return true;
+      }
+      case 'unicast_peer':
+        o.unicast_peer = addressList(s, fieldPath, ctx);
+        return true;
+      case 'virtual_ipaddress':
+      case 'virtual_ipaddress_excluded':
+        o[s.keyword] = vipList(s, fieldPath, ctx);
+        return true;
+      case 'virtual_routes':
+      case 'virtual_rules':
+        o[s.keyword] = (s.block ?? []).map((r, i) => {
+          ctx.positions.set([...fieldPath, i], r);
+          return [r.keyword, ...r.args.map((a) => a.text)].join(' ');
+        });
+        ctx.positions.set(fieldPath, s);
+        return true;
+      case 'track_interface':
+      case 'track_script':
+      case 'track_file':
+        o[s.keyword] = trackedList(s, fieldPath, ctx);
+        return true;
+      case 'use_vmac':
+        o.use_vmac = s.args[0]?.text ?? true;
+        return true;
+      case 'vmac_xmit_base':
+        o.vmac_xmit_base = true;
+        return true;
+      default:
+        return false;
+    }
+  });
+}
+
+function addressList(s: Statement, path: Path, ctx: Ctx): string[] {
+  const out: string[] = [];
+  for (const a of s.block ?? []) {
+    if (isIP(a.keyword) === 0) {
+      warn(ctx, a, path, `'${a.keyword}' is not an IP address; skipped`);
+      continue;
+    }
+    ctx.positions.set([...path, out.length], a);
+    out.push(a.keyword);
+  }
+  ctx.positions.set(path, s);
+  return out;
+}
+
+const VIP_OPTIONS = new Set(['dev', 'scope', 'label', 'brd']);
+
+function vipList(s: Statement, path: Path, ctx: Ctx): Obj[] {
+  const out: Obj[] = [];
+  for (const a of s.block ?? []) {
+    const [addr = '', prefix] = a.keyword.split('/');
+    if (isIP(addr) === 0 || (prefix !== undefined && !/^\d+$/.test(prefix))) {
+      warn(ctx, a, path, `'${a.keyword}' is not an IP address; skipped, as keepalived skips it`);
+      continue;
+    }
+    const vip: Obj = { address: a.keyword };
+    for (let i = 0; i < a.args.length; i += 2) {
+      const key = a.args[i]?.text ?? '';
+      const value = a.args[i + 1]?.text;
+      if (VIP_OPTIONS.has(key) && value !== undefined) vip[key] = value;
+      else {
+        warn(ctx, { ...a, col: a.args[i]?.col ?? a.col }, [...path, out.length], `address option '${key}' is not supported yet; ignored`);
+        if (!VIP_OPTIONS.has(key)) i--; // flags without a value
+      }
+    }
+    ctx.positions.set([...path, out.length], a);
+    out.push(vip);
+  }
+  ctx.positions.set(path, s);
+  return out;
+}
+
+function trackedList(s: Statement, path: Path, ctx: Ctx): Obj[] {
+  const out: Obj[] = [];
+  for (const a of s.block ?? []) {
+    const t: Obj = { name: a.keyword };
+    if (a.args[0]?.text === 'weight') {
+      const w = Number(a.args[1]?.text);
+      if (!Number.isInteger(w)) error(ctx, a, [...path, out.length, 'weight'], `weight must be an integer, got '${a.args[1]?.text ?? ''}'`);
+      else t.weight = w;
+      if (a.args[2]?.text === 'reverse') t.reverse = true;
+    }
+    ctx.positions.set([...path, out.length], a);
+    out.push(t);
+  }
+  ctx.positions.set(path, s);
+  return out;
+}
+
+function scalar(s: Statement, kind: Kind, path: Path, ctx: Ctx): unknown {
+  switch (kind) {
+    case 'flag':
+      return true;
+    case 'string':
+      return s.args[0]?.text;
+    case 'words':
+      return s.args.map((a) => a.text).join(' ');
+    case 'int':
+      return toNumber(s, 0, path, ctx, true);
+    case 'number':
+      return toNumber(s, 0, path, ctx, false);
+    case 'version':
+      return toNumber(s, 0, path, ctx, true);
+  }
+}
+
+function toNumber(s: Statement, i: number, path: Path, ctx: Ctx, integer: boolean): number | undefined {
+  const text = s.args[i]?.text;
+  const n = Number(text);
+  if (text === undefined || text === '' || Number.isNaN(n) || (integer && !Number.isInteger(n))) {
+    error(ctx, s, [...path, s.keyword], `expected ${integer ? 'an integer' : 'a number'}, got '${text ?? ''}'`);
+    return undefined;
+  }
+  return n;
+}
+
+function setAt(o: Obj, key: string, value: unknown, path: Path, s: Statement, ctx: Ctx): void {
+  if (value === undefined) return;
+  o[key] = value;
+  ctx.positions.set(path, s);
+}
+
+function warn(ctx: Ctx, at: Statement | { file: string; line: number; col: number }, path: Path, message: string): void {
+  ctx.diagnostics.push({ file: at.file, line: at.line, col: at.col, severity: 'warning', field: path.join('.'), message });
+}
+
+function error(ctx: Ctx, at: Statement, path: Path, message: string): void {
+  ctx.diagnostics.push({ file: at.file, line: at.line, col: at.col, severity: 'error', field: path.join('.'), message });
+}

@@ -1,0 +1,99 @@
+// Loading a configuration file: detect its format by content (YAML or keepalived.conf),
+// read it, validate it against the schema and the plugins' section schemas, then run the
+// semantic checks. Never throws on bad input: every problem is a Diagnostic with its place.
+
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import type { z } from 'zod';
+import { hasErrors, PositionMap, type Diagnostic, type Path } from './diagnostics.ts';
+import { lex } from './keepalived/lexer.ts';
+import { mapKeepalived } from './keepalived/mapping.ts';
+import { parse } from './keepalived/parser.ts';
+import type { PluginSectionRegistry } from './plugin-sections.ts';
+import { configSchema, type Config } from './schema.ts';
+import { checkSemantics, type SemanticOptions } from './semantic.ts';
+import { readYaml } from './yaml.ts';
+
+export type ConfigFormat = 'yaml' | 'keepalived';
+
+export interface LoadOptions extends SemanticOptions {
+  /** keepalived's -i: which @id lines apply. Defaults to the host name, as in keepalived. */
+  configId?: string;
+  plugins?: PluginSectionRegistry;
+}
+
+export interface LoadResult {
+  /** The validated config, or null when there are errors. */
+  config: Config | null;
+  format: ConfigFormat;
+  diagnostics: Diagnostic[];
+}
+
+/** YAML has `key:` at the start of its first statement; keepalived.conf has `keyword {`. */
+export function detectFormat(text: string): ConfigFormat {
+  for (const line of text.split(/\r?\n/)) {
+    const t = line.trim();
+    if (t === '' || t.startsWith('#') || t.startsWith('!') || t === '---') continue;
+    return /^[A-Za-z_][\w-]*\s*:(\s|$)/.test(t) ? 'yaml' : 'keepalived';
+  }
+  return 'yaml';
+}
+
+export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    return {
+      config: null,
+      format: 'yaml',
+      diagnostics: [{ file, line: 1, col: 1, severity: 'error', field: 'file', message: (e as Error).message }],
+    };
+  }
+  return loadConfigText(text, file, opts);
+}
+
+export function loadConfigText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
+  const format = detectFormat(text);
+  const read = format === 'yaml' ? readYaml(text, file) : readKeepalived(file, text, opts.configId ?? hostname());
+  const diagnostics = [...read.diagnostics];
+  if (hasErrors(diagnostics)) return { config: null, format, diagnostics };
+
+  const parsed = configSchema.safeParse(read.raw);
+  if (!parsed.success) {
+    diagnostics.push(...zodDiagnostics(parsed.error, [], read.positions));
+    return { config: null, format, diagnostics };
+  }
+  const config = parsed.data;
+
+  for (const [name, section] of Object.entries(config.plugins)) {
+    const plugin = opts.plugins?.get(name);
+    const path = ['plugins', name];
+    if (!plugin) {
+      diagnostics.push({ ...read.positions.get(path), severity: 'warning', field: path.join('.'), message: `no plugin named '${name}' is loaded` });
+      continue;
+    }
+    const r = plugin.schema.safeParse(section);
+    if (r.success) config.plugins[name] = r.data;
+    else diagnostics.push(...zodDiagnostics(r.error, path, read.positions));
+  }
+
+  diagnostics.push(...checkSemantics(config, read.positions, opts));
+  return { config: hasErrors(diagnostics) ? null : config, format, diagnostics };
+}
+
+function readKeepalived(file: string, text: string, configId: string) {
+  const lexed = lex(file, { configId, readFile: (p) => (p === file ? text : readFileSync(p, 'utf8')) });
+  const parsed = parse(lexed.tokens);
+  const diagnostics = [...lexed.diagnostics, ...parsed.diagnostics];
+  const positions = new PositionMap({ file, line: 1, col: 1 });
+  const raw = mapKeepalived(parsed.statements, { diagnostics, positions });
+  return { raw, positions, diagnostics };
+}
+
+function zodDiagnostics(error: z.ZodError, prefix: Path, positions: PositionMap): Diagnostic[] {
+  return error.issues.map((issue) => {
+    const path = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))];
+    return { ...positions.get(path), severity: 'error' as const, field: path.join('.'), message: issue.message };
+  });
+}

@@ -1,0 +1,166 @@
+// The one schema of vigil's configuration (DESIGN.md rule 4): the source of its TypeScript
+// types (z.infer), its validation and error messages, and the JSON Schema printed by
+// `vigil schema`. The YAML reader validates against it directly; the keepalived.conf reader
+// maps into the same shape and validates through it too.
+//
+// Keys are keepalived's keywords in snake_case, so a keepalived user recognises every field
+// (`virtual_router_id`, `advert_int`, `track_script`), and defaults are keepalived's.
+
+import { isIP } from 'node:net';
+import { z } from 'zod';
+
+const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'not an IP address' });
+
+/** An address with an optional prefix length: 192.0.2.10, 192.0.2.10/24, 2001:db8::1/64. */
+export const addressWithPrefix = z.string().refine(
+  (s) => {
+    const [addr = '', prefix, extra] = s.split('/');
+    const fam = isIP(addr);
+    if (fam === 0 || extra !== undefined) return false;
+    if (prefix === undefined) return true;
+    const n = Number(prefix);
+    return /^\d+$/.test(prefix) && n >= 0 && n <= (fam === 4 ? 32 : 128);
+  },
+  { message: 'not an IP address (with optional /prefix)' },
+);
+
+const name = z.string().min(1);
+const seconds = z.number().nonnegative();
+
+export const virtualAddressSchema = z.object({
+  address: addressWithPrefix,
+  dev: z.string().optional(),
+  scope: z.enum(['global', 'site', 'link', 'host', 'nowhere']).optional(),
+  label: z.string().max(15).optional(),
+  brd: ipAddress.optional(),
+});
+
+/** A tracked object with an optional weight (track_interface, track_script, track_file). */
+const trackedSchema = z.object({
+  name,
+  weight: z.number().int().min(-254).max(254).optional(),
+  reverse: z.boolean().optional(),
+});
+
+export const vrrpScriptSchema = z.object({
+  script: z.string().min(1),
+  interval: seconds.default(1),
+  timeout: seconds.optional(),
+  weight: z.number().int().min(-254).max(254).default(0),
+  weight_reverse: z.boolean().default(false),
+  rise: z.number().int().min(1).default(1),
+  fall: z.number().int().min(1).default(1),
+  user: z.string().optional(),
+  group: z.string().optional(),
+  init_fail: z.boolean().default(false),
+});
+
+export const trackFileSchema = z.object({
+  file: z.string().min(1),
+  weight: z.number().int().min(-254).max(254).default(1),
+  weight_reverse: z.boolean().default(false),
+  init_file: z.union([z.number().int(), z.literal(true)]).optional(),
+});
+
+const notifyFields = {
+  notify_master: z.string().optional(),
+  notify_backup: z.string().optional(),
+  notify_fault: z.string().optional(),
+  notify_stop: z.string().optional(),
+  notify: z.string().optional(),
+  smtp_alert: z.boolean().optional(),
+};
+
+export const vrrpInstanceSchema = z.object({
+  state: z.enum(['MASTER', 'BACKUP']).default('BACKUP'),
+  interface: z.string().min(1),
+  virtual_router_id: z.number().int().min(1, 'must be 1..255').max(255, 'must be 1..255'),
+  priority: z.number().int().min(1, 'must be 1..255').max(255, 'must be 1..255').default(100),
+  /** Seconds; fractions need version 3 (centisecond resolution). */
+  advert_int: z.number().positive().max(40.95).default(1),
+  version: z.union([z.literal(2), z.literal(3)]).optional(),
+  nopreempt: z.boolean().default(false),
+  preempt_delay: z.number().min(0).max(1000).default(0),
+  accept: z.boolean().optional(),
+  authentication: z
+    .object({
+      auth_type: z.enum(['PASS', 'AH']),
+      auth_pass: z.string().min(1),
+    })
+    .optional(),
+  unicast_src_ip: ipAddress.optional(),
+  unicast_peer: z.array(ipAddress).default([]),
+  mcast_src_ip: ipAddress.optional(),
+  virtual_ipaddress: z.array(virtualAddressSchema).default([]),
+  virtual_ipaddress_excluded: z.array(virtualAddressSchema).default([]),
+  /** Routes and rules are kept as keepalived's text lines until the netlink layer maps them. */
+  virtual_routes: z.array(z.string()).default([]),
+  virtual_rules: z.array(z.string()).default([]),
+  track_interface: z.array(trackedSchema).default([]),
+  track_script: z.array(trackedSchema).default([]),
+  track_file: z.array(trackedSchema).default([]),
+  dont_track_primary: z.boolean().default(false),
+  use_vmac: z.union([z.boolean(), z.string()]).default(false),
+  vmac_xmit_base: z.boolean().default(false),
+  garp_master_delay: seconds.optional(),
+  garp_master_repeat: z.number().int().min(1).optional(),
+  garp_master_refresh: seconds.optional(),
+  garp_master_refresh_repeat: z.number().int().min(1).optional(),
+  old_unicast_checksum: z.boolean().default(false),
+  ...notifyFields,
+});
+
+export const syncGroupSchema = z.object({
+  group: z.array(name).min(1, 'a sync group needs instances'),
+  track_script: z.array(trackedSchema).default([]),
+  track_interface: z.array(trackedSchema).default([]),
+  ...notifyFields,
+});
+
+export const globalDefsSchema = z.object({
+  router_id: z.string().optional(),
+  vrrp_mcast_group4: ipAddress.default('224.0.0.18'),
+  vrrp_mcast_group6: ipAddress.default('ff02::12'),
+  vrrp_version: z.union([z.literal(2), z.literal(3)]).default(2),
+  vrrp_strict: z.boolean().default(false),
+  vrrp_iptables: z.string().optional(),
+  nftables: z.string().optional(),
+  vrrp_garp_master_delay: seconds.default(5),
+  vrrp_garp_master_repeat: z.number().int().min(1).default(5),
+  vrrp_garp_master_refresh: seconds.default(0),
+  vrrp_garp_master_refresh_repeat: z.number().int().min(1).default(1),
+  vrrp_garp_interval: seconds.default(0),
+  vrrp_gna_interval: seconds.default(0),
+  vrrp_lower_prio_no_advert: z.boolean().default(false),
+  vrrp_higher_prio_send_advert: z.boolean().default(false),
+  script_user: z.string().optional(),
+  enable_script_security: z.boolean().default(false),
+  notify_fifo: z.string().optional(),
+  notify_fifo_script: z.string().optional(),
+  vrrp_notify_fifo: z.string().optional(),
+  vrrp_notify_fifo_script: z.string().optional(),
+  max_auto_priority: z.number().int().min(-1).max(99).optional(),
+  /** Where user plugins live (vigil's own). */
+  plugins_dir: z.string().optional(),
+});
+
+export const configSchema = z.object({
+  global_defs: globalDefsSchema.default(globalDefsSchema.parse({})),
+  vrrp_script: z.record(name, vrrpScriptSchema).default({}),
+  vrrp_track_file: z.record(name, trackFileSchema).default({}),
+  vrrp_instance: z.record(name, vrrpInstanceSchema).default({}),
+  vrrp_sync_group: z.record(name, syncGroupSchema).default({}),
+  /** Plugin sections, keyed by plugin name; each is validated by that plugin's own schema
+   * (see plugin-sections.ts). */
+  plugins: z.record(name, z.unknown()).default({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type VrrpInstanceConfig = z.infer<typeof vrrpInstanceSchema>;
+export type VirtualAddress = z.infer<typeof virtualAddressSchema>;
+
+/** The JSON Schema of the YAML configuration, for editors. */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+}

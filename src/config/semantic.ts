@@ -1,0 +1,119 @@
+// Checks beyond shape, on a config that passed the schema: the ones keepalived makes when it
+// links sections together, plus the wire constraints of VRRP itself.
+
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import type { Diagnostic, PositionMap } from './diagnostics.ts';
+import type { Config, VrrpInstanceConfig } from './schema.ts';
+
+export interface SemanticOptions {
+  /** Interfaces present on this host; by default read from the OS. */
+  interfaces?: Map<string, string[]>;
+}
+
+/** The address family of an instance: that of its first virtual address (IPv4 if none). */
+export function instanceFamily(inst: VrrpInstanceConfig): 4 | 6 {
+  const first = inst.virtual_ipaddress[0]?.address.split('/')[0];
+  return first && isIP(first) === 6 ? 6 : 4;
+}
+
+export function instanceVersion(config: Config, inst: VrrpInstanceConfig): 2 | 3 {
+  return inst.version ?? (instanceFamily(inst) === 6 ? 3 : config.global_defs.vrrp_version);
+}
+
+function hostInterfaces(): Map<string, string[]> {
+  const m = new Map<string, string[]>();
+  for (const [name, addrs] of Object.entries(networkInterfaces())) m.set(name, (addrs ?? []).map((a) => a.address));
+  return m;
+}
+
+export function checkSemantics(config: Config, positions: PositionMap, opts: SemanticOptions = {}): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const at = (path: Array<string | number>, severity: Diagnostic['severity'], message: string) =>
+    out.push({ ...positions.get(path), severity, field: path.join('.'), message });
+  const ifaces = opts.interfaces ?? hostInterfaces();
+  const vridSeen = new Map<string, string>();
+
+  for (const [name, inst] of Object.entries(config.vrrp_instance)) {
+    const p = ['vrrp_instance', name];
+    const family = instanceFamily(inst);
+    const version = instanceVersion(config, inst);
+
+    const key = `${inst.interface}/${family}/${inst.virtual_router_id}`;
+    const other = vridSeen.get(key);
+    if (other) {
+      at([...p, 'virtual_router_id'], 'error', `VRID ${inst.virtual_router_id} is already used by ${other} on ${inst.interface}`);
+    } else vridSeen.set(key, name);
+
+    if (inst.virtual_ipaddress.length === 0) at(p, 'warning', 'no virtual_ipaddress: the instance protects nothing');
+    inst.virtual_ipaddress.forEach((v, i) => {
+      const fam = isIP(v.address.split('/')[0] ?? '');
+      if (fam !== family) {
+        at([...p, 'virtual_ipaddress', i], 'error', `IPv${fam} address in an IPv${family} instance; put it in virtual_ipaddress_excluded or its own instance`);
+      }
+    });
+    if (family === 6 && version === 2) at([...p, 'version'], 'error', 'VRRP version 2 does not support IPv6; use version 3');
+
+    // advert_int must be representable on the wire
+    const cs = Math.round(inst.advert_int * 100);
+    if (version === 2 && !Number.isInteger(inst.advert_int)) {
+      at([...p, 'advert_int'], 'error', `VRRPv2 carries whole seconds; ${inst.advert_int} s cannot be sent (use version 3)`);
+    } else if (version === 2 && inst.advert_int > 255) {
+      at([...p, 'advert_int'], 'error', 'VRRPv2 advert_int is at most 255 s');
+    } else if (version === 3 && Math.abs(cs - inst.advert_int * 100) > 1e-6) {
+      at([...p, 'advert_int'], 'error', `VRRPv3 carries centiseconds; ${inst.advert_int} s is not a multiple of 0.01 s`);
+    }
+
+    const checkFamily = (addr: string | undefined, path: Array<string | number>) => {
+      if (addr && isIP(addr) !== family) at(path, 'error', `${addr} is not an IPv${family} address like the instance's`);
+    };
+    checkFamily(inst.unicast_src_ip, [...p, 'unicast_src_ip']);
+    inst.unicast_peer.forEach((peer, i) => checkFamily(peer, [...p, 'unicast_peer', i]));
+    if (inst.unicast_peer.length > 0 && !inst.unicast_src_ip) {
+      at([...p, 'unicast_peer'], 'warning', 'unicast_peer without unicast_src_ip: the interface primary address is used');
+    }
+
+    inst.track_script.forEach((t, i) => {
+      if (!config.vrrp_script[t.name]) at([...p, 'track_script', i], 'error', `track_script '${t.name}' names no vrrp_script`);
+    });
+    inst.track_file.forEach((t, i) => {
+      if (!config.vrrp_track_file[t.name]) at([...p, 'track_file', i], 'error', `track_file '${t.name}' names no vrrp_track_file`);
+    });
+
+    if (inst.authentication && version === 3) {
+      at([...p, 'authentication'], 'warning', 'VRRPv3 has no authentication (RFC 5798); ignored');
+    }
+    if (inst.authentication?.auth_type === 'AH') {
+      at([...p, 'authentication', 'auth_type'], 'warning', 'auth_type AH is not supported by vigil (RFC 3768 removed it); adverts are sent without authentication and AH adverts are dropped');
+    }
+
+    const hostAddrs = ifaces.get(inst.interface);
+    if (!hostAddrs) {
+      at([...p, 'interface'], 'warning', `interface ${inst.interface} does not exist on this host; the instance waits in FAULT until it appears`);
+    }
+    if (inst.priority === 255) {
+      const owns = inst.virtual_ipaddress.some((v) => hostAddrs?.includes(v.address.split('/')[0] ?? ''));
+      if (!owns) {
+        at([...p, 'priority'], 'warning', `priority 255 is for the address owner, but no virtual address is an address of ${inst.interface} here; keepalived runs it as 254`);
+      }
+    }
+  }
+
+  for (const [name, script] of Object.entries(config.vrrp_script)) {
+    if (script.timeout !== undefined && script.timeout > script.interval) {
+      at(['vrrp_script', name, 'timeout'], 'warning', 'timeout is longer than interval');
+    }
+  }
+
+  for (const [name, group] of Object.entries(config.vrrp_sync_group)) {
+    const families = new Set<number>();
+    group.group.forEach((member, i) => {
+      const inst = config.vrrp_instance[member];
+      if (!inst) at(['vrrp_sync_group', name, 'group', i], 'error', `'${member}' is not a vrrp_instance`);
+      else families.add(instanceFamily(inst));
+    });
+    if (families.size > 1) at(['vrrp_sync_group', name, 'group'], 'error', 'a sync group cannot mix IPv4 and IPv6 instances');
+    if (group.group.length === 1) at(['vrrp_sync_group', name, 'group'], 'warning', 'a sync group of one instance does nothing');
+  }
+  return out;
+}
