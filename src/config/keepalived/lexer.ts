@@ -162,7 +162,11 @@ function splitWords(text: string, at: Position, diagnostics: Diagnostic[]): Toke
       i = end + 1;
     } else {
       let j = i;
-      while (j < text.length && !' \t{}"#!'.includes(text[j] as string)) j++;
+      while (j < text.length && !' \t{}"#!'.includes(text[j] as string)) {
+        // ${NAME} belongs to the word: its braces are not a block
+        if (text[j] === '$' && text[j + 1] === '{' && text.indexOf('}', j) > j) j = text.indexOf('}', j);
+        j++;
+      }
       out.push({ kind: 'word', text: text.slice(i, j), file: at.file, line: at.line, col });
       i = j;
     }
