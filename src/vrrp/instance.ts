@@ -8,9 +8,9 @@
 // instance's settings (VRID, family, own adverts, address owner) -> state machine. Every
 // rejected packet is counted by reason (DESIGN.md rule 5).
 
-import { VrrpFsm, type Action, type DiscardReason, type Input, type TimerName, type Transition } from './fsm.ts';
+import { VrrpFsm, type Action, type DiscardReason, type FsmConfig, type Input, type TimerName, type Transition } from './fsm.ts';
 import { decodeAdvert, encodeAdvert, type RejectReason } from './packet.ts';
-import type { Advert, AuthType, Family, Micros, VrrpVersion } from './types.ts';
+import type { Advert, AuthType, Family, Micros } from './types.ts';
 
 export interface Scheduler {
   /** Monotonic microseconds. */
@@ -33,17 +33,10 @@ export interface Effects {
   announce(generation: number): void;
 }
 
-export interface InstanceConfig {
+/** The state machine's settings plus what the instance needs for the wire. */
+export interface InstanceConfig extends FsmConfig {
   name: string;
-  version: VrrpVersion;
   family: Family;
-  vrid: number;
-  priority: number;
-  advertIntervalCs: number;
-  preempt: boolean;
-  preemptDelay: Micros;
-  /** Source address of our adverts; also the tie-breaker. */
-  primaryAddress: string;
   /** The virtual addresses, as carried in adverts. */
   addresses: string[];
   /** Where adverts go: the VRRP multicast group, or the unicast peers. */
@@ -109,18 +102,7 @@ export class VrrpInstance {
   ) {
     this.config = { ...config };
     this.sortedAddresses = [...config.addresses].sort().join(',');
-    this.fsm = new VrrpFsm(
-      {
-        version: config.version,
-        vrid: config.vrid,
-        priority: config.priority,
-        advertIntervalCs: config.advertIntervalCs,
-        preempt: config.preempt,
-        preemptDelay: config.preemptDelay,
-        primaryAddress: config.primaryAddress,
-      },
-      scheduler,
-    );
+    this.fsm = new VrrpFsm(config, scheduler);
   }
 
   get state() {

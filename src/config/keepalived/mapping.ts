@@ -145,7 +145,18 @@ const GLOBAL_KEYS: Record<string, Kind> = {
   plugins_dir: 'string',
 };
 
+/** Notify scripts, the same keywords in instances and sync groups. */
+const NOTIFY_KEYS: Record<string, Kind> = {
+  notify_master: 'words',
+  notify_backup: 'words',
+  notify_fault: 'words',
+  notify_stop: 'words',
+  notify: 'words',
+  smtp_alert: 'flag',
+};
+
 const INSTANCE_KEYS: Record<string, Kind> = {
+  ...NOTIFY_KEYS,
   state: 'string',
   interface: 'string',
   virtual_router_id: 'int',
@@ -162,12 +173,6 @@ const INSTANCE_KEYS: Record<string, Kind> = {
   garp_master_repeat: 'int',
   garp_master_refresh: 'number',
   garp_master_refresh_repeat: 'int',
-  notify_master: 'words',
-  notify_backup: 'words',
-  notify_fault: 'words',
-  notify_stop: 'words',
-  notify: 'words',
-  smtp_alert: 'flag',
   old_unicast_checksum: 'flag',
 };
 
@@ -180,14 +185,8 @@ const SCRIPT_KEYS: Record<string, Kind> = {
   init_fail: 'flag',
 };
 
-const SYNC_KEYS: Record<string, Kind> = {
-  notify_master: 'words',
-  notify_backup: 'words',
-  notify_fault: 'words',
-  notify_stop: 'words',
-  notify: 'words',
-  smtp_alert: 'flag',
-};
+const SYNC_KEYS: Record<string, Kind> = NOTIFY_KEYS;
+const SYNC_UNSUPPORTED = new Set(['global_tracking', 'sync_group_tracking_weight']);
 
 export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
   const out: Obj = {
@@ -240,7 +239,7 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
         break;
       case 'vrrp_sync_group':
         named(st, 'vrrp_sync_group', out, ctx, (o, path) =>
-          mapBlock(st, path, SYNC_KEYS, new Set(['global_tracking', 'sync_group_tracking_weight']), o, ctx, (s) => {
+          mapBlock(st, path, SYNC_KEYS, SYNC_UNSUPPORTED, o, ctx, (s) => {
             if (s.keyword === 'group') {
               o.group = (s.block ?? []).flatMap((x) => [x.keyword, ...x.args.map((a) => a.text)]);
               ctx.positions.set([...path, 'group'], s);
@@ -250,7 +249,7 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
               o[s.keyword] = trackedList(s, [...path, s.keyword], ctx);
               return true;
             }
-            if (!SYNC_KEYS[s.keyword]) {
+            if (!SYNC_KEYS[s.keyword] && !SYNC_UNSUPPORTED.has(s.keyword)) {
               // keepalived 1.x listed members bare; keepalived 2 reports them and goes on
               warn(ctx, s, [...path, s.keyword], `unknown keyword '${s.keyword}' (members belong in group { ... }); ignored`);
               return true;
