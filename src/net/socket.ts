@@ -1,0 +1,127 @@
+// A VRRP socket for one interface and one address family: IP protocol 112 over raw-socket.
+//
+// Sending: the kernel writes the IP header; we set the multicast interface and TTL / hop
+// limit 255, and the socket is bound to the device so several instances on several
+// interfaces never hear each other's traffic.
+// Receiving: IP_MINTTL / IPV6_MINHOPCOUNT make the kernel itself drop packets whose TTL or
+// hop limit is below 255 (RFC 5798 7.1), which matters for IPv6, where raw-socket cannot hand
+// us the hop limit (it has no recvmsg ancillary data). IPv4 raw sockets deliver the header,
+// so there the TTL is also checked by the codec.
+
+import { readFileSync } from 'node:fs';
+import raw, { type RawSocket } from 'raw-socket';
+import { ipToBytes } from '../vrrp/ipaddr.ts';
+import { parseIpv4Packet } from '../vrrp/packet.ts';
+import { IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL, type Family } from '../vrrp/types.ts';
+
+// Linux socket option numbers (include/uapi/linux/in.h, in6.h, asm-generic/socket.h).
+const SOL_SOCKET = 1;
+const SO_BINDTODEVICE = 25;
+const IPPROTO_IP = 0;
+const IP_MULTICAST_IF = 32;
+const IP_MULTICAST_TTL = 33;
+const IP_MULTICAST_LOOP = 34;
+const IP_ADD_MEMBERSHIP = 35;
+const IP_TTL = 2;
+const IP_MINTTL = 21;
+const IPPROTO_IPV6 = 41;
+const IPV6_UNICAST_HOPS = 16;
+const IPV6_MULTICAST_IF = 17;
+const IPV6_MULTICAST_HOPS = 18;
+const IPV6_MULTICAST_LOOP = 19;
+const IPV6_JOIN_GROUP = 20;
+const IPV6_MINHOPCOUNT = 73;
+
+export interface ReceivedPacket {
+  /** The VRRP message, IP header removed. */
+  bytes: Buffer;
+  src: string;
+  dst: string;
+  /** TTL (IPv4) as received; undefined for IPv6 (the kernel already enforced 255). */
+  ttl?: number;
+}
+
+export interface VrrpSocketOptions {
+  family: Family;
+  interface: string;
+  /** The multicast group to join (default 224.0.0.18 / ff02::12); none with unicast only. */
+  group?: string | null;
+  onPacket(p: ReceivedPacket): void;
+  /** Packets that are not VRRP or whose IP header is broken; counted by the caller. */
+  onInvalid?(reason: string, detail: string): void;
+  onError?(e: Error): void;
+}
+
+export function interfaceIndex(name: string): number {
+  const text = readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8');
+  return Number(text.trim());
+}
+
+export class VrrpSocket {
+  private readonly sock: RawSocket;
+  private closed = false;
+
+  constructor(private readonly opts: VrrpSocketOptions) {
+    const ifindex = interfaceIndex(opts.interface);
+    const v6 = opts.family === 6;
+    this.sock = raw.createSocket({
+      addressFamily: v6 ? raw.AddressFamily.IPv6 : raw.AddressFamily.IPv4,
+      protocol: IPPROTO_VRRP,
+    });
+    const dev = Buffer.from(`${opts.interface}\0`);
+    this.sock.setOption(SOL_SOCKET, SO_BINDTODEVICE, dev, dev.length);
+    const group = opts.group === undefined ? (v6 ? VRRP_GROUP_V6 : VRRP_GROUP_V4) : opts.group;
+    if (v6) {
+      this.sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, VRRP_TTL);
+      this.sock.setOption(IPPROTO_IPV6, IPV6_UNICAST_HOPS, VRRP_TTL);
+      this.sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex);
+      this.sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+      this.sock.setOption(IPPROTO_IPV6, IPV6_MINHOPCOUNT, VRRP_TTL);
+      if (group) {
+        const mreq = Buffer.alloc(20);
+        ipToBytes(group).copy(mreq, 0);
+        mreq.writeUInt32LE(ifindex, 16);
+        this.sock.setOption(IPPROTO_IPV6, IPV6_JOIN_GROUP, mreq, mreq.length);
+      }
+    } else {
+      this.sock.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
+      this.sock.setOption(IPPROTO_IP, IP_TTL, VRRP_TTL);
+      this.sock.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
+      this.sock.setOption(IPPROTO_IP, IP_MINTTL, VRRP_TTL);
+      const mreqn = Buffer.alloc(12); // struct ip_mreqn: group, local address (any), ifindex
+      mreqn.writeInt32LE(ifindex, 8);
+      this.sock.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, mreqn.length);
+      if (group) {
+        ipToBytes(group).copy(mreqn, 0);
+        this.sock.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, mreqn.length);
+      }
+    }
+    this.sock.on('message', (buf, source) => this.receive(buf, source, group ?? ''));
+    this.sock.on('error', (e) => opts.onError?.(e));
+  }
+
+  private receive(buf: Buffer, source: string, group: string): void {
+    if (this.opts.family === 4) {
+      const p = parseIpv4Packet(buf);
+      if (!p.ok) return this.opts.onInvalid?.(p.reason, p.detail);
+      this.opts.onPacket({ bytes: p.payload, src: p.src, dst: p.dst, ttl: p.ttl });
+    } else {
+      // raw-socket reports the source only; the destination is the group we joined or us.
+      this.opts.onPacket({ bytes: Buffer.from(buf), src: source.split('%')[0] ?? source, dst: group });
+    }
+  }
+
+  /** Sends one VRRP message; errors are reported, never thrown (the next advert will retry). */
+  send(dst: string, bytes: Buffer): void {
+    if (this.closed) return;
+    this.sock.send(bytes, 0, bytes.length, dst, null, (err) => {
+      if (err) this.opts.onError?.(err);
+    });
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.sock.close();
+  }
+}
