@@ -1,11 +1,13 @@
 // Entry point of `bin/vigil`: keepalived-compatible flags where they apply, plus vigil's own
 // subcommands (`convert`, `schema`).
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { formatDiagnostic, hasErrors } from '../config/diagnostics.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { toYaml } from '../config/yaml.ts';
+import { runDaemon } from '../daemon/run.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -20,6 +22,10 @@ Options:
   -f, --use-file FILE   configuration file, YAML or keepalived.conf (default ${DEFAULT_CONFIG})
   -t, --config-test     check the configuration, print every problem, exit non-zero on errors
   -i, --config-id ID    which @ID conditional lines of keepalived.conf apply (default: host name)
+  -n, --dont-fork       stay in the foreground
+  -l, --log-console     log to the console (stderr); vigil always does today
+  -D, --log-detail      detailed (debug) log lines
+  -p, --pid FILE        write the daemon's pid to FILE (one per daemon, e.g. per namespace)
   -v, --version         print the version and exit
   -h, --help            print this help and exit
 `;
@@ -35,6 +41,10 @@ export async function main(argv: string[]): Promise<number> {
         'use-file': { type: 'string', short: 'f' },
         'config-test': { type: 'boolean', short: 't' },
         'config-id': { type: 'string', short: 'i' },
+        'dont-fork': { type: 'boolean', short: 'n' },
+        'log-console': { type: 'boolean', short: 'l' },
+        'log-detail': { type: 'boolean', short: 'D' },
+        pid: { type: 'string', short: 'p' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -86,6 +96,13 @@ export async function main(argv: string[]): Promise<number> {
     );
     return hasErrors(r.diagnostics) ? 1 : 0;
   }
-  process.stderr.write(`vigil: the daemon does not run configs yet; use -t to check one\n${HELP}`);
-  return 2;
+  const file = values['use-file'] ?? DEFAULT_CONFIG;
+  if (!values['dont-fork']) {
+    // Like keepalived without -n: detach a foreground copy of ourselves and return.
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1] ?? '', ...argv, '-n'], { detached: true, stdio: 'ignore' });
+    child.unref();
+    process.stdout.write(`vigil: started in the background, pid ${child.pid}\n`);
+    return 0;
+  }
+  return runDaemon({ file, configId, pidFile: values.pid, detail: values['log-detail'] ?? false });
 }

@@ -60,6 +60,8 @@ export function interfaceIndex(name: string): number {
 export class VrrpSocket {
   private readonly sock: RawSocket;
   private closed = false;
+  private pending = 0;
+  private drained: Array<() => void> = [];
 
   constructor(private readonly opts: VrrpSocketOptions) {
     const ifindex = interfaceIndex(opts.interface);
@@ -114,14 +116,19 @@ export class VrrpSocket {
   /** Sends one VRRP message; errors are reported, never thrown (the next advert will retry). */
   send(dst: string, bytes: Buffer): void {
     if (this.closed) return;
+    this.pending++;
     this.sock.send(bytes, 0, bytes.length, dst, null, (err) => {
       if (err) this.opts.onError?.(err);
+      if (--this.pending === 0) for (const done of this.drained.splice(0)) done();
     });
   }
 
-  close(): void {
+  /** Closes once every queued send has gone out (a stopping Master's priority-0 advert must
+   * leave before its socket closes). */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.pending > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
     this.sock.close();
   }
 }

@@ -109,6 +109,11 @@ export class VrrpInstance {
     return this.fsm.state;
   }
 
+  /** Grows with every transition; effects carry the generation they were requested in. */
+  get currentGeneration(): number {
+    return this.generation;
+  }
+
   start(): void {
     this.handle({ type: 'startup' });
   }

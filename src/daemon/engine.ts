@@ -1,0 +1,189 @@
+// The engine: every configured instance in one process, on real sockets, real netlink and a
+// monotonic clock. It owns the sockets (one per interface and family, shared by the instances
+// on it, packets dispatched by VRID), the address effects (serialized per instance, fenced by
+// generation) and the clean stop.
+
+import type { Config } from '../config/schema.ts';
+import { AddressManager, type AddressSpec } from '../net/addresses.ts';
+import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
+import type { Transition } from '../vrrp/fsm.ts';
+import { VrrpInstance, type Scheduler } from '../vrrp/instance.ts';
+import type { Family, Micros } from '../vrrp/types.ts';
+import { primaryAddress, toInstanceConfig, virtualAddresses } from './instances.ts';
+import type { Logger } from './log.ts';
+
+/** Monotonic microseconds and Node timers. */
+export const realScheduler: Scheduler = {
+  now: (): Micros => Number(process.hrtime.bigint() / 1000n),
+  setTimer: (after, fire) => setTimeout(fire, after / 1000),
+  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
+const STATE_NAMES = { initialize: 'INIT', backup: 'BACKUP', master: 'MASTER', fault: 'FAULT' } as const;
+
+interface Running {
+  name: string;
+  instance: VrrpInstance;
+  vips: AddressSpec[];
+  socketKey: string;
+  /** Address effects run one after another, in the order the state machine asked for them. */
+  effects: Promise<void>;
+}
+
+export class Engine {
+  private readonly running = new Map<string, Running>();
+  private readonly sockets = new Map<string, { socket: VrrpSocket; byVrid: Map<number, Running> }>();
+  private readonly addresses = new AddressManager();
+  private waitTimer: NodeJS.Timeout | undefined;
+  readonly waiting = new Set<string>();
+  unknownVridPackets = 0;
+
+  constructor(
+    private config: Config,
+    private readonly log: Logger,
+  ) {}
+
+  /** Removes addresses a crashed earlier run may have left, then starts every instance. */
+  async start(): Promise<void> {
+    for (const inst of Object.values(this.config.vrrp_instance)) {
+      for (const vip of virtualAddresses(inst)) {
+        const r = await this.addresses.remove(vip).catch((e: Error) => this.log.warn(e.message));
+        if (r === 'removed') this.log.info(`removed stale address ${vip.address} from ${vip.dev}`);
+      }
+    }
+    for (const name of Object.keys(this.config.vrrp_instance)) this.startInstance(name);
+  }
+
+  private startInstance(name: string): void {
+    const inst = this.config.vrrp_instance[name];
+    if (!inst) return;
+    const cfg0 = toInstanceConfig(this.config, name, inst, '');
+    const primary = primaryAddress(inst.interface, cfg0.family);
+    if (!primary) {
+      // keepalived keeps such an instance in FAULT until the interface appears
+      if (!this.waiting.has(name)) this.log.warn(`(${name}) interface ${inst.interface} has no IPv${cfg0.family} address yet; waiting`);
+      this.waiting.add(name);
+      this.waitTimer ??= setInterval(() => this.retryWaiting(), 1000);
+      return;
+    }
+    this.waiting.delete(name);
+    const cfg = toInstanceConfig(this.config, name, inst, primary);
+    const key = `${inst.interface}/${cfg.family}`;
+    const entry = this.socketFor(key, inst.interface, cfg.family);
+    const run: Running = { name, instance: undefined as unknown as VrrpInstance, vips: virtualAddresses(inst), socketKey: key, effects: Promise.resolve() };
+    run.instance = new VrrpInstance(
+      cfg,
+      realScheduler,
+      { send: (dst, bytes) => entry.socket.send(dst, bytes) },
+      {
+        addAddresses: (gen) => this.effect(run, gen, 'add'),
+        removeAddresses: (gen) => this.effect(run, gen, 'remove'),
+        announce: () => undefined, // gratuitous ARP / NA: not yet (see README status)
+      },
+      {
+        onTransition: (t) => this.logTransition(name, t),
+        onDrop: (reason, detail) => this.log.debug(`(${name}) dropped advert: ${reason} (${detail})`),
+      },
+    );
+    entry.byVrid.set(cfg.vrid, run);
+    this.running.set(name, run);
+    run.instance.start();
+  }
+
+  private retryWaiting(): void {
+    for (const name of [...this.waiting]) this.startInstance(name);
+    if (this.waiting.size === 0 && this.waitTimer) {
+      clearInterval(this.waitTimer);
+      this.waitTimer = undefined;
+    }
+  }
+
+  private socketFor(key: string, ifname: string, family: Family) {
+    let entry = this.sockets.get(key);
+    if (entry) return entry;
+    const byVrid = new Map<number, Running>();
+    const socket = new VrrpSocket({
+      family,
+      interface: ifname,
+      onPacket: (p: ReceivedPacket) => {
+        const run = byVrid.get(p.bytes[1] ?? 0);
+        if (!run) {
+          this.unknownVridPackets++;
+          return;
+        }
+        run.instance.receive(p.bytes, p);
+      },
+      onInvalid: (reason, detail) => this.log.debug(`${ifname}: dropped packet: ${reason} (${detail})`),
+      onError: (e) => this.log.warn(`${ifname}: ${e.message}`),
+    });
+    entry = { socket, byVrid };
+    this.sockets.set(key, entry);
+    return entry;
+  }
+
+  /** Queue an address effect; it is dropped if the instance has moved on by the time it runs
+   * (DESIGN.md rule 3), except removals, which are always safe to apply. */
+  private effect(run: Running, generation: number, op: 'add' | 'remove'): void {
+    run.effects = run.effects.then(async () => {
+      if (op === 'add' && run.instance.currentGeneration !== generation) return;
+      for (const vip of run.vips) {
+        try {
+          if (op === 'add') await this.addresses.add(vip);
+          else await this.addresses.remove(vip);
+        } catch (e) {
+          this.log.error(`(${run.name}) ${(e as Error).message}`);
+        }
+      }
+    });
+  }
+
+  private logTransition(name: string, t: Transition): void {
+    // keepalived's wording, so existing log alerts keep matching
+    this.log.info(`(${name}) Entering ${STATE_NAMES[t.to]} STATE`, { from: t.from, reason: t.reason, priority: t.priority, ...(t.detail ? { detail: t.detail } : {}) });
+  }
+
+  /** State of every instance, for status and tests. */
+  states(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [name, r] of this.running) out[name] = r.instance.state;
+    for (const name of this.waiting) out[name] = 'fault';
+    return out;
+  }
+
+  /** Clean stop: Masters send priority 0 and remove their addresses; then sockets close. */
+  async stop(): Promise<void> {
+    if (this.waitTimer) clearInterval(this.waitTimer);
+    for (const run of this.running.values()) run.instance.stop();
+    await Promise.all([...this.running.values()].map((r) => r.effects));
+    await Promise.all([...this.sockets.values()].map((s) => s.socket.close()));
+    this.running.clear();
+    this.sockets.clear();
+    this.addresses.close();
+  }
+
+  /** SIGHUP: instances whose settings changed are restarted, removed ones stopped, new ones
+   * started; unchanged instances keep their state (the flap-free in-place update comes with
+   * the plugin work). */
+  async reload(next: Config): Promise<string[]> {
+    const changed: string[] = [];
+    const old = this.config;
+    this.config = next;
+    for (const [name, run] of [...this.running]) {
+      const before = JSON.stringify(old.vrrp_instance[name]);
+      const after = JSON.stringify(next.vrrp_instance[name]);
+      if (before === after && JSON.stringify(old.global_defs) === JSON.stringify(next.global_defs)) continue;
+      changed.push(name);
+      run.instance.stop();
+      await run.effects;
+      this.sockets.get(run.socketKey)?.byVrid.delete(run.instance.config.vrid);
+      this.running.delete(name);
+    }
+    for (const name of Object.keys(next.vrrp_instance)) {
+      if (!this.running.has(name) && !this.waiting.has(name)) {
+        if (!changed.includes(name)) changed.push(name);
+        this.startInstance(name);
+      }
+    }
+    return changed;
+  }
+}
