@@ -5,6 +5,7 @@
 
 import type { Config } from '../config/schema.ts';
 import { AddressManager, type AddressSpec } from '../net/addresses.ts';
+import { announce } from '../net/announce.ts';
 import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
 import type { Transition } from '../vrrp/fsm.ts';
 import { VrrpInstance, type Scheduler } from '../vrrp/instance.ts';
@@ -28,6 +29,7 @@ interface Running {
   socketKey: string;
   /** Address effects run one after another, in the order the state machine asked for them. */
   effects: Promise<void>;
+  garp: { delay: number; repeat: number; refresh: number };
 }
 
 export class Engine {
@@ -70,7 +72,19 @@ export class Engine {
     const cfg = toInstanceConfig(this.config, name, inst, primary);
     const key = `${inst.interface}/${cfg.family}`;
     const entry = this.socketFor(key, inst.interface, cfg.family);
-    const run: Running = { name, instance: undefined as unknown as VrrpInstance, vips: virtualAddresses(inst), socketKey: key, effects: Promise.resolve() };
+    const g = this.config.global_defs;
+    const run: Running = {
+      name,
+      instance: undefined as unknown as VrrpInstance,
+      vips: virtualAddresses(inst),
+      socketKey: key,
+      effects: Promise.resolve(),
+      garp: {
+        delay: inst.garp_master_delay ?? g.vrrp_garp_master_delay,
+        repeat: inst.garp_master_repeat ?? g.vrrp_garp_master_repeat,
+        refresh: inst.garp_master_refresh ?? g.vrrp_garp_master_refresh,
+      },
+    };
     run.instance = new VrrpInstance(
       cfg,
       realScheduler,
@@ -78,7 +92,7 @@ export class Engine {
       {
         addAddresses: (gen) => this.effect(run, gen, 'add'),
         removeAddresses: (gen) => this.effect(run, gen, 'remove'),
-        announce: () => undefined, // gratuitous ARP / NA: not yet (see README status)
+        announce: (gen) => this.announceAll(run, gen),
       },
       {
         onTransition: (t) => this.logTransition(name, t),
@@ -137,6 +151,42 @@ export class Engine {
     });
   }
 
+  /** keepalived's schedule: garp_master_repeat announcements at once, the same again after
+   * garp_master_delay, then every garp_master_refresh seconds (0 = never) while still Master.
+   * Each round is skipped once the instance has moved on. */
+  private announceAll(run: Running, generation: number): void {
+    const round = () => {
+      if (run.instance.currentGeneration !== generation || run.instance.state !== 'master') return false;
+      const byDev = new Map<string, string[]>();
+      for (const v of run.vips) byDev.set(v.dev, [...(byDev.get(v.dev) ?? []), v.address.split('/')[0] ?? '']);
+      for (let i = 0; i < run.garp.repeat; i++) {
+        for (const [dev, addrs] of byDev) announce(dev, addrs).catch((e: Error) => this.log.warn(`(${run.name}) ${e.message}`));
+      }
+      return true;
+    };
+    // after the addresses are in place
+    run.effects = run.effects.then(() => {
+      if (!round()) return;
+      if (run.garp.delay > 0) this.later(run.garp.delay, () => round());
+      if (run.garp.refresh > 0) {
+        const refresh = () => {
+          if (round()) this.later(run.garp.refresh, refresh);
+        };
+        this.later(run.garp.refresh, refresh);
+      }
+    });
+  }
+
+  private readonly pendingTimers = new Set<NodeJS.Timeout>();
+
+  private later(seconds: number, fn: () => void): void {
+    const t = setTimeout(() => {
+      this.pendingTimers.delete(t);
+      fn();
+    }, seconds * 1000);
+    this.pendingTimers.add(t);
+  }
+
   private logTransition(name: string, t: Transition): void {
     // keepalived's wording, so existing log alerts keep matching
     this.log.info(`(${name}) Entering ${STATE_NAMES[t.to]} STATE`, { from: t.from, reason: t.reason, priority: t.priority, ...(t.detail ? { detail: t.detail } : {}) });
@@ -153,6 +203,7 @@ export class Engine {
   /** Clean stop: Masters send priority 0 and remove their addresses; then sockets close. */
   async stop(): Promise<void> {
     if (this.waitTimer) clearInterval(this.waitTimer);
+    for (const t of this.pendingTimers) clearTimeout(t);
     for (const run of this.running.values()) run.instance.stop();
     await Promise.all([...this.running.values()].map((r) => r.effects));
     await Promise.all([...this.sockets.values()].map((s) => s.socket.close()));

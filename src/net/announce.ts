@@ -1,0 +1,118 @@
+// Announcing virtual addresses after a takeover, so switches and neighbours learn at once where
+// they live: gratuitous ARP for IPv4 (sender = target = VIP, broadcast, from the interface MAC)
+// and unsolicited Neighbor Advertisements for IPv6 (override flag, to ff02::1, hop limit 255).
+//
+// ARP frames need an AF_PACKET socket, which raw-socket cannot open; koffi (a maintained FFI
+// with prebuilt binaries) calls libc's socket/sendto/close for it, with no native code of ours.
+// Neighbor Advertisements go through an ICMPv6 raw socket (raw-socket), where the kernel fills
+// in the checksum.
+
+import { readFileSync } from 'node:fs';
+import koffi from 'koffi';
+import raw from 'raw-socket';
+import { ipToBytes } from '../vrrp/ipaddr.ts';
+import { interfaceIndex } from './socket.ts';
+
+const AF_PACKET = 17;
+const SOCK_RAW = 3;
+const ETH_P_ARP = 0x0806;
+const IPPROTO_ICMPV6 = 58;
+const IPPROTO_IPV6 = 41;
+const IPV6_MULTICAST_IF = 17;
+const IPV6_MULTICAST_HOPS = 18;
+const SOL_SOCKET = 1;
+const SO_BINDTODEVICE = 25;
+
+let libc: { socket: (a: number, b: number, c: number) => number; sendto: (...a: unknown[]) => number; close: (fd: number) => number } | undefined;
+
+function c() {
+  if (!libc) {
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      socket: lib.func('int socket(int, int, int)') as (a: number, b: number, c: number) => number,
+      sendto: lib.func('long sendto(int, const uint8_t *buf, size_t, int, const uint8_t *addr, uint32_t)') as (...a: unknown[]) => number,
+      close: lib.func('int close(int)') as (fd: number) => number,
+    };
+  }
+  return libc;
+}
+
+export function interfaceMac(ifname: string): Buffer {
+  const text = readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
+  return Buffer.from(text.split(':').map((h) => parseInt(h, 16)));
+}
+
+/** The Ethernet frame of a gratuitous ARP request for `vip`. */
+export function garpFrame(mac: Buffer, vip: string): Buffer {
+  const f = Buffer.alloc(42);
+  f.fill(0xff, 0, 6); // broadcast
+  mac.copy(f, 6);
+  f.writeUInt16BE(ETH_P_ARP, 12);
+  f.writeUInt16BE(1, 14); // Ethernet
+  f.writeUInt16BE(0x0800, 16); // IPv4
+  f[18] = 6;
+  f[19] = 4;
+  f.writeUInt16BE(1, 20); // request, as keepalived sends it
+  mac.copy(f, 22);
+  ipToBytes(vip).copy(f, 28);
+  f.fill(0xff, 32, 38);
+  ipToBytes(vip).copy(f, 38);
+  return f;
+}
+
+/** The ICMPv6 body of an unsolicited Neighbor Advertisement for `vip` (checksum left to the
+ * kernel). */
+export function unsolicitedNa(mac: Buffer, vip: string): Buffer {
+  const m = Buffer.alloc(32);
+  m[0] = 136; // Neighbor Advertisement
+  m.writeUInt32BE(0x20000000, 4); // Override; not Solicited; Router flag left clear
+  ipToBytes(vip).copy(m, 8);
+  m[24] = 2; // option: target link-layer address
+  m[25] = 1; // 8 octets
+  mac.copy(m, 26);
+  return m;
+}
+
+/** Sends one gratuitous ARP per IPv4 VIP and one unsolicited NA per IPv6 VIP on `ifname`.
+ * Throws with the interface named if the kernel refuses. */
+export async function announce(ifname: string, vips: string[]): Promise<void> {
+  const mac = interfaceMac(ifname);
+  const v4 = vips.filter((v) => !v.includes(':'));
+  const v6 = vips.filter((v) => v.includes(':'));
+  if (v4.length > 0) {
+    const lc = c();
+    const fd = lc.socket(AF_PACKET, SOCK_RAW, ((ETH_P_ARP & 0xff) << 8) | (ETH_P_ARP >> 8));
+    if (fd < 0) throw new Error(`${ifname}: cannot open an AF_PACKET socket for gratuitous ARP`);
+    try {
+      const sll = Buffer.alloc(20); // struct sockaddr_ll
+      sll.writeUInt16LE(AF_PACKET, 0);
+      sll.writeUInt16BE(ETH_P_ARP, 2);
+      sll.writeInt32LE(interfaceIndex(ifname), 4);
+      sll[11] = 6;
+      sll.fill(0xff, 12, 18);
+      for (const vip of v4) {
+        const frame = garpFrame(mac, vip);
+        if (lc.sendto(fd, frame, frame.length, 0, sll, sll.length) < 0) throw new Error(`${ifname}: gratuitous ARP for ${vip} failed`);
+      }
+    } finally {
+      lc.close(fd);
+    }
+  }
+  if (v6.length > 0) {
+    const sock = raw.createSocket({ addressFamily: raw.AddressFamily.IPv6, protocol: IPPROTO_ICMPV6 });
+    try {
+      const dev = Buffer.from(`${ifname}\0`);
+      sock.setOption(SOL_SOCKET, SO_BINDTODEVICE, dev, dev.length);
+      sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255);
+      sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_IF, interfaceIndex(ifname));
+      for (const vip of v6) {
+        const na = unsolicitedNa(mac, vip);
+        await new Promise<void>((resolve, reject) =>
+          sock.send(na, 0, na.length, 'ff02::1', null, (err) => (err ? reject(new Error(`${ifname}: neighbor advertisement for ${vip}: ${err.message}`)) : resolve())),
+        );
+      }
+    } finally {
+      sock.close();
+    }
+  }
+}
