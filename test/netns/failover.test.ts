@@ -10,9 +10,20 @@ import { join } from 'node:path';
 import { isRoot, Lab } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
 
-const VIP = '192.0.2.100/24';
+interface Variant {
+  name: string;
+  vip: string;
+  /** Extra YAML lines of the instance, given the peer's address. */
+  extra: (peer: string) => string;
+}
 
-function config(priority: number): string {
+const VARIANTS: Variant[] = [
+  { name: 'IPv4 multicast', vip: '192.0.2.100/24', extra: () => '' },
+  { name: 'IPv4 unicast peers', vip: '192.0.2.100/24', extra: (peer) => `    unicast_peer: [${peer}]\n` },
+  { name: 'IPv6 multicast', vip: '2001:db8::100/64', extra: () => '' },
+];
+
+function config(priority: number, v: Variant, peer: string): string {
   return `vrrp_instance:
   VI_1:
     interface: eth0
@@ -20,63 +31,68 @@ function config(priority: number): string {
     priority: ${priority}
     version: 3
     advert_int: 0.2
-    virtual_ipaddress:
-      - address: ${VIP}
+${v.extra(peer)}    virtual_ipaddress:
+      - address: ${v.vip}
 `;
 }
 
-test('two vigil daemons fail over on real interfaces', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
-  const lab = new Lab();
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-failover-'));
-  try {
-    const r1 = lab.addNamespace('r1');
-    const r2 = lab.addNamespace('r2');
-    lab.veth(r1, 'eth0', r2, 'eth0');
-    lab.exec(r1, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'eth0']);
-    lab.exec(r2, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'eth0']);
-    const c1 = join(dir, 'r1.yaml');
-    const c2 = join(dir, 'r2.yaml');
-    writeFileSync(c1, config(200));
-    writeFileSync(c2, config(100));
+for (const variant of VARIANTS) {
+  const VIP = variant.vip;
+  test(`two vigil daemons fail over on real interfaces (${variant.name})`, { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
+    const lab = new Lab();
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-failover-'));
+    try {
+      const r1 = lab.addNamespace('r1');
+      const r2 = lab.addNamespace('r2');
+      lab.veth(r1, 'eth0', r2, 'eth0');
+      lab.exec(r1, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'eth0']);
+      lab.exec(r2, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'eth0']);
+      const c1 = join(dir, 'r1.yaml');
+      const c2 = join(dir, 'r2.yaml');
+      writeFileSync(c1, config(200, variant, '192.0.2.2'));
+      writeFileSync(c2, config(100, variant, '192.0.2.1'));
 
-    let a = startVigil(lab, r1, c1, ['-p', join(dir, 'r1.pid')]);
-    const b = startVigil(lab, r2, c2, ['-p', join(dir, 'r2.pid')]);
-    await a.waitFor(/\(VI_1\) Entering MASTER STATE/);
-    await b.waitFor(/\(VI_1\) Entering BACKUP STATE/);
-    await new Promise((r) => setTimeout(r, 1000));
-    assert.ok(addressesOf(lab, r1, 'eth0').includes(VIP), 'the Master holds the VIP');
-    assert.ok(!addressesOf(lab, r2, 'eth0').includes(VIP), 'the Backup does not');
-    assert.doesNotMatch(b.log(), /Entering MASTER/, 'the lower priority never became Master');
+      // A first: started together, whichever process is up first would win the first election
+      // (correctly), and A would only preempt later
+      let a = startVigil(lab, r1, c1, ['-p', join(dir, 'r1.pid')]);
+      await a.waitFor(/\(VI_1\) Entering MASTER STATE/);
+      const b = startVigil(lab, r2, c2, ['-p', join(dir, 'r2.pid')]);
+      await b.waitFor(/\(VI_1\) Entering BACKUP STATE/);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.ok(addressesOf(lab, r1, 'eth0').includes(VIP), 'the Master holds the VIP');
+      assert.ok(!addressesOf(lab, r2, 'eth0').includes(VIP), 'the Backup does not');
+      assert.doesNotMatch(b.log(), /Entering MASTER/, `the lower priority never became Master:\n${b.log()}`);
 
-    // crash: no priority-0 advert; B waits Master_Down_Interval (3 x 0.2 s + skew)
-    a.child.kill('SIGKILL');
-    await exited(a.child);
-    await b.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=master-down-timer/);
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(addressesOf(lab, r2, 'eth0').includes(VIP), 'B took the VIP');
-    assert.ok(addressesOf(lab, r1, 'eth0').includes(VIP), 'the crashed A left its VIP behind');
+      // crash: no priority-0 advert; B waits Master_Down_Interval (3 x 0.2 s + skew)
+      a.child.kill('SIGKILL');
+      await exited(a.child);
+      await b.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=master-down-timer/);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(addressesOf(lab, r2, 'eth0').includes(VIP), 'B took the VIP');
+      assert.ok(addressesOf(lab, r1, 'eth0').includes(VIP), 'the crashed A left its VIP behind');
 
-    // restart A: it removes the stale VIP before the election, then preempts B
-    a = startVigil(lab, r1, c1, ['-p', join(dir, 'r1.pid')]);
-    await a.waitFor(/removed stale address 192\.0\.2\.100\/24 from eth0/);
-    await a.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=preempted/);
-    await b.waitFor(/\(VI_1\) Entering BACKUP STATE from=master reason=higher-priority-seen/);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok(addressesOf(lab, r1, 'eth0').includes(VIP));
-    assert.ok(!addressesOf(lab, r2, 'eth0').includes(VIP), 'B gave the VIP back');
+      // restart A: it removes the stale VIP before the election, then preempts B
+      a = startVigil(lab, r1, c1, ['-p', join(dir, 'r1.pid')]);
+      await a.waitFor(new RegExp(`removed stale address ${VIP.replace(/\./g, '\\.')} from eth0`));
+      await a.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=preempted/);
+      await b.waitFor(/\(VI_1\) Entering BACKUP STATE from=master reason=higher-priority-seen/);
+      await new Promise((r) => setTimeout(r, 500));
+      assert.ok(addressesOf(lab, r1, 'eth0').includes(VIP));
+      assert.ok(!addressesOf(lab, r2, 'eth0').includes(VIP), 'B gave the VIP back');
 
-    // clean stop: priority 0, B takes over after Skew_Time, A removes its VIP and exits 0
-    a.child.kill('SIGTERM');
-    assert.equal(await exited(a.child), 0);
-    await b.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=priority-zero/);
-    assert.ok(!addressesOf(lab, r1, 'eth0').includes(VIP), 'a stopped Master leaves no VIP');
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(addressesOf(lab, r2, 'eth0').includes(VIP));
-    b.child.kill('SIGTERM');
-    assert.equal(await exited(b.child), 0);
-    assert.ok(!addressesOf(lab, r2, 'eth0').includes(VIP));
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+      // clean stop: priority 0, B takes over after Skew_Time, A removes its VIP and exits 0
+      a.child.kill('SIGTERM');
+      assert.equal(await exited(a.child), 0);
+      await b.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=priority-zero/);
+      assert.ok(!addressesOf(lab, r1, 'eth0').includes(VIP), 'a stopped Master leaves no VIP');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(addressesOf(lab, r2, 'eth0').includes(VIP));
+      b.child.kill('SIGTERM');
+      assert.equal(await exited(b.child), 0);
+      assert.ok(!addressesOf(lab, r2, 'eth0').includes(VIP));
+    } finally {
+      await lab.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
