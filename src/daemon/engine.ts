@@ -3,7 +3,7 @@
 // on it, packets dispatched by VRID), the address effects (serialized per instance, fenced by
 // generation) and the clean stop.
 
-import type { Config } from '../config/schema.ts';
+import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { AddressManager, type AddressSpec } from '../net/addresses.ts';
 import { announce } from '../net/announce.ts';
 import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
@@ -53,7 +53,27 @@ export class Engine {
         if (r === 'removed') this.log.info(`removed stale address ${vip.address} from ${vip.dev}`);
       }
     }
+    this.warnNotImplemented();
     for (const name of Object.keys(this.config.vrrp_instance)) this.startInstance(name);
+  }
+
+  /** Configured features the engine does not act on yet are said out loud, once, at start:
+   * an operator must not believe a health check steers priority when nothing runs it. */
+  private warnNotImplemented(): void {
+    const later: Array<[keyof VrrpInstanceConfig, string]> = [
+      ['track_script', 'track_script'],
+      ['track_interface', 'track_interface'],
+      ['track_file', 'track_file'],
+      ['virtual_routes', 'virtual_routes'],
+      ['virtual_rules', 'virtual_rules'],
+    ];
+    for (const [name, inst] of Object.entries(this.config.vrrp_instance)) {
+      const unused = later.filter(([k]) => (inst[k] as unknown[]).length > 0).map(([, label]) => label);
+      if (inst.use_vmac !== false) unused.push('use_vmac');
+      for (const k of ['notify', 'notify_master', 'notify_backup', 'notify_fault', 'notify_stop'] as const) if (inst[k]) unused.push(k);
+      if (unused.length > 0) this.log.warn(`(${name}) not implemented yet, ignored: ${unused.join(', ')}`);
+    }
+    if (Object.keys(this.config.vrrp_sync_group).length > 0) this.log.warn('vrrp_sync_group is not implemented yet; instances run independently');
   }
 
   private startInstance(name: string): void {
