@@ -1,0 +1,73 @@
+// End to end through scripts/lab.sh: two routers and a client on a bridge. The client talks to
+// the VIP (so it has a neighbour entry for it), the Master is killed, and the client's entry
+// moves to the new Master's MAC because of its gratuitous ARP, without the client asking.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { isRoot, Lab } from '../lib/netns.ts';
+import { exited, startVigil } from '../lib/daemon.ts';
+
+const labScript = fileURLToPath(new URL('../../scripts/lab.sh', import.meta.url));
+
+function neighbourMac(ns: string, ip: string): string | undefined {
+  const out = JSON.parse(execFileSync('ip', ['-n', ns, '-j', 'neigh', 'show', ip], { encoding: 'utf8' })) as Array<{ lladdr?: string }>;
+  return out[0]?.lladdr;
+}
+
+function macOf(ns: string): string {
+  return execFileSync('ip', ['netns', 'exec', ns, 'cat', '/sys/class/net/eth0/address'], { encoding: 'utf8' }).trim();
+}
+
+/** One UDP datagram from the client to the VIP: enough to make the client resolve it. */
+function touch(ns: string, ip: string): void {
+  execFileSync('ip', ['netns', 'exec', ns, process.execPath, '-e', `const s=require('dgram').createSocket('udp4');s.send('x',9,'${ip}',()=>s.close())`]);
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return check();
+}
+
+test('a client follows the VIP to the new Master through gratuitous ARP', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
+  const name = `vt${process.pid % 10000}`;
+  const lab = new Lab(); // only to own and end the daemons; the namespaces are scripts/lab.sh's
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-lab-'));
+  try {
+    execFileSync(labScript, ['up', '2', name]);
+    const conf = (prio: number) =>
+      `vrrp_instance VI_1 {\n interface eth0\n virtual_router_id 7\n priority ${prio}\n version 3\n advert_int 0.2\n garp_master_delay 1\n virtual_ipaddress {\n  192.0.2.100/24\n }\n}\n`;
+    writeFileSync(join(dir, 'r1.conf'), conf(200));
+    writeFileSync(join(dir, 'r2.conf'), conf(100));
+    const r1 = startVigil(lab, `${name}-r1`, join(dir, 'r1.conf'));
+    await r1.waitFor(/Entering MASTER STATE/);
+    const r2 = startVigil(lab, `${name}-r2`, join(dir, 'r2.conf'));
+    await r2.waitFor(/Entering BACKUP STATE/);
+
+    touch(`${name}-client`, '192.0.2.100');
+    const mac1 = macOf(`${name}-r1`);
+    const mac2 = macOf(`${name}-r2`);
+    assert.ok(await until(() => neighbourMac(`${name}-client`, '192.0.2.100') === mac1, 5000), 'the client reaches the VIP at r1');
+
+    r1.child.kill('SIGKILL');
+    await exited(r1.child);
+    await r2.waitFor(/Entering MASTER STATE/);
+    assert.ok(
+      await until(() => neighbourMac(`${name}-client`, '192.0.2.100') === mac2, 3000),
+      `the client's neighbour entry follows to r2 (${mac2}); it is ${neighbourMac(`${name}-client`, '192.0.2.100')}`,
+    );
+    r2.child.kill('SIGTERM');
+    assert.equal(await exited(r2.child), 0);
+  } finally {
+    await lab.cleanup();
+    execFileSync(labScript, ['down', name]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
