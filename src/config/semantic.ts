@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Diagnostic, PositionMap } from './diagnostics.ts';
+import { parseRoute } from '../net/routes.ts';
 import type { Config, VrrpInstanceConfig } from './schema.ts';
 
 export interface SemanticOptions {
@@ -72,6 +73,11 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
     if (inst.unicast_peer.length > 0 && !inst.unicast_src_ip) {
       at([...p, 'unicast_peer'], 'warning', 'unicast_peer without unicast_src_ip: the interface primary address is used');
     }
+
+    inst.virtual_routes.forEach((line, i) => {
+      const r = parseRoute(line);
+      if (!r.ok) at([...p, 'virtual_routes', i], r.unsupported ? 'warning' : 'error', `${r.error}: '${line}'`);
+    });
 
     inst.track_script.forEach((t, i) => {
       if (!config.vrrp_script[t.name]) at([...p, 'track_script', i], 'error', `track_script '${t.name}' names no vrrp_script`);

@@ -6,11 +6,12 @@
 import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { AddressManager, type AddressSpec } from '../net/addresses.ts';
 import { announce } from '../net/announce.ts';
+import { RouteManager, type RouteSpec } from '../net/routes.ts';
 import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
 import type { Transition } from '../vrrp/fsm.ts';
 import { VrrpInstance, type Scheduler } from '../vrrp/instance.ts';
 import type { Family, Micros } from '../vrrp/types.ts';
-import { primaryAddress, toInstanceConfig, virtualAddresses } from './instances.ts';
+import { primaryAddress, toInstanceConfig, virtualAddresses, virtualRoutes } from './instances.ts';
 import type { Logger } from './log.ts';
 
 /** Monotonic microseconds and Node timers. */
@@ -26,6 +27,8 @@ interface Running {
   name: string;
   instance: VrrpInstance;
   vips: AddressSpec[];
+  routes: RouteSpec[];
+  dev: string;
   socketKey: string;
   /** Address effects run one after another, in the order the state machine asked for them. */
   effects: Promise<void>;
@@ -36,6 +39,7 @@ export class Engine {
   private readonly running = new Map<string, Running>();
   private readonly sockets = new Map<string, { socket: VrrpSocket; byVrid: Map<number, Running> }>();
   private readonly addresses = new AddressManager();
+  private readonly routes = new RouteManager();
   private waitTimer: NodeJS.Timeout | undefined;
   readonly waiting = new Set<string>();
   unknownVridPackets = 0;
@@ -48,6 +52,7 @@ export class Engine {
   /** Removes addresses a crashed earlier run may have left, then starts every instance. */
   async start(): Promise<void> {
     for (const inst of Object.values(this.config.vrrp_instance)) {
+      for (const r of virtualRoutes(inst.virtual_routes)) await this.routes.remove(r, inst.interface).catch(() => undefined);
       for (const vip of virtualAddresses(inst)) {
         const r = await this.addresses.remove(vip).catch((e: Error) => this.log.warn(e.message));
         if (r === 'removed') this.log.info(`removed stale address ${vip.address} from ${vip.dev}`);
@@ -64,7 +69,6 @@ export class Engine {
       ['track_script', 'track_script'],
       ['track_interface', 'track_interface'],
       ['track_file', 'track_file'],
-      ['virtual_routes', 'virtual_routes'],
       ['virtual_rules', 'virtual_rules'],
     ];
     for (const [name, inst] of Object.entries(this.config.vrrp_instance)) {
@@ -97,6 +101,8 @@ export class Engine {
       name,
       instance: undefined as unknown as VrrpInstance,
       vips: virtualAddresses(inst),
+      routes: virtualRoutes(inst.virtual_routes),
+      dev: inst.interface,
       socketKey: key,
       effects: Promise.resolve(),
       garp: {
@@ -160,10 +166,14 @@ export class Engine {
   private effect(run: Running, generation: number, op: 'add' | 'remove'): void {
     run.effects = run.effects.then(async () => {
       if (op === 'add' && run.instance.currentGeneration !== generation) return;
-      for (const vip of run.vips) {
+      // routes need their addresses: added after them, removed before them
+      const steps: Array<() => Promise<unknown>> =
+        op === 'add'
+          ? [...run.vips.map((v) => () => this.addresses.add(v)), ...run.routes.map((r) => () => this.routes.add(r, run.dev))]
+          : [...run.routes.map((r) => () => this.routes.remove(r, run.dev)), ...run.vips.map((v) => () => this.addresses.remove(v))];
+      for (const step of steps) {
         try {
-          if (op === 'add') await this.addresses.add(vip);
-          else await this.addresses.remove(vip);
+          await step();
         } catch (e) {
           this.log.error(`(${run.name}) ${(e as Error).message}`);
         }
@@ -230,6 +240,7 @@ export class Engine {
     this.running.clear();
     this.sockets.clear();
     this.addresses.close();
+    this.routes.close();
   }
 
   /** SIGHUP: instances whose settings changed are restarted, removed ones stopped, new ones

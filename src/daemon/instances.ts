@@ -5,6 +5,7 @@ import { networkInterfaces } from 'node:os';
 import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { instanceFamily, instanceVersion } from '../config/semantic.ts';
 import type { AddressSpec } from '../net/addresses.ts';
+import { parseRoute, type RouteSpec } from '../net/routes.ts';
 import type { InstanceConfig } from '../vrrp/instance.ts';
 import { canonicalIp } from '../vrrp/ipaddr.ts';
 import { MICROS_PER_SECOND, type Family } from '../vrrp/types.ts';
@@ -25,6 +26,14 @@ export function virtualAddresses(inst: VrrpInstanceConfig): AddressSpec[] {
     label: v.label,
     brd: v.brd,
   }));
+}
+
+/** The instance's virtual_routes, parsed (the config check has already refused bad lines). */
+export function virtualRoutes(lines: string[]): RouteSpec[] {
+  return lines.flatMap((l) => {
+    const r = parseRoute(l);
+    return r.ok ? [r.route] : [];
+  });
 }
 
 export function toInstanceConfig(config: Config, name: string, inst: VrrpInstanceConfig, primary: string): InstanceConfig {

@@ -1,0 +1,63 @@
+// virtual_routes follow mastership: installed (proto keepalived) when vigil becomes Master,
+// removed on a clean stop.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isRoot, Lab } from '../lib/netns.ts';
+import { exited, startVigil } from '../lib/daemon.ts';
+
+function routes(lab: Lab, ns: string): string[] {
+  return lab
+    .exec(ns, 'ip', ['route', 'show', 'table', 'all', 'proto', 'keepalived'])
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .sort();
+}
+
+test('virtual_routes are installed on Master and removed on stop', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
+  const lab = new Lab();
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-routes-'));
+  try {
+    const r = lab.addNamespace('r');
+    const peer = lab.addNamespace('peer');
+    lab.veth(r, 'eth0', peer, 'eth0');
+    lab.exec(r, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'eth0']);
+    const conf = join(dir, 'vigil.conf');
+    writeFileSync(
+      conf,
+      `vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 3
+    version 3
+    advert_int 0.1
+    virtual_ipaddress {
+        192.0.2.100/24
+    }
+    virtual_routes {
+        198.51.100.0/24 via 192.0.2.254
+        blackhole 203.0.113.0/24
+        src 192.0.2.100 203.0.113.128/25 via 192.0.2.254 table 100
+    }
+}
+`,
+    );
+    assert.deepEqual(routes(lab, r), []);
+    const vg = startVigil(lab, r, conf);
+    await vg.waitFor(/Entering MASTER STATE/);
+    await new Promise((res) => setTimeout(res, 500));
+    assert.deepEqual(routes(lab, r), [
+      '198.51.100.0/24 via 192.0.2.254 dev eth0',
+      '203.0.113.128/25 via 192.0.2.254 dev eth0 table 100 src 192.0.2.100',
+      'blackhole 203.0.113.0/24',
+    ]);
+    vg.child.kill('SIGTERM');
+    assert.equal(await exited(vg.child), 0);
+    assert.deepEqual(routes(lab, r), [], 'routes go with mastership');
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
