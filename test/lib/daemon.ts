@@ -2,7 +2,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './netns.ts';
-import { waitForOutput } from './netns.ts';
 
 const bin = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
 
@@ -21,10 +20,28 @@ export function startVigil(lab: Lab, ns: string, configFile: string, extra: stri
   return {
     child,
     log: () => log,
-    waitFor: async (pattern, ms = 15_000) => {
-      if (pattern.test(log)) return;
-      await waitForOutput(child, pattern, ms);
-    },
+    // matched against the whole log so far, so a pattern may span earlier lines
+    waitFor: (pattern, ms = 15_000) =>
+      new Promise<void>((resolve, reject) => {
+        if (pattern.test(log)) return resolve();
+        const onData = () => {
+          if (!pattern.test(log)) return;
+          done();
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out after ${ms} ms waiting for ${pattern}; log so far:\n${log}`));
+        }, ms);
+        const done = () => {
+          clearTimeout(timer);
+          child.stdout?.off('data', onData);
+          child.stderr?.off('data', onData);
+        };
+        // registered after the log collectors above, so `log` already holds the new chunk
+        child.stdout?.on('data', onData);
+        child.stderr?.on('data', onData);
+      }),
   };
 }
 
