@@ -5,6 +5,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Diagnostic, PositionMap } from './diagnostics.ts';
 import { parseRoute } from '../net/routes.ts';
+import { parseRule } from '../net/rules.ts';
 import type { Config, VrrpInstanceConfig } from './schema.ts';
 
 export interface SemanticOptions {
@@ -76,7 +77,13 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
 
     inst.virtual_routes.forEach((line, i) => {
       const r = parseRoute(line);
-      if (!r.ok) at([...p, 'virtual_routes', i], r.unsupported ? 'warning' : 'error', `${r.error}: '${line}'`);
+      // like an invalid address in a list, keepalived skips a bad route with a warning
+      if (!r.ok) at([...p, 'virtual_routes', i], 'warning', `${r.error}: '${line}'${r.unsupported ? '' : '; skipped'}`);
+    });
+
+    inst.virtual_rules.forEach((line, i) => {
+      const r = parseRule(line);
+      if (!r.ok) at([...p, 'virtual_rules', i], 'warning', `${r.error}: '${line}'${r.unsupported ? '' : '; skipped'}`);
     });
 
     inst.track_script.forEach((t, i) => {

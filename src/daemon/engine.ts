@@ -7,11 +7,12 @@ import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { AddressManager, type AddressSpec } from '../net/addresses.ts';
 import { announce } from '../net/announce.ts';
 import { RouteManager, type RouteSpec } from '../net/routes.ts';
+import type { RuleSpec } from '../net/rules.ts';
 import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
 import type { Transition } from '../vrrp/fsm.ts';
 import { VrrpInstance, type Scheduler } from '../vrrp/instance.ts';
 import type { Family, Micros } from '../vrrp/types.ts';
-import { primaryAddress, toInstanceConfig, virtualAddresses, virtualRoutes } from './instances.ts';
+import { primaryAddress, toInstanceConfig, virtualAddresses, virtualRoutes, virtualRules } from './instances.ts';
 import type { Logger } from './log.ts';
 
 /** Monotonic microseconds and Node timers. */
@@ -28,6 +29,7 @@ interface Running {
   instance: VrrpInstance;
   vips: AddressSpec[];
   routes: RouteSpec[];
+  rules: RuleSpec[];
   dev: string;
   socketKey: string;
   /** Address effects run one after another, in the order the state machine asked for them. */
@@ -52,6 +54,7 @@ export class Engine {
   /** Removes addresses a crashed earlier run may have left, then starts every instance. */
   async start(): Promise<void> {
     for (const inst of Object.values(this.config.vrrp_instance)) {
+      for (const r of virtualRules(inst.virtual_rules)) await this.routes.removeRule(r).catch(() => undefined);
       for (const r of virtualRoutes(inst.virtual_routes)) await this.routes.remove(r, inst.interface).catch(() => undefined);
       for (const vip of virtualAddresses(inst)) {
         const r = await this.addresses.remove(vip).catch((e: Error) => this.log.warn(e.message));
@@ -69,7 +72,6 @@ export class Engine {
       ['track_script', 'track_script'],
       ['track_interface', 'track_interface'],
       ['track_file', 'track_file'],
-      ['virtual_rules', 'virtual_rules'],
     ];
     for (const [name, inst] of Object.entries(this.config.vrrp_instance)) {
       const unused = later.filter(([k]) => (inst[k] as unknown[]).length > 0).map(([, label]) => label);
@@ -102,6 +104,7 @@ export class Engine {
       instance: undefined as unknown as VrrpInstance,
       vips: virtualAddresses(inst),
       routes: virtualRoutes(inst.virtual_routes),
+      rules: virtualRules(inst.virtual_rules),
       dev: inst.interface,
       socketKey: key,
       effects: Promise.resolve(),
@@ -166,11 +169,19 @@ export class Engine {
   private effect(run: Running, generation: number, op: 'add' | 'remove'): void {
     run.effects = run.effects.then(async () => {
       if (op === 'add' && run.instance.currentGeneration !== generation) return;
-      // routes need their addresses: added after them, removed before them
+      // routes need their addresses, rules their routes: added in that order, removed in reverse
       const steps: Array<() => Promise<unknown>> =
         op === 'add'
-          ? [...run.vips.map((v) => () => this.addresses.add(v)), ...run.routes.map((r) => () => this.routes.add(r, run.dev))]
-          : [...run.routes.map((r) => () => this.routes.remove(r, run.dev)), ...run.vips.map((v) => () => this.addresses.remove(v))];
+          ? [
+              ...run.vips.map((v) => () => this.addresses.add(v)),
+              ...run.routes.map((r) => () => this.routes.add(r, run.dev)),
+              ...run.rules.map((r) => () => this.routes.addRule(r)),
+            ]
+          : [
+              ...run.rules.map((r) => () => this.routes.removeRule(r)),
+              ...run.routes.map((r) => () => this.routes.remove(r, run.dev)),
+              ...run.vips.map((v) => () => this.addresses.remove(v)),
+            ];
       for (const step of steps) {
         try {
           await step();

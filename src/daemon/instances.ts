@@ -6,6 +6,7 @@ import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { instanceFamily, instanceVersion } from '../config/semantic.ts';
 import type { AddressSpec } from '../net/addresses.ts';
 import { parseRoute, type RouteSpec } from '../net/routes.ts';
+import { parseRule, type RuleSpec } from '../net/rules.ts';
 import type { InstanceConfig } from '../vrrp/instance.ts';
 import { canonicalIp } from '../vrrp/ipaddr.ts';
 import { MICROS_PER_SECOND, type Family } from '../vrrp/types.ts';
@@ -33,6 +34,13 @@ export function virtualRoutes(lines: string[]): RouteSpec[] {
   return lines.flatMap((l) => {
     const r = parseRoute(l);
     return r.ok ? [r.route] : [];
+  });
+}
+
+export function virtualRules(lines: string[]): RuleSpec[] {
+  return lines.flatMap((l) => {
+    const r = parseRule(l);
+    return r.ok ? [r.rule] : [];
   });
 }
 

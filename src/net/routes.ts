@@ -1,4 +1,5 @@
-// virtual_routes: keepalived's route lines, parsed into rtnetlink requests and applied
+// virtual_routes: keepalived's route lines (and, through rules.ts, virtual_rules on the same
+// rtnetlink socket), parsed into rtnetlink requests and applied
 // idempotently (an existing route on add, a missing one on remove, are no-ops).
 //
 // Supported: [blackhole|unreachable|prohibit] [to] DEST[/len] | default, via/gw GW, dev IF,
@@ -7,6 +8,7 @@
 import { isIP } from 'node:net';
 import { createRtNetlink, type RtNetlinkSocket } from 'netlink';
 import { ipToBytes } from '../vrrp/ipaddr.ts';
+import { addRule, removeRule, type RuleSpec } from './rules.ts';
 import { interfaceIndex } from './socket.ts';
 
 const AF_INET = 2;
@@ -194,6 +196,16 @@ export class RouteManager {
       if (/ESRCH|ENOENT|ENODEV/.test((e as Error).message)) return 'absent';
       throw new Error(`removing route ${r.dst}/${r.dstLen}: ${(e as Error).message}`);
     }
+  }
+
+  addRule(r: RuleSpec): Promise<'added' | 'present'> {
+    this.rt ??= createRtNetlink();
+    return addRule(this.rt, r);
+  }
+
+  removeRule(r: RuleSpec): Promise<'removed' | 'absent'> {
+    this.rt ??= createRtNetlink();
+    return removeRule(this.rt, r);
   }
 
   close(): void {

@@ -17,7 +17,15 @@ function routes(lab: Lab, ns: string): string[] {
     .sort();
 }
 
-test('virtual_routes are installed on Master and removed on stop', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
+function rules(lab: Lab, ns: string): string[] {
+  return lab
+    .exec(ns, 'ip', ['rule', 'show'])
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.includes('proto keepalived'));
+}
+
+test('virtual_routes and virtual_rules are installed on Master and removed on stop', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
   const lab = new Lab();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-routes-'));
   try {
@@ -41,6 +49,10 @@ test('virtual_routes are installed on Master and removed on stop', { skip: isRoo
         blackhole 203.0.113.0/24
         src 192.0.2.100 203.0.113.128/25 via 192.0.2.254 table 100
     }
+    virtual_rules {
+        from 192.0.2.100/32 table 100 priority 100
+        to 198.51.100.0/24 fwmark 0x10/0xff lookup 100 pref 101
+    }
 }
 `,
     );
@@ -53,9 +65,11 @@ test('virtual_routes are installed on Master and removed on stop', { skip: isRoo
       '203.0.113.128/25 via 192.0.2.254 dev eth0 table 100 src 192.0.2.100',
       'blackhole 203.0.113.0/24',
     ]);
+    assert.deepEqual(rules(lab, r), ['100:\tfrom 192.0.2.100 lookup 100 proto keepalived', '101:\tfrom all to 198.51.100.0/24 fwmark 0x10/0xff lookup 100 proto keepalived']);
     vg.child.kill('SIGTERM');
     assert.equal(await exited(vg.child), 0);
     assert.deepEqual(routes(lab, r), [], 'routes go with mastership');
+    assert.deepEqual(rules(lab, r), [], 'and so do rules');
   } finally {
     await lab.cleanup();
     rmSync(dir, { recursive: true, force: true });
