@@ -4,10 +4,9 @@
 // one-node-at-a-time migration users do.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, Lab, stopChild, waitForOutput } from '../lib/netns.ts';
+import { isRoot, stopChild, waitForOutput, withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
 
 const VIP = '192.0.2.100/24';
@@ -31,14 +30,7 @@ function keepalivedConf(priority: number): string {
 }
 
 test('vigil and keepalived share a virtual router and hand it over both ways', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 120_000 }, async () => {
-  const lab = new Lab();
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-interop-'));
-  try {
-    const k = lab.addNamespace('ka');
-    const v = lab.addNamespace('vg');
-    lab.veth(k, 'eth0', v, 'eth0');
-    lab.exec(k, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'eth0']);
-    lab.exec(v, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'eth0']);
+  await withPair(['ka', 'vg'], async ({ lab, dir, a: k, b: v }) => {
     writeFileSync(join(dir, 'keepalived.conf'), keepalivedConf(200));
     // vigil reads the same keepalived.conf format, with a lower priority
     writeFileSync(join(dir, 'vigil.conf'), keepalivedConf(100));
@@ -79,8 +71,5 @@ test('vigil and keepalived share a virtual router and hand it over both ways', {
 
     vg.child.kill('SIGTERM');
     assert.equal(await exited(vg.child), 0);
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

@@ -6,6 +6,9 @@
 // 203.0.113.0/24, 2001:db8::/32) on these interfaces; nothing here touches the host's links.
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 
@@ -99,4 +102,34 @@ export function waitForOutput(child: ChildProcess, pattern: RegExp, ms: number):
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
   });
+}
+
+export interface Pair {
+  lab: Lab;
+  /** A temporary directory for configs and pid files, removed afterwards. */
+  dir: string;
+  a: string;
+  b: string;
+}
+
+/** Two namespaces joined by a veth pair (eth0 on both sides, 192.0.2.1/24 and 192.0.2.2/24
+ * unless `addrB` is null), a temp dir, and a cleanup of all of it whatever `fn` does. */
+export async function withPair(
+  names: [string, string],
+  fn: (p: Pair) => Promise<void>,
+  addrs: { a?: string; b?: string | null } = {},
+): Promise<void> {
+  const lab = new Lab();
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-test-'));
+  try {
+    const a = lab.addNamespace(names[0]);
+    const b = lab.addNamespace(names[1]);
+    lab.veth(a, 'eth0', b, 'eth0');
+    lab.exec(a, 'ip', ['addr', 'add', addrs.a ?? '192.0.2.1/24', 'dev', 'eth0']);
+    if (addrs.b !== null) lab.exec(b, 'ip', ['addr', 'add', addrs.b ?? '192.0.2.2/24', 'dev', 'eth0']);
+    await fn({ lab, dir, a, b });
+  } finally {
+    await lab.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -4,21 +4,13 @@
 // at once and again after garp_master_delay. A tcpdump in the peer namespace is the witness.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, Lab, stopChild, waitForOutput } from '../lib/netns.ts';
+import { isRoot, stopChild, waitForOutput, withPair, type Lab } from '../lib/netns.ts';
 import { exited, startVigil } from '../lib/daemon.ts';
 
 test('gratuitous ARP and unsolicited NA after a takeover', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
-  const lab = new Lab();
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-announce-'));
-  try {
-    const r = lab.addNamespace('r');
-    const peer = lab.addNamespace('peer');
-    lab.veth(r, 'eth0', peer, 'eth0');
-    lab.exec(r, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'eth0']);
-    lab.exec(peer, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'eth0']);
+  await withPair(['r', 'peer'], async ({ lab, dir, a: r, b: peer }) => {
     const mac = readMac(lab, r);
     const conf = join(dir, 'vigil.conf');
     writeFileSync(
@@ -72,10 +64,7 @@ vrrp_instance V6 {
     }
     vg.child.kill('SIGTERM');
     assert.equal(await exited(vg.child), 0);
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 function readMac(lab: Lab, ns: string): string {

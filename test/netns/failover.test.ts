@@ -4,10 +4,9 @@
 // a priority-0 advert.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, Lab } from '../lib/netns.ts';
+import { isRoot, withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
 
 interface Variant {
@@ -39,14 +38,7 @@ ${v.extra(peer)}    virtual_ipaddress:
 for (const variant of VARIANTS) {
   const VIP = variant.vip;
   test(`two vigil daemons fail over on real interfaces (${variant.name})`, { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
-    const lab = new Lab();
-    const dir = mkdtempSync(join(tmpdir(), 'vigil-failover-'));
-    try {
-      const r1 = lab.addNamespace('r1');
-      const r2 = lab.addNamespace('r2');
-      lab.veth(r1, 'eth0', r2, 'eth0');
-      lab.exec(r1, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'eth0']);
-      lab.exec(r2, 'ip', ['addr', 'add', '192.0.2.2/24', 'dev', 'eth0']);
+    await withPair(['r1', 'r2'], async ({ lab, dir, a: r1, b: r2 }) => {
       const c1 = join(dir, 'r1.yaml');
       const c2 = join(dir, 'r2.yaml');
       writeFileSync(c1, config(200, variant, '192.0.2.2'));
@@ -90,9 +82,6 @@ for (const variant of VARIANTS) {
       b.child.kill('SIGTERM');
       assert.equal(await exited(b.child), 0);
       assert.ok(!addressesOf(lab, r2, 'eth0').includes(VIP));
-    } finally {
-      await lab.cleanup();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 }

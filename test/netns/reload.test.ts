@@ -3,23 +3,16 @@
 // the new address and the old one is gone).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, Lab } from '../lib/netns.ts';
+import { isRoot, withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
 
 const conf = (vip: string, vrid = '4') =>
   `vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id ${vrid}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {\n        ${vip}\n    }\n}\n`;
 
 test('SIGHUP rejects a bad config and applies a good one', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
-  const lab = new Lab();
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-reload-'));
-  try {
-    const r = lab.addNamespace('r');
-    const peer = lab.addNamespace('peer');
-    lab.veth(r, 'eth0', peer, 'eth0');
-    lab.exec(r, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'eth0']);
+  await withPair(['r', 'peer'], async ({ lab, dir, a: r }) => {
     const file = join(dir, 'vigil.conf');
     writeFileSync(file, conf('192.0.2.100/24'));
     const vg = startVigil(lab, r, file);
@@ -44,8 +37,5 @@ test('SIGHUP rejects a bad config and applies a good one', { skip: isRoot ? fals
     assert.ok(addrs.includes('192.0.2.101/24') && !addrs.includes('192.0.2.100/24'), addrs.join(' '));
     vg.child.kill('SIGTERM');
     assert.equal(await exited(vg.child), 0);
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });

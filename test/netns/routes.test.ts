@@ -2,10 +2,9 @@
 // removed on a clean stop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, Lab } from '../lib/netns.ts';
+import { isRoot, withPair, type Lab } from '../lib/netns.ts';
 import { exited, startVigil } from '../lib/daemon.ts';
 
 function routes(lab: Lab, ns: string): string[] {
@@ -26,13 +25,7 @@ function rules(lab: Lab, ns: string): string[] {
 }
 
 test('virtual_routes and virtual_rules are installed on Master and removed on stop', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
-  const lab = new Lab();
-  const dir = mkdtempSync(join(tmpdir(), 'vigil-routes-'));
-  try {
-    const r = lab.addNamespace('r');
-    const peer = lab.addNamespace('peer');
-    lab.veth(r, 'eth0', peer, 'eth0');
-    lab.exec(r, 'ip', ['addr', 'add', '192.0.2.1/24', 'dev', 'eth0']);
+  await withPair(['r', 'peer'], async ({ lab, dir, a: r }) => {
     const conf = join(dir, 'vigil.conf');
     writeFileSync(
       conf,
@@ -70,8 +63,5 @@ test('virtual_routes and virtual_rules are installed on Master and removed on st
     assert.equal(await exited(vg.child), 0);
     assert.deepEqual(routes(lab, r), [], 'routes go with mastership');
     assert.deepEqual(rules(lab, r), [], 'and so do rules');
-  } finally {
-    await lab.cleanup();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
