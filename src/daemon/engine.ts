@@ -4,11 +4,13 @@
 // generation) and the clean stop.
 
 import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
+import { instanceFamily } from '../config/semantic.ts';
 import { AddressManager, type AddressSpec } from '../net/addresses.ts';
 import { announce } from '../net/announce.ts';
 import { RouteManager, type RouteSpec } from '../net/routes.ts';
 import type { RuleSpec } from '../net/rules.ts';
 import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
+import { defaultVmacName, ensureVmac, removeVmac, virtualMac } from '../net/vmac.ts';
 import type { Transition } from '../vrrp/fsm.ts';
 import { VrrpInstance, type Scheduler } from '../vrrp/instance.ts';
 import type { Family, Micros } from '../vrrp/types.ts';
@@ -30,6 +32,9 @@ interface Running {
   vips: AddressSpec[];
   routes: RouteSpec[];
   rules: RuleSpec[];
+  /** The macvlan of use_vmac, and the socket adverts leave from when it has one. */
+  vmac: string | undefined;
+  ownSocket: VrrpSocket | undefined;
   dev: string;
   socketKey: string;
   /** Address effects run one after another, in the order the state machine asked for them. */
@@ -56,7 +61,9 @@ export class Engine {
     for (const inst of Object.values(this.config.vrrp_instance)) {
       for (const r of virtualRules(inst.virtual_rules)) await this.routes.removeRule(r).catch(() => undefined);
       for (const r of virtualRoutes(inst.virtual_routes)) await this.routes.remove(r, inst.interface).catch(() => undefined);
-      for (const vip of virtualAddresses(inst)) {
+      // a VMAC left by a crash is reused, so its addresses must go too
+      const vmac = inst.use_vmac === false ? undefined : typeof inst.use_vmac === 'string' ? inst.use_vmac : defaultVmacName(inst.virtual_router_id, instanceFamily(inst));
+      for (const vip of [...virtualAddresses(inst), ...(vmac ? virtualAddresses(inst, vmac) : [])]) {
         const r = await this.addresses.remove(vip).catch((e: Error) => this.log.warn(e.message));
         if (r === 'removed') this.log.info(`removed stale address ${vip.address} from ${vip.dev}`);
       }
@@ -75,7 +82,6 @@ export class Engine {
     ];
     for (const [name, inst] of Object.entries(this.config.vrrp_instance)) {
       const unused = later.filter(([k]) => (inst[k] as unknown[]).length > 0).map(([, label]) => label);
-      if (inst.use_vmac !== false) unused.push('use_vmac');
       for (const k of ['notify', 'notify_master', 'notify_backup', 'notify_fault', 'notify_stop'] as const) if (inst[k]) unused.push(k);
       if (unused.length > 0) this.log.warn(`(${name}) not implemented yet, ignored: ${unused.join(', ')}`);
     }
@@ -83,8 +89,14 @@ export class Engine {
   }
 
   private startInstance(name: string): void {
+    this.launch(name).catch((e: Error) => this.log.error(`(${name}) cannot start: ${e.message}`));
+  }
+
+  private readonly starting = new Set<string>();
+
+  private async launch(name: string): Promise<void> {
     const inst = this.config.vrrp_instance[name];
-    if (!inst) return;
+    if (!inst || this.starting.has(name)) return;
     const cfg0 = toInstanceConfig(this.config, name, inst, '');
     const primary = primaryAddress(inst.interface, cfg0.family);
     if (!primary) {
@@ -98,11 +110,32 @@ export class Engine {
     const cfg = toInstanceConfig(this.config, name, inst, primary);
     const key = `${inst.interface}/${cfg.family}`;
     const entry = this.socketFor(key, inst.interface, cfg.family);
+    // use_vmac: VIPs live on a macvlan with the virtual MAC, and adverts leave from it (unless
+    // vmac_xmit_base) so their source MAC is the virtual one; adverts are received on the base
+    // interface's shared socket. IPv6 adverts leave from the base: their source must be the
+    // link-local address the checksum was computed with.
+    let vmac: string | undefined;
+    let ownSocket: VrrpSocket | undefined;
+    if (inst.use_vmac !== false) {
+      vmac = typeof inst.use_vmac === 'string' ? inst.use_vmac : defaultVmacName(cfg.vrid, cfg.family);
+      this.starting.add(name);
+      try {
+        if (await ensureVmac(inst.interface, vmac, virtualMac(cfg.vrid, cfg.family))) this.log.info(`(${name}) created ${vmac} on ${inst.interface}`);
+      } finally {
+        this.starting.delete(name);
+      }
+      if (!inst.vmac_xmit_base && cfg.family === 4) {
+        ownSocket = new VrrpSocket({ family: 4, interface: vmac, group: null, onPacket: () => undefined, onError: (e) => this.log.warn(`${vmac}: ${e.message}`) });
+      }
+    }
+    const sender = ownSocket ?? entry.socket;
     const g = this.config.global_defs;
     const run: Running = {
       name,
       instance: undefined as unknown as VrrpInstance,
-      vips: virtualAddresses(inst),
+      vips: virtualAddresses(inst, vmac),
+      vmac,
+      ownSocket,
       routes: virtualRoutes(inst.virtual_routes),
       rules: virtualRules(inst.virtual_rules),
       dev: inst.interface,
@@ -117,7 +150,7 @@ export class Engine {
     run.instance = new VrrpInstance(
       cfg,
       realScheduler,
-      { send: (dst, bytes) => entry.socket.send(dst, bytes) },
+      { send: (dst, bytes) => sender.send(dst, bytes) },
       {
         addAddresses: (gen) => this.effect(run, gen, 'add'),
         removeAddresses: (gen) => this.effect(run, gen, 'remove'),
@@ -246,12 +279,19 @@ export class Engine {
     if (this.waitTimer) clearInterval(this.waitTimer);
     for (const t of this.pendingTimers) clearTimeout(t);
     for (const run of this.running.values()) run.instance.stop();
-    await Promise.all([...this.running.values()].map((r) => r.effects));
+    await Promise.all([...this.running.values()].map((r) => this.retire(r)));
     await Promise.all([...this.sockets.values()].map((s) => s.socket.close()));
     this.running.clear();
     this.sockets.clear();
     this.addresses.close();
     this.routes.close();
+  }
+
+  /** After a stop: wait for its address effects, close its own socket, remove its VMAC. */
+  private async retire(run: Running): Promise<void> {
+    await run.effects;
+    await run.ownSocket?.close();
+    if (run.vmac) await removeVmac(run.vmac).catch((e: Error) => this.log.warn(`(${run.name}) ${e.message}`));
   }
 
   /** SIGHUP: instances whose settings changed are restarted, removed ones stopped, new ones
@@ -267,7 +307,7 @@ export class Engine {
       if (before === after && JSON.stringify(old.global_defs) === JSON.stringify(next.global_defs)) continue;
       changed.push(name);
       run.instance.stop();
-      await run.effects;
+      await this.retire(run);
       this.sockets.get(run.socketKey)?.byVrid.delete(run.instance.config.vrid);
       this.running.delete(name);
     }

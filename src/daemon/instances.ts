@@ -19,10 +19,11 @@ export function primaryAddress(ifname: string, family: Family): string | undefin
   return found?.address.split('%')[0];
 }
 
-export function virtualAddresses(inst: VrrpInstanceConfig): AddressSpec[] {
+/** The addresses to hold as Master; without a `dev` they go on the VMAC if there is one. */
+export function virtualAddresses(inst: VrrpInstanceConfig, vmac?: string): AddressSpec[] {
   return [...inst.virtual_ipaddress, ...inst.virtual_ipaddress_excluded].map((v) => ({
     address: v.address,
-    dev: v.dev ?? inst.interface,
+    dev: v.dev ?? vmac ?? inst.interface,
     scope: v.scope,
     label: v.label,
     brd: v.brd,
