@@ -1,75 +1,114 @@
-// A vigil node and a keepalived node share one virtual router (VRRPv2 with a password, as most
-// keepalived.conf files in the field): each side sees the other's adverts, the higher priority
-// holds the VIP, and the role moves both ways on a clean stop and a restart. This is the
-// one-node-at-a-time migration users do.
-import { test } from 'node:test';
+// A vigil node and a keepalived node share one virtual router: each side accepts the other's
+// adverts, the higher priority holds the VIP, and the role moves both ways, on a clean stop and
+// on a kill, for VRRPv2 with a password, v3 over IPv4, v3 over IPv6 and unicast peers. This is
+// the one-node-at-a-time migration users do. Both daemons must agree on who is Master.
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, stopChild, waitForOutput, withPair } from '../lib/netns.ts';
-import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
+import { isRoot, stopChild, withPair, type Lab } from '../lib/netns.ts';
+import { addressesOf, exited, killAllIn, startKeepalived, startVigil } from '../lib/daemon.ts';
 
-const VIP = '192.0.2.100/24';
+interface Variant {
+  name: string;
+  vip: string;
+  /** Extra keepalived.conf lines of the instance; `peer` is the other router's address. */
+  lines: (peer: string) => string;
+}
 
-function keepalivedConf(priority: number): string {
+const VARIANTS: Variant[] = [
+  { name: 'v2 with a password', vip: '192.0.2.100/24', lines: () => '    authentication {\n        auth_type PASS\n        auth_pass mig8r8te\n    }\n' },
+  { name: 'v3 IPv4', vip: '192.0.2.100/24', lines: () => '    version 3\n' },
+  { name: 'v3 IPv6', vip: '2001:db8::100/64', lines: () => '    version 3\n' },
+  { name: 'v2 unicast', vip: '192.0.2.100/24', lines: (peer) => `    unicast_peer {\n        ${peer}\n    }\n` },
+];
+
+function conf(v: Variant, priority: number, peer: string): string {
   return `vrrp_instance VI_1 {
     state BACKUP
     interface eth0
     virtual_router_id 51
     priority ${priority}
     advert_int 1
-    authentication {
-        auth_type PASS
-        auth_pass mig8r8te
-    }
-    virtual_ipaddress {
-        ${VIP}
+${v.lines(peer)}    virtual_ipaddress {
+        ${v.vip}
     }
 }
 `;
 }
 
-test('vigil and keepalived share a virtual router and hand it over both ways', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 120_000 }, async () => {
-  await withPair(['ka', 'vg'], async ({ lab, dir, a: k, b: v }) => {
-    writeFileSync(join(dir, 'keepalived.conf'), keepalivedConf(200));
-    // vigil reads the same keepalived.conf format, with a lower priority
-    writeFileSync(join(dir, 'vigil.conf'), keepalivedConf(100));
-    const startKeepalived = () => {
-      const ka = lab.spawn(k, 'keepalived', ['--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--vrrp', '-f', join(dir, 'keepalived.conf'), '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]);
-      let log = '';
-      ka.stdout?.on('data', (d: Buffer) => (log += d.toString()));
-      ka.stderr?.on('data', (d: Buffer) => (log += d.toString()));
-      return { ka, log: () => log };
-    };
+const holds = (lab: Lab, ns: string, vip: string) => addressesOf(lab, ns, 'eth0').includes(vip);
 
-    let ka = startKeepalived();
-    await waitForOutput(ka.ka, /Entering MASTER STATE/, 20_000);
-    const vg = startVigil(lab, v, join(dir, 'vigil.conf'));
-    await vg.waitFor(/\(VI_1\) Entering BACKUP STATE/);
-    await new Promise((r) => setTimeout(r, 4000)); // longer than vigil's Master_Down_Interval
-    assert.doesNotMatch(vg.log(), /Entering MASTER/, "vigil accepts keepalived's adverts and stays Backup");
-    assert.doesNotMatch(vg.log(), /dropped advert/, 'no advert from keepalived is dropped');
-    assert.ok(addressesOf(lab, k, 'eth0').includes(VIP));
-    assert.ok(!addressesOf(lab, v, 'eth0').includes(VIP));
+describe('vigil and keepalived in one virtual router', { skip: isRoot ? false : 'needs root (CI runs as root)' }, () => {
+  for (const v of VARIANTS) {
+    test(`${v.name}: keepalived Master, vigil Backup, and back`, { timeout: 120_000 }, async () => {
+      await withPair(['ka', 'vg'], async ({ lab, dir, a: k, b: g }) => {
+        writeFileSync(join(dir, 'keepalived.conf'), conf(v, 200, '192.0.2.2'));
+        writeFileSync(join(dir, 'vigil.conf'), conf(v, 100, '192.0.2.1'));
+        let ka = startKeepalived(lab, k, join(dir, 'keepalived.conf'), dir);
+        await ka.waitFor(/Entering MASTER STATE/);
+        const vg = startVigil(lab, g, join(dir, 'vigil.conf'));
+        await vg.waitFor(/\(VI_1\) Entering BACKUP STATE/);
+        await new Promise((r) => setTimeout(r, 4000)); // past vigil's Master_Down_Interval
+        assert.doesNotMatch(vg.log(), /Entering MASTER|dropped advert/, "vigil accepts keepalived's adverts and stays Backup");
+        assert.ok(holds(lab, k, v.vip) && !holds(lab, g, v.vip));
 
-    // keepalived stops cleanly: its priority-0 advert hands the role to vigil after Skew_Time
-    await stopChild(ka.ka);
-    await vg.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=priority-zero/);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok(addressesOf(lab, v, 'eth0').includes(VIP), 'vigil holds the VIP');
-    assert.ok(!addressesOf(lab, k, 'eth0').includes(VIP));
+        // keepalived stops cleanly: vigil takes over after Skew_Time
+        await stopChild(ka.child);
+        await vg.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=priority-zero/);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(holds(lab, g, v.vip) && !holds(lab, k, v.vip));
 
-    // keepalived returns with the higher priority: it must accept vigil's adverts (auth,
-    // checksum, interval all agree), then preempt; vigil yields
-    ka = startKeepalived();
-    await waitForOutput(ka.ka, /Entering MASTER STATE/, 20_000);
-    await vg.waitFor(/\(VI_1\) Entering BACKUP STATE from=master reason=higher-priority-seen/);
-    assert.doesNotMatch(ka.log(), /(?:bad|invalid|wrong|mismatch)/i, `keepalived found nothing wrong with vigil's adverts:\n${ka.log()}`);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok(addressesOf(lab, k, 'eth0').includes(VIP));
-    assert.ok(!addressesOf(lab, v, 'eth0').includes(VIP), 'vigil gave the VIP back');
+        // keepalived returns with the higher priority and preempts vigil
+        ka = startKeepalived(lab, k, join(dir, 'keepalived.conf'), dir);
+        await ka.waitFor(/Entering MASTER STATE/);
+        await vg.waitFor(/\(VI_1\) Entering BACKUP STATE from=master reason=higher-priority-seen/);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(holds(lab, k, v.vip) && !holds(lab, g, v.vip));
 
-    vg.child.kill('SIGTERM');
-    assert.equal(await exited(vg.child), 0);
-  });
+        // keepalived is killed: vigil takes over after Master_Down_Interval
+        killAllIn(k);
+        await exited(ka.child);
+        await vg.waitFor(/Entering MASTER STATE[\s\S]*Entering BACKUP STATE[\s\S]*Entering MASTER STATE from=backup reason=master-down-timer/);
+        assert.doesNotMatch(ka.log(), /(?:bad|invalid|wrong|mismatch)/i, `keepalived found nothing wrong with vigil's adverts:\n${ka.log()}`);
+        vg.child.kill('SIGTERM');
+        assert.equal(await exited(vg.child), 0);
+      });
+    });
+
+    test(`${v.name}: vigil Master, keepalived Backup, and back`, { timeout: 120_000 }, async () => {
+      await withPair(['vg', 'ka'], async ({ lab, dir, a: g, b: k }) => {
+        writeFileSync(join(dir, 'vigil.conf'), conf(v, 200, '192.0.2.2'));
+        writeFileSync(join(dir, 'keepalived.conf'), conf(v, 100, '192.0.2.1'));
+        let vg = startVigil(lab, g, join(dir, 'vigil.conf'));
+        await vg.waitFor(/\(VI_1\) Entering MASTER STATE/);
+        const ka = startKeepalived(lab, k, join(dir, 'keepalived.conf'), dir);
+        await ka.waitFor(/Entering BACKUP STATE/);
+        await new Promise((r) => setTimeout(r, 4500));
+        assert.doesNotMatch(ka.log(), /Entering MASTER STATE/, "keepalived accepts vigil's adverts and stays Backup");
+        assert.ok(holds(lab, g, v.vip) && !holds(lab, k, v.vip));
+
+        // vigil stops cleanly: keepalived takes over at once
+        vg.child.kill('SIGTERM');
+        assert.equal(await exited(vg.child), 0);
+        await ka.waitFor(/Entering MASTER STATE/, 5000);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(holds(lab, k, v.vip) && !holds(lab, g, v.vip));
+
+        // vigil returns with the higher priority and preempts keepalived
+        vg = startVigil(lab, g, join(dir, 'vigil.conf'));
+        await vg.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=preempted/);
+        await ka.waitFor(/Entering MASTER STATE[\s\S]*Entering BACKUP STATE/, 10_000);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.ok(holds(lab, g, v.vip) && !holds(lab, k, v.vip));
+
+        // vigil is killed: keepalived takes over after its Master_Down_Interval
+        vg.child.kill('SIGKILL');
+        await exited(vg.child);
+        await ka.waitFor(/Entering MASTER STATE[\s\S]*Entering BACKUP STATE[\s\S]*Entering MASTER STATE/, 10_000);
+        assert.doesNotMatch(ka.log(), /(?:bad|invalid|wrong|mismatch)/i, `keepalived found nothing wrong with vigil's adverts:\n${ka.log()}`);
+        await stopChild(ka.child);
+      });
+    });
+  }
 });

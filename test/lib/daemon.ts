@@ -1,5 +1,6 @@
 // Runs a vigil daemon (bin/vigil -n) inside a lab namespace and follows its log.
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab } from './netns.ts';
 
@@ -12,8 +13,8 @@ export interface DaemonHandle {
   waitFor(pattern: RegExp, ms?: number): Promise<void>;
 }
 
-export function startVigil(lab: Lab, ns: string, configFile: string, extra: string[] = []): DaemonHandle {
-  const child = lab.spawn(ns, process.execPath, [bin, '-n', '-D', '-f', configFile, ...extra]);
+/** Collects a child's stdout and stderr and waits for patterns in all of it so far. */
+export function follow(child: ChildProcess): DaemonHandle {
   let log = '';
   child.stdout?.on('data', (d: Buffer) => (log += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (log += d.toString()));
@@ -38,11 +39,35 @@ export function startVigil(lab: Lab, ns: string, configFile: string, extra: stri
           child.stdout?.off('data', onData);
           child.stderr?.off('data', onData);
         };
-        // registered after the log collectors above, so `log` already holds the new chunk
+        // registered after the collectors above, so `log` already holds the new chunk
         child.stdout?.on('data', onData);
         child.stderr?.on('data', onData);
       }),
   };
+}
+
+export function startVigil(lab: Lab, ns: string, configFile: string, extra: string[] = []): DaemonHandle {
+  return follow(lab.spawn(ns, process.execPath, [bin, '-n', '-D', '-f', configFile, ...extra]));
+}
+
+/** keepalived (VRRP only) in a namespace, its files in `dir`. */
+export function startKeepalived(lab: Lab, ns: string, configFile: string, dir: string): DaemonHandle {
+  return follow(
+    lab.spawn(ns, 'keepalived', ['--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--vrrp', '-f', configFile, '-p', join(dir, 'ka.pid'), '-r', join(dir, 'vrrp.pid')]),
+  );
+}
+
+/** Node death: SIGKILL every process in the namespace (keepalived's VRRP child outlives its
+ * parent otherwise). These are the lab's own processes, found by PID. */
+export function killAllIn(ns: string): void {
+  const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const pid of pids) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** The IPv4/IPv6 addresses on an interface in a namespace, as `ip -j addr` reports them. */
