@@ -185,6 +185,7 @@ export class Engine {
         const run = byVrid.get(p.bytes[1] ?? 0);
         if (!run) {
           this.unknownVridPackets++;
+          this.log.debug(`${ifname}: dropped advert: vrid-mismatch (VRID ${p.bytes[1] ?? 0} from ${p.src})`);
           return;
         }
         run.instance.receive(p.bytes, p);

@@ -3,10 +3,9 @@
 // Sending: the kernel writes the IP header; we set the multicast interface and TTL / hop
 // limit 255, and the socket is bound to the device so several instances on several
 // interfaces never hear each other's traffic.
-// Receiving: IP_MINTTL / IPV6_MINHOPCOUNT make the kernel itself drop packets whose TTL or
-// hop limit is below 255 (RFC 5798 7.1), which matters for IPv6, where raw-socket cannot hand
-// us the hop limit (it has no recvmsg ancillary data). IPv4 raw sockets deliver the header,
-// so there the TTL is also checked by the codec.
+// Receiving: IPv4 raw sockets deliver the IP header, so the codec checks the TTL and counts
+// a packet that is not 255 (RFC 5798 7.1). raw-socket cannot hand us the IPv6 hop limit (it has
+// no recvmsg ancillary data), so for IPv6 IPV6_MINHOPCOUNT makes the kernel drop such packets.
 
 import { readFileSync } from 'node:fs';
 import raw, { type RawSocket } from 'raw-socket';
@@ -23,7 +22,6 @@ const IP_MULTICAST_TTL = 33;
 const IP_MULTICAST_LOOP = 34;
 const IP_ADD_MEMBERSHIP = 35;
 const IP_TTL = 2;
-const IP_MINTTL = 21;
 const IPPROTO_IPV6 = 41;
 const IPV6_UNICAST_HOPS = 16;
 const IPV6_MULTICAST_IF = 17;
@@ -89,7 +87,6 @@ export class VrrpSocket {
       this.sock.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
       this.sock.setOption(IPPROTO_IP, IP_TTL, VRRP_TTL);
       this.sock.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
-      this.sock.setOption(IPPROTO_IP, IP_MINTTL, VRRP_TTL);
       const mreqn = Buffer.alloc(12); // struct ip_mreqn: group, local address (any), ifindex
       mreqn.writeInt32LE(ifindex, 8);
       this.sock.setOption(IPPROTO_IP, IP_MULTICAST_IF, mreqn, mreqn.length);
