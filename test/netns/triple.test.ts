@@ -43,9 +43,12 @@ test('three routers: death of the Master, client reaches the VIP on the next, no
       writeFileSync(join(dir, `${r.ns}.conf`), conf(r.prio, r.extra));
       await waitForOutput(lab.spawn(r.ns, process.execPath, [join(root, 'scripts/bench/udp-echo.mjs')]), /ready/, 10_000);
     }
-    const [r1, r2, r3] = routers.map((r) => startVigil(lab, r.ns, join(dir, `${r.ns}.conf`)));
-    assert.ok(r1 && r2 && r3);
+    // r1 first: with nopreempt it would rightly not take the role from whoever got up first
+    const start = (i: number) => startVigil(lab, routers[i]?.ns ?? '', join(dir, `${routers[i]?.ns ?? ''}.conf`));
+    const r1 = start(0);
     await r1.waitFor(/Entering MASTER STATE/);
+    const r2 = start(1);
+    const r3 = start(2);
     await r2.waitFor(/Entering BACKUP STATE/);
     await r3.waitFor(/Entering BACKUP STATE/);
     assert.ok(reachable(`${name}-client`, 5000), 'the client reaches the VIP on r1');
