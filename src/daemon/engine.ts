@@ -128,6 +128,12 @@ export class Engine {
         ownSocket = new VrrpSocket({ family: 4, interface: vmac, group: null, onPacket: () => undefined, onError: (e) => this.log.warn(`${vmac}: ${e.message}`) });
       }
     }
+    // unicast_src_ip / mcast_src_ip other than the address the kernel would choose: a send
+    // socket that writes its own IP header
+    if (!ownSocket && cfg.family === 4 && cfg.primaryAddress !== primary) {
+      const source = cfg.primaryAddress;
+      ownSocket = new VrrpSocket({ family: 4, interface: inst.interface, group: null, source, onPacket: () => undefined, onError: (e) => this.log.warn(`${inst.interface} (from ${source}): ${e.message}`) });
+    }
     const sender = ownSocket ?? entry.socket;
     const g = this.config.global_defs;
     const run: Running = {

@@ -22,6 +22,7 @@ const IP_MULTICAST_TTL = 33;
 const IP_MULTICAST_LOOP = 34;
 const IP_ADD_MEMBERSHIP = 35;
 const IP_TTL = 2;
+const IP_HDRINCL = 3;
 const IPPROTO_IPV6 = 41;
 const IPV6_UNICAST_HOPS = 16;
 const IPV6_MULTICAST_IF = 17;
@@ -48,6 +49,9 @@ export interface VrrpSocketOptions {
   /** Packets that are not VRRP or whose IP header is broken; counted by the caller. */
   onInvalid?(reason: string, detail: string): void;
   onError?(e: Error): void;
+  /** IPv4: send from this address (keepalived's unicast_src_ip) rather than the one the kernel
+   * would pick. raw-socket cannot bind(), so the socket writes the IP header itself. */
+  source?: string | undefined;
 }
 
 export function interfaceIndex(name: string): number {
@@ -86,6 +90,7 @@ export class VrrpSocket {
     } else {
       this.sock.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
       this.sock.setOption(IPPROTO_IP, IP_TTL, VRRP_TTL);
+      if (opts.source) this.sock.setOption(IPPROTO_IP, IP_HDRINCL, 1);
       this.sock.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
       const mreqn = Buffer.alloc(12); // struct ip_mreqn: group, local address (any), ifindex
       mreqn.writeInt32LE(ifindex, 8);
@@ -111,8 +116,9 @@ export class VrrpSocket {
   }
 
   /** Sends one VRRP message; errors are reported, never thrown (the next advert will retry). */
-  send(dst: string, bytes: Buffer): void {
+  send(dst: string, payload: Buffer): void {
     if (this.closed) return;
+    const bytes = this.opts.source ? ipv4Header(this.opts.source, dst, payload) : payload;
     this.pending++;
     this.sock.send(bytes, 0, bytes.length, dst, null, (err) => {
       if (err) this.opts.onError?.(err);
@@ -128,4 +134,18 @@ export class VrrpSocket {
     if (this.pending > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
     this.sock.close();
   }
+}
+
+/** An IPv4 header for IP_HDRINCL sends: TTL 255, protocol 112; the kernel fills in the total
+ * length's byte order, the id and the header checksum. */
+function ipv4Header(src: string, dst: string, payload: Buffer): Buffer {
+  const ip = Buffer.alloc(20 + payload.length);
+  ip[0] = 0x45;
+  ip.writeUInt16BE(ip.length, 2);
+  ip[8] = VRRP_TTL;
+  ip[9] = IPPROTO_VRRP;
+  ipToBytes(src).copy(ip, 12);
+  ipToBytes(dst).copy(ip, 16);
+  payload.copy(ip, 20);
+  return ip;
 }

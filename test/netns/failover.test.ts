@@ -12,17 +12,23 @@ import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
 interface Variant {
   name: string;
   vip: string;
-  /** Extra YAML lines of the instance, given the peer's address. */
-  extra: (peer: string) => string;
+  /** Extra YAML lines of the instance, given the peer's address and this router's number. */
+  extra: (peer: string, self: number) => string;
 }
 
 const VARIANTS: Variant[] = [
   { name: 'IPv4 multicast', vip: '192.0.2.100/24', extra: () => '' },
   { name: 'IPv4 unicast peers', vip: '192.0.2.100/24', extra: (peer) => `    unicast_peer: [${peer}]\n` },
   { name: 'IPv6 multicast', vip: '2001:db8::100/64', extra: () => '' },
+  {
+    // secondary addresses 192.0.2.11 / .12 as unicast_src_ip, each listed as the other's peer
+    name: 'IPv4 unicast from a secondary address',
+    vip: '192.0.2.100/24',
+    extra: (_peer, self) => `    unicast_src_ip: 192.0.2.1${self}\n    unicast_peer: [192.0.2.1${3 - self}]\n`,
+  },
 ];
 
-function config(priority: number, v: Variant, peer: string): string {
+function config(priority: number, v: Variant, peer: string, self: number): string {
   return `vrrp_instance:
   VI_1:
     interface: eth0
@@ -30,7 +36,7 @@ function config(priority: number, v: Variant, peer: string): string {
     priority: ${priority}
     version: 3
     advert_int: 0.2
-${v.extra(peer)}    virtual_ipaddress:
+${v.extra(peer, self)}    virtual_ipaddress:
       - address: ${v.vip}
 `;
 }
@@ -41,8 +47,10 @@ for (const variant of VARIANTS) {
     await withPair(['r1', 'r2'], async ({ lab, dir, a: r1, b: r2 }) => {
       const c1 = join(dir, 'r1.yaml');
       const c2 = join(dir, 'r2.yaml');
-      writeFileSync(c1, config(200, variant, '192.0.2.2'));
-      writeFileSync(c2, config(100, variant, '192.0.2.1'));
+      lab.exec(r1, 'ip', ['addr', 'add', '192.0.2.11/24', 'dev', 'eth0']);
+      lab.exec(r2, 'ip', ['addr', 'add', '192.0.2.12/24', 'dev', 'eth0']);
+      writeFileSync(c1, config(200, variant, '192.0.2.2', 1));
+      writeFileSync(c2, config(100, variant, '192.0.2.1', 2));
 
       // A first: started together, whichever process is up first would win the first election
       // (correctly), and A would only preempt later
@@ -59,6 +67,7 @@ for (const variant of VARIANTS) {
       a.child.kill('SIGKILL');
       await exited(a.child);
       await b.waitFor(/\(VI_1\) Entering MASTER STATE from=backup reason=master-down-timer/);
+      if (variant.name.includes('secondary')) assert.match(b.log(), /reason=master-down-timer priority=100 detail=192\.0\.2\.11/, "A's adverts came from its unicast_src_ip");
       await new Promise((r) => setTimeout(r, 300));
       assert.ok(addressesOf(lab, r2, 'eth0').includes(VIP), 'B took the VIP');
       assert.ok(addressesOf(lab, r1, 'eth0').includes(VIP), 'the crashed A left its VIP behind');
