@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, stopChild, withPair, type Lab } from '../lib/netns.ts';
-import { addressesOf, exited, killAllIn, startKeepalived, startVigil } from '../lib/daemon.ts';
+import { addressesOf, exited, keepalivedComplaints, killAllIn, startKeepalived, startVigil } from '../lib/daemon.ts';
 
 interface Variant {
   name: string;
@@ -70,7 +70,7 @@ describe('vigil and keepalived in one virtual router', { skip: isRoot ? false : 
         killAllIn(k);
         await exited(ka.child);
         await vg.waitFor(/Entering MASTER STATE[\s\S]*Entering BACKUP STATE[\s\S]*Entering MASTER STATE from=backup reason=master-down-timer/);
-        assert.doesNotMatch(ka.log(), /(?:bad|invalid|wrong|mismatch)/i, `keepalived found nothing wrong with vigil's adverts:\n${ka.log()}`);
+        assert.deepEqual(keepalivedComplaints(ka.log()), [], "keepalived found nothing wrong with vigil's adverts");
         vg.child.kill('SIGTERM');
         assert.equal(await exited(vg.child), 0);
       });
@@ -106,7 +106,7 @@ describe('vigil and keepalived in one virtual router', { skip: isRoot ? false : 
         vg.child.kill('SIGKILL');
         await exited(vg.child);
         await ka.waitFor(/Entering MASTER STATE[\s\S]*Entering BACKUP STATE[\s\S]*Entering MASTER STATE/, 10_000);
-        assert.doesNotMatch(ka.log(), /(?:bad|invalid|wrong|mismatch)/i, `keepalived found nothing wrong with vigil's adverts:\n${ka.log()}`);
+        assert.deepEqual(keepalivedComplaints(ka.log()), [], "keepalived found nothing wrong with vigil's adverts");
         await stopChild(ka.child);
       });
     });

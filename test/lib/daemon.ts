@@ -57,17 +57,31 @@ export function startKeepalived(lab: Lab, ns: string, configFile: string, dir: s
   );
 }
 
-/** Node death: SIGKILL every process in the namespace (keepalived's VRRP child outlives its
- * parent otherwise). These are the lab's own processes, found by PID. */
+/** Node death: every process in the namespace is frozen (SIGSTOP), then SIGKILLed, so none
+ * can say goodbye on the wire. Freezing first matters: keepalived's VRRP child gets SIGTERM
+ * when its parent dies (parent-death signal) and would send its priority-0 advert in the gap
+ * between two kills. These are the lab's own processes, found by PID. */
 export function killAllIn(ns: string): void {
-  const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean);
-  for (const pid of pids) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // already gone
+  const pids = execFileSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number);
+  for (const signal of ['SIGSTOP', 'SIGKILL'] as const) {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
     }
   }
+}
+
+/** What keepalived logs when it finds fault with a peer's adverts (bad checksum, invalid TTL,
+ * wrong password, interval or address mismatch). Lines naming the test's own files are left
+ * out: a random temp directory name can spell "bad". */
+export function keepalivedComplaints(log: string): string[] {
+  return log
+    .split('\n')
+    .filter((l) => !l.includes('/tmp/'))
+    .filter((l) => /\b(?:bad|invalid|wrong|mismatch)\b/i.test(l));
 }
 
 /** The IPv4/IPv6 addresses on an interface in a namespace, as `ip -j addr` reports them. */
