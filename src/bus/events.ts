@@ -1,0 +1,168 @@
+// The events vigil publishes: the one contract between the engine and every consumer (logs,
+// plugins, webhooks, the status socket). The shape is versioned: EVENT_SCHEMA_VERSION changes
+// only when a field is removed or its meaning changes; new event types and new optional fields
+// keep the version. docs/events.md documents every type for plugin authors.
+//
+// Every event carries an envelope: `v` (schema version), `seq` (monotonic per daemon, never
+// reused, gapless), `time` (wall clock, ISO 8601, for humans) and `mono` (monotonic
+// microseconds, for ordering and latency).
+
+import type { State, TransitionReason } from '../vrrp/fsm.ts';
+
+export const EVENT_SCHEMA_VERSION = 1;
+
+export type VrrpState = State;
+
+export interface Envelope {
+  v: typeof EVENT_SCHEMA_VERSION;
+  seq: number;
+  time: string;
+  mono: number;
+}
+
+/** An instance changed state. keepalived's notify scripts run on these. */
+export interface InstanceTransition {
+  type: 'instance.transition';
+  instance: string;
+  vrid: number;
+  interface: string;
+  from: VrrpState;
+  to: VrrpState;
+  reason: TransitionReason;
+  /** Effective priority at the transition. */
+  priority: number;
+  /** Context, e.g. the address of the router whose advert caused it, or the fault source. */
+  detail?: string;
+  /** The sync group the instance belongs to, if any. */
+  group?: string;
+}
+
+/** A sync group changed state (every member follows). */
+export interface GroupTransition {
+  type: 'group.transition';
+  group: string;
+  from: VrrpState;
+  to: VrrpState;
+  reason: TransitionReason | 'member';
+  /** The member whose transition moved the group. */
+  instance?: string;
+}
+
+/** The effective priority of an instance changed. */
+export interface PriorityChange {
+  type: 'instance.priority';
+  instance: string;
+  base: number;
+  previous: number;
+  effective: number;
+  /** The tracker whose adjustment changed it, as `plugin:source` (e.g. `track-script:chk_web`),
+   * or `config` when a reload changed the base priority. */
+  cause: string;
+  /** Every adjustment in force, by source. */
+  adjustments: Record<string, number>;
+}
+
+/** A fault source was set or cleared (a tracker with weight 0, a tracked link down). */
+export interface FaultChange {
+  type: 'instance.fault';
+  instance: string;
+  source: string;
+  active: boolean;
+  /** All fault sources in force after this change. */
+  faults: string[];
+}
+
+export interface ConfigReloaded {
+  type: 'config.reloaded';
+  file: string;
+  /** Instances that kept running untouched, changed in place, re-created, added, removed. */
+  unchanged: string[];
+  updated: string[];
+  recreated: string[];
+  added: string[];
+  removed: string[];
+}
+
+export interface ConfigRejected {
+  type: 'config.rejected';
+  file: string;
+  /** Each problem as `file:line:col: field: message`. */
+  errors: string[];
+}
+
+export interface PluginStarted {
+  type: 'plugin.started';
+  plugin: string;
+  /** How many times it has been restarted since the daemon (or its config) started it. */
+  restarts: number;
+}
+
+export interface PluginFailed {
+  type: 'plugin.failed';
+  plugin: string;
+  /** What went wrong: `threw`, `rejected`, `unresponsive` (hung or spinning), `exited`,
+   * `setup` (its setup or config validation failed). */
+  cause: 'threw' | 'rejected' | 'unresponsive' | 'exited' | 'setup';
+  error: string;
+  /** Milliseconds until it is started again. */
+  restartInMs: number;
+}
+
+export interface PluginRestarted {
+  type: 'plugin.restarted';
+  plugin: string;
+  restarts: number;
+}
+
+/** A rate-limited summary of packets dropped before the state machine, by reason. */
+export interface PacketsDropped {
+  type: 'packets.dropped';
+  /** The instance, or `interface:NAME` for packets no instance claimed. */
+  scope: string;
+  counts: Record<string, number>;
+  /** The window the counts cover, in milliseconds. */
+  windowMs: number;
+}
+
+export type EventBody =
+  | InstanceTransition
+  | GroupTransition
+  | PriorityChange
+  | FaultChange
+  | ConfigReloaded
+  | ConfigRejected
+  | PluginStarted
+  | PluginFailed
+  | PluginRestarted
+  | PacketsDropped;
+
+export type VigilEvent = EventBody & Envelope;
+export type EventType = EventBody['type'];
+export type EventOf<T extends EventType> = Extract<VigilEvent, { type: T }>;
+
+export const EVENT_TYPES: readonly EventType[] = [
+  'instance.transition',
+  'group.transition',
+  'instance.priority',
+  'instance.fault',
+  'config.reloaded',
+  'config.rejected',
+  'plugin.started',
+  'plugin.failed',
+  'plugin.restarted',
+  'packets.dropped',
+];
+
+/** The key that orders an event: consumers handle events of one key strictly in order. */
+export function orderingKey(e: EventBody): string {
+  switch (e.type) {
+    case 'instance.transition':
+    case 'instance.priority':
+    case 'instance.fault':
+      return `instance:${e.instance}`;
+    case 'group.transition':
+      return `group:${e.group}`;
+    default:
+      return e.type.split('.')[0] ?? e.type;
+  }
+}

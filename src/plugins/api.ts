@@ -1,0 +1,117 @@
+// The plugin API: what a plugin module exports and what its setup() receives. Built-in plugins
+// (plugins/*) and users' own (the plugins_dir) are written against exactly this.
+//
+//   import { definePlugin } from 'vigil/plugin';
+//   import { z } from 'zod';
+//
+//   export default definePlugin({
+//     name: 'hello',
+//     configSchema: z.object({ greeting: z.string().default('hello') }),
+//     setup(ctx) {
+//       ctx.on('instance.transition', (e) => ctx.log.info(`${ctx.config.greeting}: ${e.instance} is ${e.to}`));
+//     },
+//   });
+//
+// Plugins run in a worker thread, never on the engine's event loop (DESIGN.md rule 2). The only
+// way back into the engine is a priority adjustment or a fault flag for a named instance.
+
+import type { z } from 'zod';
+import type { EventOf, EventType, VigilEvent } from '../bus/events.ts';
+import type { Family, VrrpVersion } from '../vrrp/types.ts';
+
+/** What a plugin knows of each configured instance. */
+export interface InstanceInfo {
+  name: string;
+  vrid: number;
+  interface: string;
+  family: Family;
+  version: VrrpVersion;
+  /** Configured (base) priority; 255 = address owner, never adjusted. */
+  priority: number;
+  /** The virtual addresses, as configured (with prefix if given). */
+  virtualAddresses: string[];
+  /** The sync group it belongs to, if any. */
+  group?: string;
+}
+
+export interface PluginLogger {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
+
+/** An event handler. Handlers for events of one instance (or group) run one at a time, in the
+ * order the events happened: a later transition's handler starts only after the earlier one's
+ * promise settles. Handlers of different instances run concurrently. */
+export type Handler<E> = (event: E) => void | Promise<void>;
+
+export interface RunOptions {
+  /** Run through /bin/sh -c (only when the command is explicitly a shell line). */
+  shell?: boolean;
+  /** Run as this user (name or uid); its primary group unless `group` is given. */
+  user?: string;
+  group?: string;
+  /** Killed (SIGTERM, then SIGKILL after 1 s) when it runs longer. Default 30 000 ms. */
+  timeoutMs?: number;
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Written to the command's standard input. */
+  input?: string;
+}
+
+export interface RunResult {
+  command: string;
+  exitCode: number | undefined;
+  signal: string | undefined;
+  timedOut: boolean;
+  /** It could not be started at all (not found, not executable, unknown user). */
+  failedToStart: boolean;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+  /** exit code 0, not timed out */
+  ok: boolean;
+}
+
+export interface PluginContext<C> {
+  /** The plugin's name (its module's `name`). */
+  readonly name: string;
+  /** Its config, validated by its configSchema (defaults applied). */
+  readonly config: C;
+  readonly log: PluginLogger;
+  /** Every configured instance, as of this plugin's start (a reload restarts plugins whose
+   * config changed and refreshes this for all). */
+  readonly instances: readonly InstanceInfo[];
+  /** Subscribe to one event type, or '*' for all. */
+  on<T extends EventType>(type: T, handler: Handler<EventOf<T>>): void;
+  on(type: '*', handler: Handler<VigilEvent>): void;
+  /** This plugin's priority adjustment for `instance` from `source` (e.g. a vrrp_script name):
+   * the engine adds all adjustments to the base priority and keeps the result in 1..254.
+   * Setting 0 removes it. */
+  adjustPriority(instance: string, source: string, weight: number): void;
+  /** Hold (or release) the instance in FAULT on behalf of `source`. */
+  setFault(instance: string, source: string, active: boolean): void;
+  /** Run a command without a shell (argv[0] is the program) unless `shell` is set. Never
+   * throws for the command's own failure: look at the result. */
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /** HTTP(S) requests: the platform's fetch. */
+  readonly fetch: typeof fetch;
+  /** Aborted when the plugin is stopped (reload, shutdown, restart). */
+  readonly signal: AbortSignal;
+  /** Called when the plugin stops; may return a promise (bounded by the host). */
+  onStop(fn: () => void | Promise<void>): void;
+}
+
+export interface PluginDefinition<S extends z.ZodType = z.ZodType> {
+  name: string;
+  configSchema: S;
+  setup(ctx: PluginContext<z.infer<S>>): void | Promise<void>;
+}
+
+/** Identity at run time; it gives `setup` its types from the schema. */
+export function definePlugin<S extends z.ZodType>(def: PluginDefinition<S>): PluginDefinition<S> {
+  return def;
+}
+
+export type { EventOf, EventType, VigilEvent } from '../bus/events.ts';

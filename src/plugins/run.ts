@@ -1,0 +1,90 @@
+// Running a command for a plugin (notify scripts, vrrp_script checks): execa without a shell
+// unless asked, as a given user, with a timeout that kills, and a result that never throws,
+// because a failing script is an outcome to report, not an exception.
+
+import { execFileSync } from 'node:child_process';
+import { execa } from 'execa';
+import type { RunOptions, RunResult } from './api.ts';
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+/** Output kept per stream; a chatty script must not grow the daemon. */
+const MAX_OUTPUT = 64 * 1024;
+
+export interface UserIds {
+  uid: number;
+  gid: number;
+}
+
+/** uid and gid for a user name or number (and optional group), via the system's databases
+ * (getent covers files, LDAP, sssd alike). Undefined when the user does not exist. */
+export function lookupUser(user: string, group?: string): UserIds | undefined {
+  const entry = getent('passwd', user);
+  if (!entry) return undefined;
+  const fields = entry.split(':');
+  const uid = Number(fields[2]);
+  let gid = Number(fields[3]);
+  if (group !== undefined) {
+    const g = getent('group', group);
+    if (!g) return undefined;
+    gid = Number(g.split(':')[2]);
+  }
+  return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
+}
+
+function getent(db: string, key: string): string | undefined {
+  try {
+    return execFileSync('getent', [db, key], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n')[0] || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runCommand(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const command = argv.join(' ');
+  const started = performance.now();
+  const fail = (msg: string): RunResult => ({
+    command,
+    exitCode: undefined,
+    signal: undefined,
+    timedOut: false,
+    failedToStart: true,
+    stdout: '',
+    stderr: msg,
+    durationMs: performance.now() - started,
+    ok: false,
+  });
+  if (argv.length === 0 || !argv[0]) return fail('empty command');
+  let ids: UserIds | undefined;
+  if (opts.user !== undefined) {
+    ids = lookupUser(opts.user, opts.group);
+    if (!ids) return fail(`unknown user or group: ${opts.user}${opts.group ? `:${opts.group}` : ''}`);
+  }
+  const [file, ...args] = opts.shell ? ['/bin/sh', '-c', command] : argv;
+  try {
+    const r = await execa(file as string, args, {
+      reject: false,
+      timeout: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      forceKillAfterDelay: 1000,
+      maxBuffer: MAX_OUTPUT,
+      stripFinalNewline: true,
+      ...(ids ? { uid: ids.uid, gid: ids.gid } : {}),
+      ...(opts.env ? { env: opts.env, extendEnv: true } : {}),
+      ...(opts.cwd ? { cwd: opts.cwd } : {}),
+      ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+    });
+    const failedToStart = r.exitCode === undefined && !r.timedOut && !r.signal;
+    return {
+      command,
+      exitCode: r.exitCode,
+      signal: r.signal,
+      timedOut: r.timedOut,
+      failedToStart,
+      stdout: String(r.stdout ?? ''),
+      stderr: failedToStart ? (r.originalMessage ?? r.shortMessage ?? '') : String(r.stderr ?? ''),
+      durationMs: performance.now() - started,
+      ok: r.exitCode === 0 && !r.timedOut,
+    };
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+}
