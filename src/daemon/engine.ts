@@ -3,6 +3,7 @@
 // on it, packets dispatched by VRID), the address effects (serialized per instance, fenced by
 // generation) and the clean stop.
 
+import { EventBus } from '../bus/bus.ts';
 import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { instanceFamily } from '../config/semantic.ts';
 import { AddressManager, type AddressSpec } from '../net/addresses.ts';
@@ -51,10 +52,24 @@ export class Engine {
   readonly waiting = new Set<string>();
   unknownVridPackets = 0;
 
+  /** Priority adjustments in force, per instance, by `plugin:source`. Kept across restarts of
+   * an instance (reload, interface coming back), applied at its launch. */
+  private readonly adjustments = new Map<string, Map<string, number>>();
+  /** Fault sources in force, per instance, as `plugin:source`. */
+  private readonly faults = new Map<string, Set<string>>();
+  /** Dropped packets since the last summary, by scope and reason (DESIGN.md rule 5). */
+  private drops = new Map<string, Record<string, number>>();
+  private readonly dropTimer: NodeJS.Timeout;
+
   constructor(
     private config: Config,
     private readonly log: Logger,
-  ) {}
+    readonly bus: EventBus = new EventBus(),
+    private readonly dropSummaryMs = 10_000,
+  ) {
+    this.dropTimer = setInterval(() => this.flushDrops(), dropSummaryMs);
+    this.dropTimer.unref();
+  }
 
   /** Removes addresses a crashed earlier run may have left, then starts every instance. */
   async start(): Promise<void> {
@@ -163,12 +178,19 @@ export class Engine {
         announce: (gen) => this.announceAll(run, gen),
       },
       {
-        onTransition: (t) => this.logTransition(name, t),
-        onDrop: (reason, detail) => this.log.debug(`(${name}) dropped advert: ${reason} (${detail})`),
+        onTransition: (t) => this.onTransition(name, inst, t),
+        onDrop: (reason, detail) => {
+          this.countDrop(name, reason);
+          this.log.debug(`(${name}) dropped advert: ${reason} (${detail})`);
+        },
       },
     );
     entry.byVrid.set(cfg.vrid, run);
     this.running.set(name, run);
+    // trackers may have spoken before the instance could start: it starts as they say
+    for (const source of this.faults.get(name) ?? []) run.instance.setFault(source, true);
+    const effective = this.effectivePriority(name);
+    if (effective !== inst.priority) run.instance.setPriority(effective);
     run.instance.start();
   }
 
@@ -191,12 +213,16 @@ export class Engine {
         const run = byVrid.get(p.bytes[1] ?? 0);
         if (!run) {
           this.unknownVridPackets++;
+          this.countDrop(`interface:${ifname}`, 'vrid-mismatch');
           this.log.debug(`${ifname}: dropped advert: vrid-mismatch (VRID ${p.bytes[1] ?? 0} from ${p.src})`);
           return;
         }
         run.instance.receive(p.bytes, p);
       },
-      onInvalid: (reason, detail) => this.log.debug(`${ifname}: dropped packet: ${reason} (${detail})`),
+      onInvalid: (reason, detail) => {
+        this.countDrop(`interface:${ifname}`, reason);
+        this.log.debug(`${ifname}: dropped packet: ${reason} (${detail})`);
+      },
       onError: (e) => this.log.warn(`${ifname}: ${e.message}`),
     });
     entry = { socket, byVrid };
@@ -268,9 +294,104 @@ export class Engine {
     this.pendingTimers.add(t);
   }
 
-  private logTransition(name: string, t: Transition): void {
+  private onTransition(name: string, inst: VrrpInstanceConfig, t: Transition): void {
     // keepalived's wording, so existing log alerts keep matching
     this.log.info(`(${name}) Entering ${STATE_NAMES[t.to]} STATE`, { from: t.from, reason: t.reason, priority: t.priority, ...(t.detail ? { detail: t.detail } : {}) });
+    const group = Object.entries(this.config.vrrp_sync_group).find(([, g]) => g.group.includes(name))?.[0];
+    this.bus.publish({
+      type: 'instance.transition',
+      instance: name,
+      vrid: inst.virtual_router_id,
+      interface: inst.interface,
+      from: t.from,
+      to: t.to,
+      reason: t.reason,
+      priority: t.priority,
+      ...(t.detail !== undefined ? { detail: t.detail } : {}),
+      ...(group ? { group } : {}),
+    });
+  }
+
+  // --- trackers: the only way plugins reach the engine ---------------------------------------
+
+  /** Base priority plus every adjustment; the state machine keeps it in 1..254 and never
+   * adjusts an address owner (255). */
+  private effectivePriority(name: string): number {
+    return this.effectivePriorityWith(name, this.config.vrrp_instance[name]?.priority ?? 100);
+  }
+
+  /** A plugin's adjustment for an instance from one source (weight 0 removes it). */
+  adjust(plugin: string, instance: string, source: string, weight: number): void {
+    if (!this.config.vrrp_instance[instance]) {
+      this.log.warn(`plugin ${plugin}: adjustment for unknown instance ${instance} ignored`);
+      return;
+    }
+    const key = `${plugin}:${source}`;
+    const map = this.adjustments.get(instance) ?? new Map<string, number>();
+    this.adjustments.set(instance, map);
+    if ((map.get(key) ?? 0) === weight) return;
+    const previous = this.effectivePriority(instance);
+    if (weight === 0) map.delete(key);
+    else map.set(key, weight);
+    this.applyPriority(instance, previous, key);
+  }
+
+  private applyPriority(instance: string, previous: number, cause: string): void {
+    const effective = this.effectivePriority(instance);
+    if (effective === previous) return;
+    this.running.get(instance)?.instance.setPriority(effective);
+    this.log.info(`(${instance}) priority ${previous} -> ${effective} (${cause})`);
+    this.bus.publish({
+      type: 'instance.priority',
+      instance,
+      base: this.config.vrrp_instance[instance]?.priority ?? effective,
+      previous,
+      effective,
+      cause,
+      adjustments: Object.fromEntries(this.adjustments.get(instance) ?? []),
+    });
+  }
+
+  /** A plugin holds (or releases) an instance in FAULT on behalf of one source. */
+  setFault(plugin: string, instance: string, source: string, active: boolean): void {
+    if (!this.config.vrrp_instance[instance]) {
+      this.log.warn(`plugin ${plugin}: fault for unknown instance ${instance} ignored`);
+      return;
+    }
+    const key = `${plugin}:${source}`;
+    const set = this.faults.get(instance) ?? new Set<string>();
+    this.faults.set(instance, set);
+    if (set.has(key) === active) return;
+    if (active) set.add(key);
+    else set.delete(key);
+    this.log.info(`(${instance}) fault ${active ? 'set' : 'cleared'} by ${key}`);
+    this.bus.publish({ type: 'instance.fault', instance, source: key, active, faults: [...set].sort() });
+    this.running.get(instance)?.instance.setFault(key, active);
+  }
+
+  /** A plugin went away (reload): whatever it held no longer holds. */
+  forgetPlugin(plugin: string): void {
+    const prefix = `${plugin}:`;
+    for (const [instance, set] of this.faults) for (const key of [...set]) if (key.startsWith(prefix)) this.setFault(plugin, instance, key.slice(prefix.length), false);
+    for (const [instance, map] of this.adjustments) for (const key of [...map.keys()]) if (key.startsWith(prefix)) this.adjust(plugin, instance, key.slice(prefix.length), 0);
+  }
+
+  /** Adjustments and faults in force, per instance (status). */
+  trackers(instance: string): { adjustments: Record<string, number>; faults: string[]; effective: number } {
+    return { adjustments: Object.fromEntries(this.adjustments.get(instance) ?? []), faults: [...(this.faults.get(instance) ?? [])].sort(), effective: this.effectivePriority(instance) };
+  }
+
+  private countDrop(scope: string, reason: string): void {
+    const counts = this.drops.get(scope) ?? {};
+    counts[reason] = (counts[reason] ?? 0) + 1;
+    this.drops.set(scope, counts);
+  }
+
+  /** One summary per scope per window, however many packets: a flood cannot flood the bus. */
+  flushDrops(): void {
+    const drops = this.drops;
+    this.drops = new Map();
+    for (const [scope, counts] of drops) this.bus.publish({ type: 'packets.dropped', scope, counts, windowMs: this.dropSummaryMs });
   }
 
   /** State of every instance, for status and tests. */
@@ -284,6 +405,7 @@ export class Engine {
   /** Clean stop: Masters send priority 0 and remove their addresses; then sockets close. */
   async stop(): Promise<void> {
     if (this.waitTimer) clearInterval(this.waitTimer);
+    clearInterval(this.dropTimer);
     for (const t of this.pendingTimers) clearTimeout(t);
     for (const run of this.running.values()) run.instance.stop();
     await Promise.all([...this.running.values()].map((r) => this.retire(r)));
@@ -301,29 +423,162 @@ export class Engine {
     if (run.vmac) await removeVmac(run.vmac).catch((e: Error) => this.log.warn(`(${run.name}) ${e.message}`));
   }
 
-  /** SIGHUP: instances whose settings changed are restarted, removed ones stopped, new ones
-   * started; unchanged instances keep their state (the flap-free in-place update comes with
-   * the plugin work). */
-  async reload(next: Config): Promise<string[]> {
-    const changed: string[] = [];
+  /** A reload, applied as a diff (DESIGN.md rule 4): an instance whose settings did not change
+   * keeps running untouched (no transition, no advert gap); one whose changes the RFC allows
+   * on a running router (priority, preemption, addresses, routes, rules, trackers, notify
+   * scripts, garp timing) is updated in place; only a change to what it is on the wire
+   * (interface, VRID, version, authentication, peers, interval, VMAC) re-creates it. */
+  async reload(next: Config): Promise<ReloadDiff> {
     const old = this.config;
+    const diff: ReloadDiff = { unchanged: [], updated: [], recreated: [], added: [], removed: [] };
     this.config = next;
     for (const [name, run] of [...this.running]) {
-      const before = JSON.stringify(old.vrrp_instance[name]);
-      const after = JSON.stringify(next.vrrp_instance[name]);
-      if (before === after && JSON.stringify(old.global_defs) === JSON.stringify(next.global_defs)) continue;
-      changed.push(name);
-      run.instance.stop();
-      await this.retire(run);
-      this.sockets.get(run.socketKey)?.byVrid.delete(run.instance.config.vrid);
-      this.running.delete(name);
-    }
-    for (const name of Object.keys(next.vrrp_instance)) {
-      if (!this.running.has(name) && !this.waiting.has(name)) {
-        if (!changed.includes(name)) changed.push(name);
-        this.startInstance(name);
+      const before = old.vrrp_instance[name];
+      const after = next.vrrp_instance[name];
+      if (!after || !before) {
+        await this.retireInstance(name, run);
+        diff.removed.push(name);
+        continue;
+      }
+      const kind = classifyChange(old, before, next, after);
+      if (kind === 'unchanged') {
+        diff.unchanged.push(name);
+      } else if (kind === 'in-place') {
+        this.updateInPlace(name, run, before, after);
+        diff.updated.push(name);
+      } else {
+        await this.retireInstance(name, run);
+        diff.recreated.push(name);
       }
     }
-    return changed;
+    for (const name of [...this.waiting]) {
+      if (!next.vrrp_instance[name]) {
+        this.waiting.delete(name);
+        diff.removed.push(name);
+      }
+    }
+    for (const name of Object.keys(old.vrrp_instance)) {
+      if (!next.vrrp_instance[name] && !diff.removed.includes(name)) diff.removed.push(name);
+    }
+    for (const name of diff.removed) {
+      this.adjustments.delete(name);
+      this.faults.delete(name);
+    }
+    for (const name of Object.keys(next.vrrp_instance)) {
+      if (this.running.has(name)) continue;
+      if (!old.vrrp_instance[name]) diff.added.push(name);
+      else if (!diff.recreated.includes(name) && !diff.unchanged.includes(name)) diff.recreated.push(name);
+      this.startInstance(name);
+    }
+    return diff;
   }
+
+  private async retireInstance(name: string, run: Running): Promise<void> {
+    run.instance.stop();
+    await this.retire(run);
+    this.sockets.get(run.socketKey)?.byVrid.delete(run.instance.config.vrid);
+    this.running.delete(name);
+  }
+
+  private updateInPlace(name: string, run: Running, before: VrrpInstanceConfig, after: VrrpInstanceConfig): void {
+    const cfg = toInstanceConfig(this.config, name, after, run.instance.config.primaryAddress);
+    run.instance.update({ preempt: cfg.preempt, preemptDelay: cfg.preemptDelay, addresses: cfg.addresses });
+    const g = this.config.global_defs;
+    run.garp = {
+      delay: after.garp_master_delay ?? g.vrrp_garp_master_delay,
+      repeat: after.garp_master_repeat ?? g.vrrp_garp_master_repeat,
+      refresh: after.garp_master_refresh ?? g.vrrp_garp_master_refresh,
+    };
+    const vips = virtualAddresses(after, run.vmac);
+    const routes = virtualRoutes(after.virtual_routes);
+    const rules = virtualRules(after.virtual_rules);
+    const key = (x: unknown) => JSON.stringify(x);
+    const gone = {
+      vips: run.vips.filter((v) => !vips.some((n) => key(n) === key(v))),
+      routes: run.routes.filter((r) => !routes.some((n) => key(n) === key(r))),
+      rules: run.rules.filter((r) => !rules.some((n) => key(n) === key(r))),
+    };
+    run.vips = vips;
+    run.routes = routes;
+    run.rules = rules;
+    // A Master moves its addresses at once: the new set in place (idempotent for the ones it
+    // already holds) and announced, the dropped ones removed.
+    if (run.instance.state === 'master') {
+      const gen = run.instance.currentGeneration;
+      run.effects = run.effects.then(async () => {
+        for (const r of gone.rules) await this.routes.removeRule(r).catch((e: Error) => this.log.warn(`(${name}) ${e.message}`));
+        for (const r of gone.routes) await this.routes.remove(r, run.dev).catch((e: Error) => this.log.warn(`(${name}) ${e.message}`));
+        for (const v of gone.vips) await this.addresses.remove(v).catch((e: Error) => this.log.warn(`(${name}) ${e.message}`));
+      });
+      this.effect(run, gen, 'add');
+      if (key(before.virtual_ipaddress) !== key(after.virtual_ipaddress)) this.announceAll(run, gen);
+    }
+    const previous = this.effectivePriorityWith(name, before.priority);
+    this.applyPriority(name, previous, 'config');
+  }
+
+  private effectivePriorityWith(name: string, base: number): number {
+    if (base === 255) return base;
+    let sum = base;
+    for (const w of this.adjustments.get(name)?.values() ?? []) sum += w;
+    return Math.min(254, Math.max(1, sum));
+  }
+}
+
+export interface ReloadDiff {
+  unchanged: string[];
+  updated: string[];
+  recreated: string[];
+  added: string[];
+  removed: string[];
+}
+
+/** Fields a running instance can take in place; anything else changes what the instance is on
+ * the wire, and it is re-created. Trackers and notify scripts belong to the plugins, which the
+ * reload reconciles on their own. */
+const IN_PLACE_FIELDS: ReadonlySet<keyof VrrpInstanceConfig> = new Set<keyof VrrpInstanceConfig>([
+  'state',
+  'priority',
+  'nopreempt',
+  'preempt_delay',
+  'virtual_ipaddress',
+  'virtual_ipaddress_excluded',
+  'virtual_routes',
+  'virtual_rules',
+  'track_interface',
+  'track_script',
+  'track_file',
+  'dont_track_primary',
+  'garp_master_delay',
+  'garp_master_repeat',
+  'garp_master_refresh',
+  'garp_master_refresh_repeat',
+  'notify',
+  'notify_master',
+  'notify_backup',
+  'notify_fault',
+  'notify_stop',
+  'smtp_alert',
+  'accept',
+]);
+
+/** Global settings that change what instances put on the wire. */
+const WIRE_GLOBALS = ['vrrp_mcast_group4', 'vrrp_mcast_group6', 'vrrp_version', 'vrrp_strict'] as const;
+
+export function classifyChange(oldCfg: Config, before: VrrpInstanceConfig, newCfg: Config, after: VrrpInstanceConfig): 'unchanged' | 'in-place' | 'recreate' {
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+  if (WIRE_GLOBALS.some((k) => !same(oldCfg.global_defs[k], newCfg.global_defs[k]))) return 'recreate';
+  // the address owner is another kind of router (never adjusted, starts as Master)
+  if ((before.priority === 255) !== (after.priority === 255)) return 'recreate';
+  if (instanceFamily(before) !== instanceFamily(after)) return 'recreate';
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)] as Array<keyof VrrpInstanceConfig>);
+  let changed = false;
+  for (const k of keys) {
+    if (same(before[k], after[k])) continue;
+    if (!IN_PLACE_FIELDS.has(k)) return 'recreate';
+    changed = true;
+  }
+  const garpGlobals = ['vrrp_garp_master_delay', 'vrrp_garp_master_repeat', 'vrrp_garp_master_refresh'] as const;
+  if (garpGlobals.some((k) => !same(oldCfg.global_defs[k], newCfg.global_defs[k]))) changed = true;
+  return changed ? 'in-place' : 'unchanged';
 }

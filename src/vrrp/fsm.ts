@@ -117,8 +117,11 @@ export interface FsmConfig {
 /** Where the preempt_delay window stands while in Backup. */
 type PreemptHold = 'none' | 'holding' | 'elapsed';
 
+/** Settings a running state machine may change without a restart (a config reload). */
+export type LiveSettings = Pick<FsmConfig, 'preempt' | 'preemptDelay'>;
+
 export class VrrpFsm {
-  readonly config: Readonly<FsmConfig>;
+  private settings: FsmConfig;
   private readonly clock: Clock;
   private current: State = 'initialize';
   private effectivePriority: number;
@@ -135,14 +138,24 @@ export class VrrpFsm {
     if (!Number.isInteger(config.priority) || config.priority < 1 || config.priority > 255) {
       throw new RangeError(`priority must be 1..255, got ${config.priority}`);
     }
-    this.config = { ...config };
+    this.settings = { ...config };
     this.clock = clock;
     this.effectivePriority = config.priority;
     this.masterAdverIntervalCs = config.advertIntervalCs;
   }
 
+  get config(): Readonly<FsmConfig> {
+    return this.settings;
+  }
+
   get state(): State {
     return this.current;
+  }
+
+  /** Applies reloaded settings in place. Preemption rules take effect with the next advert;
+   * a preempt_delay window already running keeps its end. */
+  update(live: Partial<LiveSettings>): void {
+    this.settings = { ...this.settings, ...live };
   }
 
   get priority(): number {

@@ -77,7 +77,7 @@ export interface InstanceHooks {
 }
 
 export class VrrpInstance {
-  readonly config: Readonly<InstanceConfig>;
+  private settings: InstanceConfig;
   readonly fsm: VrrpFsm;
   readonly counters: InstanceCounters = {
     advertsSent: 0,
@@ -91,7 +91,7 @@ export class VrrpInstance {
   };
   private generation = 0;
   private readonly timers = new Map<TimerName, unknown>();
-  private readonly sortedAddresses: string;
+  private sortedAddresses: string;
 
   constructor(
     config: InstanceConfig,
@@ -100,13 +100,26 @@ export class VrrpInstance {
     private readonly effects: Effects,
     private readonly hooks: InstanceHooks = {},
   ) {
-    this.config = { ...config };
+    this.settings = { ...config };
     this.sortedAddresses = [...config.addresses].sort().join(',');
     this.fsm = new VrrpFsm(config, scheduler);
   }
 
+  get config(): Readonly<InstanceConfig> {
+    return this.settings;
+  }
+
   get state() {
     return this.fsm.state;
+  }
+
+  /** A reload changed what the RFC lets a running router change: preemption, and the
+   * addresses its adverts carry (the executor moves the addresses themselves). */
+  update(live: Partial<Pick<InstanceConfig, 'preempt' | 'preemptDelay' | 'addresses'>>): void {
+    this.settings = { ...this.settings, ...live };
+    if (live.addresses) this.sortedAddresses = [...live.addresses].sort().join(',');
+    const { preempt, preemptDelay } = live;
+    this.fsm.update({ ...(preempt !== undefined ? { preempt } : {}), ...(preemptDelay !== undefined ? { preemptDelay } : {}) });
   }
 
   /** Grows with every transition; effects carry the generation they were requested in. */

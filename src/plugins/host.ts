@@ -1,0 +1,433 @@
+// The plugin host: every plugin in a worker thread of its own, so no plugin can delay an advert
+// (DESIGN.md rule 2), and one plugin's trouble is not another's.
+//
+// - Events reach each worker in bus order. Every event stays "unacked" until the worker says
+//   all its handlers settled; nothing is dropped for a slow plugin, it only queues.
+// - Containment: a heartbeat ping every `heartbeatMs`; no answer within `unresponsiveMs` (the
+//   plugin spins or blocks its thread), a handler that has not settled within
+//   `handlerTimeoutMs` (it hangs), a handler that throws or rejects, or a worker that exits
+//   (uncaught error, out of memory): the worker is terminated, `plugin.failed` is published,
+//   and it is started again after a back-off that doubles up to `maxBackoffMs` and resets once
+//   the plugin has run cleanly for a minute. Events unacked by a dead worker are delivered again
+//   to its successor, except one that was already tried twice (a poison event is dropped and
+//   logged rather than killing every successor).
+// - A plugin whose config is invalid is reported once and waits for a reload or an edit.
+
+import { Worker } from 'node:worker_threads';
+import type { EventBus } from '../bus/bus.ts';
+import type { VigilEvent } from '../bus/events.ts';
+import type { Logger } from '../daemon/log.ts';
+import type { InstanceInfo } from './api.ts';
+import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
+
+const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+
+export interface PluginSpec {
+  /** Unique name: a built-in's folder name, or a user plugin's file name without extension. */
+  id: string;
+  /** Absolute path of the module. */
+  entry: string;
+  /** A built-in's config derived from the daemon's config; undefined for user plugins (they
+   * read `plugins.<name>`). */
+  config: unknown;
+  origin: 'builtin' | 'user';
+}
+
+export interface HostOptions {
+  bus: EventBus;
+  log: Logger;
+  /** A plugin set (weight != 0) or removed (weight 0) its adjustment for an instance. */
+  onAdjust(plugin: string, instance: string, source: string, weight: number): void;
+  onFault(plugin: string, instance: string, source: string, active: boolean): void;
+  /** A plugin was removed: forget every adjustment and fault it had set. */
+  onRemoved(plugin: string): void;
+  heartbeatMs?: number;
+  unresponsiveMs?: number;
+  handlerTimeoutMs?: number;
+  setupTimeoutMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Heap limit of each worker; a leaking plugin is restarted, not the daemon. */
+  maxHeapMb?: number;
+}
+
+type SlotState = 'starting' | 'running' | 'backoff' | 'waiting-for-fix' | 'stopped';
+
+interface Unacked {
+  event: VigilEvent;
+  sentAt: number;
+  attempts: number;
+}
+
+export interface PluginStatus {
+  id: string;
+  name: string | undefined;
+  origin: 'builtin' | 'user';
+  state: SlotState;
+  restarts: number;
+  failures: number;
+  handlerErrors: number;
+  eventsDelivered: number;
+  queued: number;
+  lastError: string | undefined;
+}
+
+class Slot {
+  worker: Worker | undefined;
+  state: SlotState = 'starting';
+  name: string | undefined;
+  restarts = 0;
+  failures = 0;
+  handlerErrors = 0;
+  eventsDelivered = 0;
+  backoffMs: number;
+  startedAt = 0;
+  lastPong = 0;
+  pingN = 0;
+  version = 0;
+  lastError: string | undefined;
+  /** Events waiting for a running worker, in order. */
+  queue: Array<{ event: VigilEvent; attempts: number }> = [];
+  unacked = new Map<number, Unacked>();
+  restartTimer: NodeJS.Timeout | undefined;
+  readyWaiters: Array<() => void> = [];
+  stoppedWaiter: (() => void) | undefined;
+  everReady = false;
+
+  constructor(
+    public spec: PluginSpec,
+    initialBackoffMs: number,
+  ) {
+    this.backoffMs = initialBackoffMs;
+  }
+}
+
+export class PluginHost {
+  private readonly slots = new Map<string, Slot>();
+  private instances: InstanceInfo[] = [];
+  private pluginsSection: Record<string, unknown> = {};
+  private readonly tick: NodeJS.Timeout;
+  private readonly unsubscribe: () => void;
+  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved'>>;
+  private stopping = false;
+
+  constructor(private readonly opts: HostOptions) {
+    this.o = {
+      heartbeatMs: opts.heartbeatMs ?? 500,
+      unresponsiveMs: opts.unresponsiveMs ?? 3000,
+      handlerTimeoutMs: opts.handlerTimeoutMs ?? 120_000,
+      setupTimeoutMs: opts.setupTimeoutMs ?? 15_000,
+      initialBackoffMs: opts.initialBackoffMs ?? 1000,
+      maxBackoffMs: opts.maxBackoffMs ?? 30_000,
+      maxHeapMb: opts.maxHeapMb ?? 256,
+    };
+    this.unsubscribe = opts.bus.subscribe((e) => this.dispatch(e));
+    this.tick = setInterval(() => this.check(), this.o.heartbeatMs);
+    this.tick.unref();
+  }
+
+  /** Starts (or, on reload, reconciles to) this set of plugins. */
+  apply(specs: PluginSpec[], instances: InstanceInfo[], pluginsSection: Record<string, unknown>): { started: string[]; restarted: string[]; removed: string[] } {
+    const instancesChanged = JSON.stringify(instances) !== JSON.stringify(this.instances);
+    const sectionChanged = JSON.stringify(pluginsSection) !== JSON.stringify(this.pluginsSection);
+    this.instances = instances;
+    this.pluginsSection = pluginsSection;
+    const result = { started: [] as string[], restarted: [] as string[], removed: [] as string[] };
+    const wanted = new Map(specs.map((s) => [s.id, s]));
+    for (const [id, slot] of this.slots) {
+      if (wanted.has(id)) continue;
+      void this.retire(slot);
+      this.slots.delete(id);
+      this.opts.onRemoved(id);
+      result.removed.push(id);
+    }
+    for (const spec of specs) {
+      const slot = this.slots.get(spec.id);
+      if (!slot) {
+        const s = new Slot(spec, this.o.initialBackoffMs);
+        this.slots.set(spec.id, s);
+        this.spawn(s);
+        result.started.push(spec.id);
+        continue;
+      }
+      // A built-in derives all it needs into its own config: it restarts only when that changed,
+      // so a reload does not reset a tracker's rise/fall counts. A user plugin may read the
+      // instances and the plugins section: it restarts when they change.
+      const changed =
+        JSON.stringify(slot.spec) !== JSON.stringify(spec) ||
+        (spec.origin === 'user' && (instancesChanged || sectionChanged)) ||
+        slot.state === 'waiting-for-fix';
+      if (!changed) continue;
+      slot.spec = spec;
+      this.restartNow(slot);
+      result.restarted.push(spec.id);
+    }
+    return result;
+  }
+
+  /** A plugin's file changed on disk: load it afresh. */
+  reloadFile(id: string): boolean {
+    const slot = this.slots.get(id);
+    if (!slot) return false;
+    this.opts.log.info(`plugin ${id}: file changed, reloading`);
+    this.restartNow(slot);
+    return true;
+  }
+
+  /** Resolves once every plugin has finished its first setup (or failed it), at most `ms`. */
+  async ready(ms = 5000): Promise<void> {
+    const waits = [...this.slots.values()].filter((s) => s.state === 'starting').map((s) => new Promise<void>((r) => s.readyWaiters.push(r)));
+    await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, ms).unref())]);
+  }
+
+  /** Resolves when every plugin has handled every event delivered so far (or `ms` passed). */
+  async drain(ms = 5000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      const busy = [...this.slots.values()].some((s) => (s.state === 'running' || s.state === 'starting') && (s.queue.length > 0 || s.unacked.size > 0));
+      if (!busy) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  status(): PluginStatus[] {
+    return [...this.slots.values()].map((s) => ({
+      id: s.spec.id,
+      name: s.name,
+      origin: s.spec.origin,
+      state: s.state,
+      restarts: s.restarts,
+      failures: s.failures,
+      handlerErrors: s.handlerErrors,
+      eventsDelivered: s.eventsDelivered,
+      queued: s.queue.length + s.unacked.size,
+      lastError: s.lastError,
+    }));
+  }
+
+  /** Lets every plugin handle what is queued (bounded), then stops them all. */
+  async stop(drainMs = 5000): Promise<void> {
+    await this.drain(drainMs);
+    this.stopping = true;
+    this.unsubscribe();
+    clearInterval(this.tick);
+    await Promise.all([...this.slots.values()].map((s) => this.retire(s)));
+    this.slots.clear();
+  }
+
+  // --- internals ----------------------------------------------------------------------------
+
+  private dispatch(event: VigilEvent): void {
+    for (const slot of this.slots.values()) {
+      if (slot.state === 'stopped' || slot.state === 'waiting-for-fix') continue;
+      if (slot.state === 'running') this.send(slot, event, 0);
+      else slot.queue.push({ event, attempts: 0 });
+    }
+  }
+
+  private send(slot: Slot, event: VigilEvent, attempts: number): void {
+    slot.unacked.set(event.seq, { event, sentAt: Date.now(), attempts: attempts + 1 });
+    slot.eventsDelivered++;
+    this.post(slot, { t: 'event', event });
+  }
+
+  private post(slot: Slot, m: HostMessage): void {
+    try {
+      slot.worker?.postMessage(m);
+    } catch (e) {
+      this.opts.log.warn(`plugin ${slot.spec.id}: ${(e as Error).message}`);
+    }
+  }
+
+  private spawn(slot: Slot): void {
+    slot.state = 'starting';
+    slot.version++;
+    slot.startedAt = Date.now();
+    slot.lastPong = Date.now();
+    const init: WorkerInit = {
+      entry: slot.spec.entry,
+      config: slot.spec.config,
+      pluginsSection: this.pluginsSection,
+      instances: this.instances,
+      version: slot.version,
+    };
+    const worker = new Worker(WORKER_ENTRY, {
+      workerData: init,
+      execArgv: [],
+      resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb },
+    });
+    slot.worker = worker;
+    const version = slot.version;
+    worker.on('message', (m: WorkerMessage) => {
+      if (slot.worker === worker) this.onMessage(slot, m);
+    });
+    worker.on('error', (e) => {
+      if (slot.worker === worker && slot.version === version) this.fail(slot, 'threw', e.message);
+    });
+    worker.on('exit', (code) => {
+      if (slot.worker !== worker || slot.version !== version) return;
+      if (slot.state === 'stopped') return;
+      this.fail(slot, 'exited', `worker exited with code ${code}`);
+    });
+  }
+
+  private onMessage(slot: Slot, m: WorkerMessage): void {
+    const id = slot.spec.id;
+    switch (m.t) {
+      case 'pong':
+        slot.lastPong = Date.now();
+        return;
+      case 'ready': {
+        slot.name = m.name;
+        slot.state = 'running';
+        slot.lastPong = Date.now();
+        const queued = slot.queue.splice(0);
+        for (const q of queued) this.send(slot, q.event, q.attempts);
+        for (const w of slot.readyWaiters.splice(0)) w();
+        if (slot.everReady) {
+          this.opts.log.info(`plugin ${id}: restarted (${slot.restarts})`);
+          this.opts.bus.publish({ type: 'plugin.restarted', plugin: id, restarts: slot.restarts });
+        } else {
+          this.opts.log.info(`plugin ${id}: started`);
+          this.opts.bus.publish({ type: 'plugin.started', plugin: id, restarts: slot.restarts });
+        }
+        slot.everReady = true;
+        return;
+      }
+      case 'setup-failed':
+        if (m.issues.length > 0) {
+          // A bad config does not fix itself: report it once and wait for a reload or an edit.
+          slot.lastError = m.error;
+          slot.failures++;
+          this.opts.log.error(`plugin ${id}: ${m.error}`);
+          this.opts.bus.publish({ type: 'plugin.failed', plugin: id, cause: 'setup', error: m.error, restartInMs: -1 });
+          this.terminate(slot, 'waiting-for-fix');
+          for (const w of slot.readyWaiters.splice(0)) w();
+          return;
+        }
+        this.fail(slot, 'setup', m.error);
+        return;
+      case 'adjust':
+        this.opts.onAdjust(id, m.instance, m.source, m.weight);
+        return;
+      case 'fault':
+        this.opts.onFault(id, m.instance, m.source, m.active);
+        return;
+      case 'log':
+        this.opts.log[m.level](`plugin ${id}: ${m.msg}`);
+        return;
+      case 'handler-error':
+        slot.handlerErrors++;
+        slot.unacked.delete(m.seq);
+        this.fail(slot, m.cause, m.error);
+        return;
+      case 'handled':
+        slot.unacked.delete(m.seq);
+        return;
+      case 'crashed':
+        slot.lastError = m.error;
+        return;
+      case 'stopped':
+        slot.stoppedWaiter?.();
+        return;
+    }
+  }
+
+  /** Heartbeat and hang detection. */
+  private check(): void {
+    const now = Date.now();
+    for (const slot of this.slots.values()) {
+      if (slot.state === 'running') {
+        if (now - slot.lastPong > this.o.unresponsiveMs) {
+          this.fail(slot, 'unresponsive', `no heartbeat for ${now - slot.lastPong} ms (spinning or blocked)`);
+          continue;
+        }
+        let oldest: Unacked | undefined;
+        for (const u of slot.unacked.values()) if (!oldest || u.sentAt < oldest.sentAt) oldest = u;
+        if (oldest && now - oldest.sentAt > this.o.handlerTimeoutMs) {
+          this.fail(slot, 'unresponsive', `handler for event ${oldest.event.seq} (${oldest.event.type}) did not finish within ${this.o.handlerTimeoutMs} ms`);
+          continue;
+        }
+        if (now - slot.startedAt > 60_000) slot.backoffMs = this.o.initialBackoffMs;
+        this.post(slot, { t: 'ping', n: ++slot.pingN });
+      } else if (slot.state === 'starting' && now - slot.startedAt > this.o.setupTimeoutMs) {
+        this.fail(slot, 'unresponsive', `setup did not finish within ${this.o.setupTimeoutMs} ms`);
+      }
+    }
+  }
+
+  private fail(slot: Slot, cause: 'threw' | 'rejected' | 'unresponsive' | 'exited' | 'setup', error: string): void {
+    if (slot.state === 'stopped' || slot.state === 'backoff' || this.stopping) return;
+    const id = slot.spec.id;
+    const firstError = slot.lastError && cause === 'exited' ? slot.lastError : error;
+    slot.lastError = firstError;
+    slot.failures++;
+    const delay = slot.backoffMs;
+    slot.backoffMs = Math.min(slot.backoffMs * 2, this.o.maxBackoffMs);
+    this.opts.log.error(`plugin ${id}: failed (${cause}): ${firstError}; restarting in ${delay} ms`);
+    this.requeueUnacked(slot);
+    this.terminate(slot, 'backoff');
+    for (const w of slot.readyWaiters.splice(0)) w();
+    this.opts.bus.publish({ type: 'plugin.failed', plugin: id, cause, error: firstError, restartInMs: delay });
+    slot.restartTimer = setTimeout(() => {
+      slot.restartTimer = undefined;
+      if (slot.state !== 'backoff') return;
+      slot.restarts++;
+      slot.lastError = undefined;
+      this.spawn(slot);
+    }, delay);
+  }
+
+  /** Events a dead worker had not finished go to its successor, ahead of newer ones. */
+  private requeueUnacked(slot: Slot): void {
+    const retry: Array<{ event: VigilEvent; attempts: number }> = [];
+    for (const u of [...slot.unacked.values()].sort((a, b) => a.event.seq - b.event.seq)) {
+      if (u.attempts >= 2) {
+        this.opts.log.error(`plugin ${slot.spec.id}: dropping event ${u.event.seq} (${u.event.type}) after ${u.attempts} failed deliveries`);
+        continue;
+      }
+      retry.push({ event: u.event, attempts: u.attempts });
+    }
+    slot.unacked.clear();
+    slot.queue.unshift(...retry);
+  }
+
+  private terminate(slot: Slot, next: SlotState): void {
+    slot.state = next;
+    const w = slot.worker;
+    slot.worker = undefined;
+    if (w) void w.terminate();
+  }
+
+  private restartNow(slot: Slot): void {
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    slot.restartTimer = undefined;
+    slot.backoffMs = this.o.initialBackoffMs;
+    slot.lastError = undefined;
+    slot.everReady = false;
+    this.requeueUnacked(slot);
+    this.terminate(slot, 'starting');
+    this.spawn(slot);
+  }
+
+  /** Asks the worker to stop (its onStop callbacks run), then ends it. */
+  private async retire(slot: Slot): Promise<void> {
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    const w = slot.worker;
+    const wasRunning = slot.state === 'running';
+    slot.state = 'stopped';
+    if (!w) return;
+    if (wasRunning) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 3000);
+        slot.stoppedWaiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        w.postMessage({ t: 'stop', timeoutMs: 2000 } satisfies HostMessage);
+      });
+    }
+    slot.worker = undefined;
+    await w.terminate();
+  }
+}

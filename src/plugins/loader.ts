@@ -1,0 +1,91 @@
+// Which plugins run for a config: the built-in ones the config asks for (a folder under
+// plugins/ with config.ts and index.ts; config.ts says whether the config needs it and derives
+// its config), and every module in the user's plugins_dir (`global_defs.plugins_dir`).
+
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { basename, extname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Config } from '../config/schema.ts';
+import { instanceFamily, instanceVersion } from '../config/semantic.ts';
+import type { InstanceInfo } from './api.ts';
+import type { PluginSpec } from './host.ts';
+
+export const BUILTIN_DIR = fileURLToPath(new URL('../../plugins/', import.meta.url));
+
+const MODULE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
+
+interface BuiltinConfigModule {
+  fromVigilConfig(config: Config): unknown;
+}
+
+/** Built-in plugin folders: each has config.ts (loaded here, in the engine) and index.ts (loaded
+ * only in its worker). */
+export function builtinNames(dir = BUILTIN_DIR): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((n) => existsSync(join(dir, n, 'config.ts')) && existsSync(join(dir, n, 'index.ts')))
+    .sort();
+}
+
+export async function builtinSpecs(config: Config, dir = BUILTIN_DIR): Promise<PluginSpec[]> {
+  const specs: PluginSpec[] = [];
+  for (const name of builtinNames(dir)) {
+    const mod = (await import(pathToFileURL(join(dir, name, 'config.ts')).href)) as BuiltinConfigModule;
+    const derived = mod.fromVigilConfig(config);
+    if (derived === undefined) continue;
+    specs.push({ id: name, entry: join(dir, name, 'index.ts'), config: derived, origin: 'builtin' });
+  }
+  return specs;
+}
+
+/** The module files of a user plugins directory: `name.ts|.mts|.js|.mjs`, or a folder
+ * `name/` with an index module. Files starting with `.` or `_` and `.d.ts` are skipped. */
+export function userPluginFiles(dir: string): Array<{ id: string; entry: string }> {
+  if (!existsSync(dir)) return [];
+  const out: Array<{ id: string; entry: string }> = [];
+  for (const name of readdirSync(dir).sort()) {
+    if (name.startsWith('.') || name.startsWith('_') || name.endsWith('.d.ts')) continue;
+    const p = resolve(dir, name);
+    const st = statSync(p, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (st.isDirectory()) {
+      const index = MODULE_EXTENSIONS.map((e) => join(p, `index${e}`)).find((f) => existsSync(f));
+      if (index) out.push({ id: name, entry: index });
+    } else if (MODULE_EXTENSIONS.includes(extname(name))) {
+      out.push({ id: basename(name, extname(name)), entry: p });
+    }
+  }
+  return out;
+}
+
+export async function pluginSpecs(config: Config): Promise<PluginSpec[]> {
+  const specs = await builtinSpecs(config);
+  const dir = config.global_defs.plugins_dir;
+  if (dir) {
+    for (const f of userPluginFiles(dir)) {
+      if (specs.some((s) => s.id === f.id)) continue; // a built-in's name is taken
+      specs.push({ id: f.id, entry: f.entry, config: undefined, origin: 'user' });
+    }
+  }
+  return specs;
+}
+
+/** What plugins are told of each instance. */
+export function instanceInfos(config: Config): InstanceInfo[] {
+  const groupOf = new Map<string, string>();
+  for (const [g, sg] of Object.entries(config.vrrp_sync_group)) for (const m of sg.group) groupOf.set(m, g);
+  return Object.entries(config.vrrp_instance).map(([name, inst]) => {
+    const info: InstanceInfo = {
+      name,
+      vrid: inst.virtual_router_id,
+      interface: inst.interface,
+      family: instanceFamily(inst),
+      version: instanceVersion(config, inst),
+      priority: inst.priority,
+      virtualAddresses: inst.virtual_ipaddress.map((v) => v.address),
+    };
+    const group = groupOf.get(name);
+    if (group) info.group = group;
+    return info;
+  });
+}

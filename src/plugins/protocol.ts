@@ -1,0 +1,32 @@
+// Messages between the plugin host (engine thread) and a plugin worker.
+
+import type { VigilEvent } from '../bus/events.ts';
+import type { InstanceInfo, PluginLogger } from './api.ts';
+
+export interface WorkerInit {
+  /** Absolute path of the plugin module. */
+  entry: string;
+  /** The plugin's config; when undefined the worker takes `pluginsSection[def.name]`. */
+  config: unknown;
+  pluginsSection: Record<string, unknown>;
+  instances: InstanceInfo[];
+  /** Changes with every (re)load of the file, so the import is fresh after an edit. */
+  version: number;
+}
+
+export type HostMessage =
+  | { t: 'ping'; n: number }
+  | { t: 'event'; event: VigilEvent }
+  | { t: 'stop'; timeoutMs: number };
+
+export type WorkerMessage =
+  | { t: 'pong'; n: number }
+  | { t: 'ready'; name: string }
+  | { t: 'setup-failed'; error: string; issues: string[] }
+  | { t: 'adjust'; instance: string; source: string; weight: number }
+  | { t: 'fault'; instance: string; source: string; active: boolean }
+  | { t: 'log'; level: keyof PluginLogger; msg: string }
+  | { t: 'handler-error'; cause: 'threw' | 'rejected'; error: string; seq: number }
+  | { t: 'handled'; seq: number }
+  | { t: 'crashed'; error: string }
+  | { t: 'stopped' };
