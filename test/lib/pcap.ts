@@ -15,6 +15,9 @@ export interface CapturedVrrp {
   vrrp: Buffer;
   srcMac: string;
   dstMac: string;
+  /** Capture time in microseconds (the pcap record's seconds and fraction; tcpdump writes
+   * microseconds unless asked for nanoseconds). */
+  ts: number;
 }
 
 const LINKTYPE_ETHERNET = 1;
@@ -27,9 +30,11 @@ export function readPcapVrrp(file: Buffer): CapturedVrrp[] {
     throw new Error('not a pcap file');
   }
   const u32 = (o: number) => (le ? file.readUInt32LE(o) : file.readUInt32BE(o));
+  const nano = u32(0) === 0xa1b23c4d;
   if (u32(20) !== LINKTYPE_ETHERNET) throw new Error(`link type ${u32(20)} is not Ethernet`);
   const out: CapturedVrrp[] = [];
   for (let off = 24; off + 16 <= file.length; ) {
+    const ts = u32(off) * 1_000_000 + (nano ? Math.floor(u32(off + 4) / 1000) : u32(off + 4));
     const caplen = u32(off + 8);
     const frame = file.subarray(off + 16, off + 16 + caplen);
     off += 16 + caplen;
@@ -39,7 +44,7 @@ export function readPcapVrrp(file: Buffer): CapturedVrrp[] {
     const ip = frame.subarray(14);
     if (ethertype === 0x0800) {
       const p = parseIpv4Packet(ip);
-      if (p.ok) out.push({ family: 4, src: p.src, dst: p.dst, ttl: p.ttl, vrrp: p.payload, srcMac: mac(6), dstMac: mac(0) });
+      if (p.ok) out.push({ family: 4, src: p.src, dst: p.dst, ttl: p.ttl, vrrp: p.payload, srcMac: mac(6), dstMac: mac(0), ts });
     } else if (ethertype === 0x86dd && ip.length >= 40 && ip[6] === 112) {
       const len = ip.readUInt16BE(4);
       out.push({
@@ -50,6 +55,7 @@ export function readPcapVrrp(file: Buffer): CapturedVrrp[] {
         vrrp: Buffer.from(ip.subarray(40, 40 + len)),
         srcMac: mac(6),
         dstMac: mac(0),
+        ts,
       });
     }
   }
