@@ -1,0 +1,182 @@
+// notify-fifo on real FIFOs: keepalived's line format, the FIFO created when missing, lines kept
+// in order while no reader is attached (even beyond the pipe's capacity), the reader script
+// started with the FIFO path and ended at stop, and refusal of a path that is not a FIFO.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, test } from 'node:test';
+import plugin from '../../plugins/notify-fifo/index.ts';
+import { fromVigilConfig, schema, splitCommand } from '../../plugins/notify-fifo/config.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { startPlugin, transition, type Harness } from '../lib/plugin-harness.ts';
+
+let h: Harness | undefined;
+let dir: string | undefined;
+const readers: ChildProcess[] = [];
+afterEach(async () => {
+  await h?.stop();
+  h = undefined;
+  for (const r of readers.splice(0)) if (r.exitCode === null && r.signalCode === null) r.kill('SIGKILL');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+function tempDir(): string {
+  dir = mkdtempSync(join(tmpdir(), 'vigil-notify-fifo-'));
+  return dir;
+}
+
+async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A real reader: `cat FIFO`, its output collected. */
+function attachReader(path: string): { out: () => string; child: ChildProcess } {
+  const child = spawn('cat', [path], { stdio: ['ignore', 'pipe', 'inherit'] });
+  readers.push(child);
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return { out: () => out, child };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+test('splitCommand and fromVigilConfig: both FIFOs, scripts as argv, script_user; undefined without a FIFO', () => {
+  assert.deepEqual(splitCommand(`/usr/bin/reader --tag "a b" 'c'`), ['/usr/bin/reader', '--tag', 'a b', 'c']);
+  const cfg = configSchema.parse({
+    global_defs: {
+      notify_fifo: '/run/k.fifo',
+      notify_fifo_script: '/usr/local/bin/fifo-reader -v',
+      vrrp_notify_fifo: '/run/v.fifo',
+      script_user: 'nobody nogroup',
+    },
+  });
+  assert.deepEqual(schema.parse(fromVigilConfig(cfg)), {
+    fifos: [{ path: '/run/k.fifo', script: ['/usr/local/bin/fifo-reader', '-v'], user: 'nobody', group: 'nogroup' }, { path: '/run/v.fifo' }],
+    priority_changes: [],
+    queue_limit: 10_000,
+  });
+  assert.deepEqual(fromVigilConfig(configSchema.parse({ global_defs: { notify_fifo: '/run/same', vrrp_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
+  assert.equal(fromVigilConfig(configSchema.parse({})), undefined);
+});
+
+test('creates the FIFO, writes keepalived lines while no reader is attached, a late reader gets them in order; removed at stop', async () => {
+  const path = join(tempDir(), 'vrrp.fifo');
+  h = await startPlugin(plugin, { fifos: [{ path }], priority_changes: ['VI_1'] });
+  assert.ok(lstatSync(path).isFIFO());
+  assert.equal(lstatSync(path).mode & 0o777, 0o644);
+
+  h.emit(transition('VI_1', 'initialize', 'backup', 100));
+  h.emit({ type: 'group.transition', group: 'G1', from: 'initialize', to: 'backup', reason: 'member', instance: 'VI_1' });
+  h.emit(transition('VI_1', 'backup', 'master', 100));
+  h.emit({ type: 'instance.priority', instance: 'VI_1', base: 100, previous: 100, effective: 90, cause: 'track-file:x', adjustments: { 'track-file:x': -10 } });
+  h.emit(transition('VI_1', 'master', 'fault', 90));
+  h.emit({ type: 'instance.priority', instance: 'VI_1', base: 100, previous: 90, effective: 100, cause: 'track-file:x', adjustments: {} });
+  h.emit({ type: 'instance.transition', instance: 'VI_1', vrid: 51, interface: 'eth0', from: 'fault', to: 'initialize', reason: 'shutdown', priority: 100 });
+  h.emit({ type: 'group.transition', group: 'G1', from: 'backup', to: 'initialize', reason: 'shutdown' });
+  // not one of keepalived's states: nothing written
+  h.emit({ type: 'instance.transition', instance: 'VI_2', vrid: 52, interface: 'eth0', from: 'backup', to: 'initialize', reason: 'fault-cleared', priority: 100 });
+  await h.idle();
+
+  const reader = attachReader(path);
+  const expected = [
+    'INSTANCE "VI_1" BACKUP 100',
+    'GROUP "G1" BACKUP 0',
+    'INSTANCE "VI_1" MASTER 100',
+    'INSTANCE "VI_1" MASTER_PRIORITY 90',
+    'INSTANCE "VI_1" FAULT 90',
+    'INSTANCE "VI_1" BACKUP_PRIORITY 100',
+    'INSTANCE "VI_1" STOP 100',
+    'GROUP "G1" STOP 0',
+  ].join('\n') + '\n';
+  await waitFor('the reader to get every line', () => reader.out().length >= expected.length);
+  assert.equal(reader.out(), expected);
+
+  // a live reader gets later lines as they happen
+  h.emit(transition('VI_1', 'initialize', 'backup', 100));
+  await waitFor('one more line', () => reader.out().endsWith('INSTANCE "VI_1" BACKUP 100\n') && reader.out().length > expected.length);
+
+  await h.stop();
+  h = undefined;
+  assert.equal(existsSync(path), false, 'a FIFO we created is removed at stop');
+  // our end closed: cat sees EOF
+  await waitFor('reader EOF', () => reader.child.exitCode !== null);
+});
+
+test('never blocks when nobody reads: beyond the pipe capacity lines wait in the queue, in order', async () => {
+  const path = join(tempDir(), 'full.fifo');
+  h = await startPlugin(plugin, { fifos: [{ path }] });
+  const n = 4000; // ~110 KB: more than a 64 KiB pipe holds
+  const started = Date.now();
+  for (let i = 0; i < n; i++) h.emit(transition(`VI_${i}`, 'backup', 'master', 100));
+  await h.idle();
+  assert.ok(Date.now() - started < 5000, 'handlers did not wait for a reader');
+  const reader = attachReader(path);
+  await waitFor('all lines', () => reader.out().split('\n').length - 1 >= n);
+  const lines = reader.out().trimEnd().split('\n');
+  assert.equal(lines.length, n);
+  for (let i = 0; i < n; i++) assert.equal(lines[i], `INSTANCE "VI_${i}" MASTER 100`);
+});
+
+test('a full queue drops its oldest lines with a warning; the newest still arrive', async () => {
+  const path = join(tempDir(), 'drop.fifo');
+  h = await startPlugin(plugin, { fifos: [{ path }], queue_limit: 10 });
+  const n = 4000;
+  for (let i = 0; i < n; i++) h.emit(transition(`VI_${i}`, 'backup', 'master', 100));
+  await h.idle();
+  await waitFor('the drop warning', () => h!.recorded.logs.some((l) => l.level === 'warn' && /full and unread: dropping the oldest lines/.test(l.msg)));
+  const reader = attachReader(path);
+  await waitFor('the last line', () => reader.out().endsWith(`INSTANCE "VI_${n - 1}" MASTER 100\n`));
+  const lines = reader.out().trimEnd().split('\n');
+  assert.ok(lines.length < n, `some lines were dropped (${lines.length})`);
+  assert.equal(lines[0], 'INSTANCE "VI_0" MASTER 100');
+  // the last 10 are exactly the newest ones, in order
+  assert.deepEqual(lines.slice(-10), Array.from({ length: 10 }, (_, k) => `INSTANCE "VI_${n - 10 + k}" MASTER 100`));
+});
+
+test('notify_fifo_script runs with the FIFO path as last argument, reads the lines, and is ended at stop', async () => {
+  const d = tempDir();
+  const path = join(d, 'script.fifo');
+  const out = join(d, 'out.txt');
+  const script = join(d, 'reader.sh');
+  writeFileSync(script, `#!/bin/sh\necho "args: $1 $2" > "${out}"\nexec cat "$2" >> "${out}"\n`);
+  chmodSync(script, 0o755);
+  h = await startPlugin(plugin, { fifos: [{ path, script: [script, 'tag'] }] });
+  await waitFor('script started', () => h!.recorded.logs.some((l) => /started notify fifo script/.test(l.msg)));
+  const pid = Number(/\(pid (\d+)\)/.exec(h.recorded.logs.find((l) => /started notify fifo script/.test(l.msg))?.msg ?? '')?.[1]);
+  assert.ok(pid > 0);
+
+  h.emit(transition('VI_1', 'initialize', 'backup', 100));
+  h.emit(transition('VI_1', 'backup', 'master', 100));
+  const want = `args: tag ${path}\nINSTANCE "VI_1" BACKUP 100\nINSTANCE "VI_1" MASTER 100\n`;
+  await waitFor('script output', () => existsSync(out) && readFileSync(out, 'utf8') === want);
+
+  await h.stop();
+  h = undefined;
+  assert.equal(alive(pid), false, 'the script was ended');
+});
+
+test('a path that exists but is not a FIFO is refused and left alone', async () => {
+  const path = join(tempDir(), 'plain');
+  writeFileSync(path, 'keep me\n');
+  h = await startPlugin(plugin, { fifos: [{ path }] });
+  assert.ok(h.recorded.logs.some((l) => l.level === 'error' && /is not a fifo we own - not using/.test(l.msg)));
+  h.emit(transition('VI_1', 'backup', 'master', 100));
+  await h.idle();
+  await h.stop();
+  h = undefined;
+  assert.equal(readFileSync(path, 'utf8'), 'keep me\n');
+});
