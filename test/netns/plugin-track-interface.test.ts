@@ -58,7 +58,11 @@ async function waitFor(what: string, cond: () => boolean, rep: Reported, timeout
 function snapshot(rep: Reported) {
   return {
     weights: Object.fromEntries(Object.entries(rep.weights).filter(([, w]) => w !== 0)),
-    faults: Object.fromEntries(Object.entries(rep.faults).map(([k, v]) => [k, [...v].sort()]).filter(([, v]) => v.length > 0)),
+    faults: Object.fromEntries(
+      Object.entries(rep.faults)
+        .map(([k, v]): [string, string[]] => [k, [...v].sort()])
+        .filter(([, v]) => v.length > 0),
+    ),
   };
 }
 
