@@ -46,6 +46,12 @@ export interface MoveOutcome {
   attempts: number;
 }
 
+/** A stand-in transition for an instance found Master when the plugin starts; seq 0 marks it
+ * as older than any event the plugin will see, so the first real transition fences it. */
+export function currentMaster(instance: string, vrid: number, ifname: string): InstanceTransition & { seq: number } {
+  return { type: 'instance.transition', instance, vrid, interface: ifname, from: 'backup', to: 'master', reason: 'startup', priority: 0, seq: 0 };
+}
+
 export class FencedMover {
   private readonly current = new Map<string, { seq: number; abort: AbortController }>();
   private readonly running = new Set<Promise<MoveOutcome>>();

@@ -5,7 +5,7 @@
 
 import { definePlugin } from '../../src/plugins/api.ts';
 import { parseRetryAfter, sleep } from '../_shared/backoff.ts';
-import { FencedMover, MoveError, type MoveContext } from '../_shared/fenced-mover.ts';
+import { currentMaster, FencedMover, MoveError, type MoveContext } from '../_shared/fenced-mover.ts';
 import { schema, type HetznerVipConfig } from './config.ts';
 
 interface ApiError {
@@ -96,6 +96,12 @@ export default definePlugin({
       if (!inst) return;
       mover.transition(e, e.to === 'master' ? moveFor(inst) : undefined);
     });
+    // Started (or restarted after a failure) while an instance is already Master: no
+    // transition will come, so claim the address now, fenced like any move.
+    for (const info of ctx.instances) {
+      const inst = cfg.instances[info.name];
+      if (inst && info.state === 'master') mover.transition(currentMaster(info.name, info.vrid, info.interface), moveFor(inst));
+    }
     ctx.onStop(() => mover.settled());
   },
 });

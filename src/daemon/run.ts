@@ -44,6 +44,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     onAdjust: (plugin, instance, source, weight) => engine.adjust(plugin, instance, source, weight),
     onFault: (plugin, instance, source, active) => engine.setFault(plugin, instance, source, active),
     onRemoved: (plugin) => engine.forgetPlugin(plugin),
+    currentStates: () => engine.states(),
   });
   const specs = await pluginSpecs(config);
   host.apply(specs, instanceInfos(config), config.plugins);

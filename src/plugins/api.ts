@@ -32,6 +32,9 @@ export interface InstanceInfo {
   virtualAddresses: string[];
   /** The sync group it belongs to, if any. */
   group?: string;
+  /** Its state when this plugin started. A plugin that acts on being Master (a cloud mover)
+   * reads it: a plugin restarted while its instance is Master sees no transition to master. */
+  state?: 'initialize' | 'backup' | 'master' | 'fault';
 }
 
 export interface PluginLogger {

@@ -49,6 +49,8 @@ export interface HostOptions {
   maxBackoffMs?: number;
   /** Heap limit of each worker; a leaking plugin is restarted, not the daemon. */
   maxHeapMb?: number;
+  /** The instances' current states, given to each plugin as it starts. */
+  currentStates?: () => Record<string, string>;
 }
 
 type SlotState = 'starting' | 'running' | 'backoff' | 'waiting-for-fix' | 'stopped';
@@ -108,7 +110,7 @@ export class PluginHost {
   private pluginsSection: Record<string, unknown> = {};
   private readonly tick: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
-  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved'>>;
+  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates'>>;
   private stopping = false;
 
   constructor(private readonly opts: HostOptions) {
@@ -248,7 +250,7 @@ export class PluginHost {
       entry: slot.spec.entry,
       config: slot.spec.config,
       pluginsSection: this.pluginsSection,
-      instances: this.instances,
+      instances: this.withStates(this.instances),
       version: slot.version,
     };
     const worker = new Worker(WORKER_ENTRY, {
@@ -376,6 +378,14 @@ export class PluginHost {
       slot.lastError = undefined;
       this.spawn(slot);
     }, delay);
+  }
+
+  private withStates(instances: InstanceInfo[]): InstanceInfo[] {
+    const states = this.opts.currentStates?.() ?? {};
+    return instances.map((i) => {
+      const state = states[i.name];
+      return state === 'initialize' || state === 'backup' || state === 'master' || state === 'fault' ? { ...i, state } : i;
+    });
   }
 
   /** Events a dead worker had not finished go to its successor, ahead of newer ones. */

@@ -181,3 +181,15 @@ test('fencing: master -> backup -> master: only the latest move runs, and it is 
   assert.equal(fake.assignments.get(7), 42);
   assert.equal(h.recorded.logs.filter((l) => /not applied/.test(l.msg)).length, 1);
 });
+
+test('started while its instance is already Master (a restart): claims the address without a transition', async () => {
+  fake = await startFakeHetzner({ token: TOKEN, floatingIps: { 7: 99 }, actionPollsRunning: 0 });
+  h = await startPlugin(
+    plugin,
+    { token: TOKEN, endpoint: fake.endpoint, action_poll_ms: 5, retry: fast, instances: { VI_1: { floating_ip_id: 7, server_id: 42 } } },
+    [{ name: 'VI_1', vrid: 51, interface: 'eth0', family: 4, version: 2, priority: 100, virtualAddresses: ['192.0.2.100/24'], state: 'master' }],
+  );
+  const f = fake;
+  await waitFor('move done', () => f.assignments.get(7) === 42);
+  assert.equal(f.assigns().length, 1);
+});
