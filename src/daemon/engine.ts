@@ -88,19 +88,9 @@ export class Engine {
   }
 
   /** Configured features the engine does not act on yet are said out loud, once, at start:
-   * an operator must not believe a health check steers priority when nothing runs it. */
+   * an operator must not believe instances move together when nothing groups them. */
   private warnNotImplemented(): void {
-    const later: Array<[keyof VrrpInstanceConfig, string]> = [
-      ['track_script', 'track_script'],
-      ['track_interface', 'track_interface'],
-      ['track_file', 'track_file'],
-    ];
-    for (const [name, inst] of Object.entries(this.config.vrrp_instance)) {
-      const unused = later.filter(([k]) => (inst[k] as unknown[]).length > 0).map(([, label]) => label);
-      for (const k of ['notify', 'notify_master', 'notify_backup', 'notify_fault', 'notify_stop'] as const) if (inst[k]) unused.push(k);
-      if (unused.length > 0) this.log.warn(`(${name}) not implemented yet, ignored: ${unused.join(', ')}`);
-    }
-    if (Object.keys(this.config.vrrp_sync_group).length > 0) this.log.warn('vrrp_sync_group is not implemented yet; instances run independently');
+    if (Object.keys(this.config.vrrp_sync_group).length > 0) this.log.warn('vrrp_sync_group is not implemented yet; instances run independently; group notify scripts do not run (group trackers apply to each member)');
   }
 
   private startInstance(name: string): void {
