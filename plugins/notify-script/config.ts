@@ -6,7 +6,7 @@
 // keepalived keywords, so a converted keepalived.conf needs nothing extra.
 
 import { z } from 'zod';
-import type { Config } from '../../src/config/schema.ts';
+import type { Config, NotifyScript } from '../../src/config/schema.ts';
 
 /** One script line as keepalived writes it: the command line (split like keepalived, no shell),
  * and the user/group it runs as when not the default. */
@@ -50,13 +50,18 @@ export type ScriptSet = z.infer<typeof scriptSetSchema>;
 
 type NotifyFields = Pick<Config['vrrp_instance'][string], 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop' | 'notify'>;
 
+function script(n: NotifyScript): z.input<typeof scriptSchema> {
+  if (typeof n === 'string') return { line: n };
+  return { line: n.script, user: n.user, ...(n.group !== undefined ? { group: n.group } : {}) };
+}
+
 function scriptSet(o: NotifyFields): z.input<typeof scriptSetSchema> | undefined {
   const set: z.input<typeof scriptSetSchema> = {};
-  if (o.notify_master) set.master = { line: o.notify_master };
-  if (o.notify_backup) set.backup = { line: o.notify_backup };
-  if (o.notify_fault) set.fault = { line: o.notify_fault };
-  if (o.notify_stop) set.stop = { line: o.notify_stop };
-  if (o.notify) set.notify = { line: o.notify };
+  if (o.notify_master) set.master = script(o.notify_master);
+  if (o.notify_backup) set.backup = script(o.notify_backup);
+  if (o.notify_fault) set.fault = script(o.notify_fault);
+  if (o.notify_stop) set.stop = script(o.notify_stop);
+  if (o.notify) set.notify = script(o.notify);
   return Object.keys(set).length > 0 ? set : undefined;
 }
 

@@ -62,12 +62,20 @@ export const trackFileSchema = z.object({
   init_file: z.union([z.number().int(), z.literal(true)]).optional(),
 });
 
+/** A notify script: its command line (split like keepalived's, no shell), or that with the
+ * user (and group) it runs as, keepalived's `notify_master "/path/script arg" user group`. */
+export const notifyScriptSchema = z.union([
+  z.string().min(1),
+  z.object({ script: z.string().min(1), user: z.string().min(1), group: z.string().min(1).optional() }).strict(),
+]);
+export type NotifyScript = z.infer<typeof notifyScriptSchema>;
+
 const notifyFields = {
-  notify_master: z.string().optional(),
-  notify_backup: z.string().optional(),
-  notify_fault: z.string().optional(),
-  notify_stop: z.string().optional(),
-  notify: z.string().optional(),
+  notify_master: notifyScriptSchema.optional(),
+  notify_backup: notifyScriptSchema.optional(),
+  notify_fault: notifyScriptSchema.optional(),
+  notify_stop: notifyScriptSchema.optional(),
+  notify: notifyScriptSchema.optional(),
   smtp_alert: z.boolean().optional(),
 };
 

@@ -65,7 +65,7 @@ vrrp_instance VI_1 { # brace on the line
     interface eth0
     virtual_router_id 51
     notify_master "/usr/local/bin/notify.sh  MASTER # not a comment"
-    notify_backup /usr/local/bin/notify.sh BACKUP VI_1
+    notify_backup /usr/local/bin/notify.sh nobody nogroup
     virtual_ipaddress {
         192.0.2.100/24 dev eth0 scope global label eth0:1 brd 192.0.2.255
     }
@@ -75,7 +75,8 @@ vrrp_instance VI_1 { # brace on the line
     assert.equal(r.config?.global_defs.router_id, 'my router');
     const vi = r.config?.vrrp_instance.VI_1;
     assert.equal(vi?.notify_master, '/usr/local/bin/notify.sh  MASTER # not a comment');
-    assert.equal(vi?.notify_backup, '/usr/local/bin/notify.sh BACKUP VI_1');
+    // keepalived: the first word is the command line, the words after it user and group
+    assert.deepEqual(vi?.notify_backup, { script: '/usr/local/bin/notify.sh', user: 'nobody', group: 'nogroup' });
     assert.deepEqual(vi?.virtual_ipaddress[0], {
       address: '192.0.2.100/24',
       dev: 'eth0',

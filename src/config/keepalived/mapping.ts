@@ -119,7 +119,9 @@ const INSTANCE_UNSUPPORTED = new Set([
   'iptables',
 ]);
 
-type Kind = 'int' | 'number' | 'string' | 'flag' | 'words' | 'version';
+/** `script`: keepalived runs the first word only (quote it to pass arguments); `notify`: the
+ * first word is the command line, the words after it `user [group]`. */
+type Kind = 'int' | 'number' | 'string' | 'flag' | 'words' | 'version' | 'script' | 'notify';
 
 const GLOBAL_KEYS: Record<string, Kind> = {
   router_id: 'string',
@@ -147,11 +149,11 @@ const GLOBAL_KEYS: Record<string, Kind> = {
 
 /** Notify scripts, the same keywords in instances and sync groups. */
 const NOTIFY_KEYS: Record<string, Kind> = {
-  notify_master: 'words',
-  notify_backup: 'words',
-  notify_fault: 'words',
-  notify_stop: 'words',
-  notify: 'words',
+  notify_master: 'notify',
+  notify_backup: 'notify',
+  notify_fault: 'notify',
+  notify_stop: 'notify',
+  notify: 'notify',
   smtp_alert: 'flag',
 };
 
@@ -177,7 +179,7 @@ const INSTANCE_KEYS: Record<string, Kind> = {
 };
 
 const SCRIPT_KEYS: Record<string, Kind> = {
-  script: 'words',
+  script: 'script',
   interval: 'number',
   timeout: 'number',
   rise: 'int',
@@ -471,6 +473,15 @@ function scalar(s: Statement, kind: Kind, path: Path, ctx: Ctx): unknown {
       return s.args[0]?.text;
     case 'words':
       return s.args.map((a) => a.text).join(' ');
+    case 'script':
+      if (s.args.length > 1) warn(ctx, s, path, `keepalived runs only '${s.args[0]?.text ?? ''}'; the words after it are ignored (quote the whole line to pass arguments)`);
+      return s.args[0]?.text;
+    case 'notify': {
+      const [script, user, group, ...extra] = s.args.map((a) => a.text);
+      if (extra.length > 0) warn(ctx, s, path, `words after '${script} ${user} ${group}' are ignored (quote the whole line to pass arguments)`);
+      if (user === undefined) return script;
+      return group === undefined ? { script, user } : { script, user, group };
+    }
     case 'int':
       return toNumber(s, 0, path, ctx, true);
     case 'number':
