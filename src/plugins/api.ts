@@ -55,12 +55,15 @@ export interface RunOptions {
   /** Run as this user (name or uid); its primary group unless `group` is given. */
   user?: string;
   group?: string;
-  /** Killed (SIGTERM, then SIGKILL after 1 s) when it runs longer. Default 30 000 ms. */
+  /** Its process group is killed (SIGTERM, then SIGKILL after 1 s) when it runs longer.
+   * Default 30 000 ms. */
   timeoutMs?: number;
   env?: Record<string, string>;
   cwd?: string;
   /** Written to the command's standard input. */
   input?: string;
+  /** Aborting kills the command (its whole process group). */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {

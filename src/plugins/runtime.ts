@@ -80,7 +80,8 @@ export class PluginRuntime {
       },
       adjustPriority: (instance, source, weight) => port.adjust(instance, source, Math.round(weight)),
       setFault: (instance, source, active) => port.fault(instance, source, active),
-      run: (argv: readonly string[], opts?: RunOptions) => runCommand(argv, opts),
+      // a stopping plugin's commands are killed with it, unless the caller passed its own signal
+      run: (argv: readonly string[], opts?: RunOptions) => runCommand(argv, { signal: this.abort.signal, ...opts }),
       fetch: (input, init) => fetch(input, { signal: this.abort.signal, ...init }),
       signal: this.abort.signal,
       onStop: (fn) => {
