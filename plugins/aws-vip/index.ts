@@ -119,6 +119,12 @@ export default definePlugin({
       if (!inst) return;
       mover.transition(e, e.to === 'master' ? moveFor(inst) : undefined);
     });
+    // A lower-priority Master was heard (a partition healing): it may have moved the address
+    // to itself meanwhile, so claim it again, fenced like any move.
+    ctx.on('instance.reasserted', (e) => {
+      const inst = cfg.instances[e.instance];
+      if (inst) mover.transition({ ...currentMaster(e.instance, e.vrid, e.interface), seq: e.seq, reason: 'preempted' }, moveFor(inst));
+    });
     // Started (or restarted after a failure) while an instance is already Master: no
     // transition will come, so claim the address now, fenced like any move.
     for (const info of ctx.instances) {

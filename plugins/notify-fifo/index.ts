@@ -215,6 +215,9 @@ export default definePlugin({
       const w = word(e.to, e.reason);
       if (w) write(e.seq, `INSTANCE "${e.instance}" ${w} ${e.priority}\n`);
     });
+    ctx.on('instance.reasserted', (e) => {
+      write(e.seq, `INSTANCE "${e.instance}" MASTER_RX_LOWER_PRI ${e.priority}\n`);
+    });
     ctx.on('group.transition', (e) => {
       const w = word(e.to, e.reason);
       if (w) write(e.seq, `GROUP "${e.group}" ${w} 0\n`);

@@ -26,6 +26,9 @@ export const scriptSetSchema = z
     stop: scriptSchema.optional(),
     /** The generic script, called with TYPE NAME STATE PRIORITY appended. */
     notify: scriptSchema.optional(),
+    /** notify_master_rx_lower_pri: run when this Master reasserts itself against a
+     * lower-priority Master (instance.reasserted). */
+    rx_lower_pri: scriptSchema.optional(),
   })
   .strict();
 
@@ -48,7 +51,7 @@ export const schema = z
 export type NotifyScriptConfig = z.infer<typeof schema>;
 export type ScriptSet = z.infer<typeof scriptSetSchema>;
 
-type NotifyFields = Pick<Config['vrrp_instance'][string], 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop' | 'notify'>;
+type NotifyFields = Pick<Config['vrrp_instance'][string], 'notify_master' | 'notify_backup' | 'notify_fault' | 'notify_stop' | 'notify' | 'notify_master_rx_lower_pri'>;
 
 function script(n: NotifyScript): z.input<typeof scriptSchema> {
   if (typeof n === 'string') return { line: n };
@@ -62,6 +65,7 @@ function scriptSet(o: NotifyFields): z.input<typeof scriptSetSchema> | undefined
   if (o.notify_fault) set.fault = script(o.notify_fault);
   if (o.notify_stop) set.stop = script(o.notify_stop);
   if (o.notify) set.notify = script(o.notify);
+  if (o.notify_master_rx_lower_pri) set.rx_lower_pri = script(o.notify_master_rx_lower_pri);
   return Object.keys(set).length > 0 ? set : undefined;
 }
 

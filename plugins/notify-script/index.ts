@@ -62,6 +62,11 @@ export default definePlugin({
       const state = notifyState(e.to, e.reason);
       return state ? run('INSTANCE', e.instance, state, e.priority, e.mono) : undefined;
     });
+    ctx.on('instance.reasserted', (e: EventOf<'instance.reasserted'>) => {
+      const script = prepared.get(`INSTANCE:${e.instance}`)?.rx_lower_pri;
+      if (!script?.ok) return undefined;
+      return runOne(ctx, `notify_master_rx_lower_pri for ${e.instance}`, script, [], cfg.timeout * 1000, e.mono);
+    });
     ctx.on('group.transition', (e: EventOf<'group.transition'>) => {
       const state = notifyState(e.to, e.reason);
       // keepalived reports a group's priority as 0
@@ -88,7 +93,7 @@ function prepareAll(ctx: PluginContext<NotifyScriptConfig>, cfg: NotifyScriptCon
       const s = set[key];
       if (!s) continue;
       fallbackUsed ||= s.user === undefined;
-      const what = `${key === 'notify' ? 'notify' : `notify_${key}`} of ${kind === 'GROUP' ? 'sync group' : 'instance'} ${name}`;
+      const what = `${key === 'notify' ? 'notify' : key === 'rx_lower_pri' ? 'notify_master_rx_lower_pri' : `notify_${key}`} of ${kind === 'GROUP' ? 'sync group' : 'instance'} ${name}`;
       const r = prepareScript(s.line, s, fallback, cfg.enable_script_security);
       for (const w of r.warnings) ctx.log.warn(`${what}: ${w}`);
       if (!r.ok) ctx.log.error(`${what} ('${s.line}') disabled: ${r.error}`);

@@ -8,7 +8,7 @@ import { defaultRetry, retrySchema } from '../_shared/retry-schema.ts';
 
 /** What a target receives unless it says otherwise: state changes and failures, not the
  * chatter (reloads, packet-drop summaries, plugin starts). */
-export const DEFAULT_EVENTS: readonly EventType[] = ['instance.transition', 'group.transition', 'instance.fault', 'instance.priority', 'plugin.failed'];
+export const DEFAULT_EVENTS: readonly EventType[] = ['instance.transition', 'group.transition', 'instance.reasserted', 'instance.fault', 'instance.priority', 'plugin.failed'];
 
 const eventType = z.enum(EVENT_TYPES as [EventType, ...EventType[]]);
 

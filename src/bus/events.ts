@@ -37,6 +37,21 @@ export interface InstanceTransition {
   group?: string;
 }
 
+/** This Master heard another router claim mastership without outranking it (both were
+ * Master: a partition healing, a misconfiguration) and reasserted itself: an advert at once
+ * and its addresses announced again. Cloud movers re-claim the address on it. */
+export interface InstanceReasserted {
+  type: 'instance.reasserted';
+  instance: string;
+  vrid: number;
+  interface: string;
+  /** The other router's address and advertised priority. */
+  peer: string;
+  peerPriority: number;
+  /** Our effective priority. */
+  priority: number;
+}
+
 /** A sync group changed state (every member follows). */
 export interface GroupTransition {
   type: 'group.transition';
@@ -127,6 +142,7 @@ export interface PacketsDropped {
 export type EventBody =
   | InstanceTransition
   | GroupTransition
+  | InstanceReasserted
   | PriorityChange
   | FaultChange
   | ConfigReloaded
@@ -143,6 +159,7 @@ export type EventOf<T extends EventType> = Extract<VigilEvent, { type: T }>;
 export const EVENT_TYPES: readonly EventType[] = [
   'instance.transition',
   'group.transition',
+  'instance.reasserted',
   'instance.priority',
   'instance.fault',
   'config.reloaded',
@@ -157,6 +174,7 @@ export const EVENT_TYPES: readonly EventType[] = [
 export function orderingKey(e: EventBody): string {
   switch (e.type) {
     case 'instance.transition':
+    case 'instance.reasserted':
     case 'instance.priority':
     case 'instance.fault':
       return `instance:${e.instance}`;

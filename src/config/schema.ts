@@ -76,6 +76,8 @@ const notifyFields = {
   notify_fault: notifyScriptSchema.optional(),
   notify_stop: notifyScriptSchema.optional(),
   notify: notifyScriptSchema.optional(),
+  /** Run when this Master hears a lower-priority Master and reasserts itself. */
+  notify_master_rx_lower_pri: notifyScriptSchema.optional(),
   smtp_alert: z.boolean().optional(),
 };
 
@@ -114,6 +116,12 @@ export const vrrpInstanceSchema = z.object({
   garp_master_repeat: z.number().int().min(1).optional(),
   garp_master_refresh: seconds.optional(),
   garp_master_refresh_repeat: z.number().int().min(1).optional(),
+  /** Announcements when this Master reasserts itself against a lower-priority one; default
+   * the global vrrp_garp_lower_prio_*, whose default is the garp_master_* settings. */
+  garp_lower_prio_delay: seconds.optional(),
+  garp_lower_prio_repeat: z.number().int().min(0).optional(),
+  /** Do not answer a lower-priority Master's advert with an advert (still re-announce). */
+  lower_prio_no_advert: z.boolean().optional(),
   old_unicast_checksum: z.boolean().default(false),
   ...notifyFields,
 });
@@ -140,6 +148,8 @@ export const globalDefsSchema = z.object({
   vrrp_garp_interval: seconds.default(0),
   vrrp_gna_interval: seconds.default(0),
   vrrp_lower_prio_no_advert: z.boolean().default(false),
+  vrrp_garp_lower_prio_delay: seconds.optional(),
+  vrrp_garp_lower_prio_repeat: z.number().int().min(0).optional(),
   vrrp_higher_prio_send_advert: z.boolean().default(false),
   script_user: z.string().optional(),
   enable_script_security: z.boolean().default(false),

@@ -40,7 +40,29 @@ interface Running {
   socketKey: string;
   /** Address effects run one after another, in the order the state machine asked for them. */
   effects: Promise<void>;
-  garp: { delay: number; repeat: number; refresh: number };
+  garp: GarpSchedule;
+}
+
+/** keepalived's announcement settings: on becoming Master, and on reasserting against a
+ * lower-priority Master (`lower`). */
+interface GarpSchedule {
+  delay: number;
+  repeat: number;
+  refresh: number;
+  lowerDelay: number;
+  lowerRepeat: number;
+}
+
+function garpSchedule(inst: VrrpInstanceConfig, g: Config['global_defs']): GarpSchedule {
+  const delay = inst.garp_master_delay ?? g.vrrp_garp_master_delay;
+  const repeat = inst.garp_master_repeat ?? g.vrrp_garp_master_repeat;
+  return {
+    delay,
+    repeat,
+    refresh: inst.garp_master_refresh ?? g.vrrp_garp_master_refresh,
+    lowerDelay: inst.garp_lower_prio_delay ?? g.vrrp_garp_lower_prio_delay ?? delay,
+    lowerRepeat: inst.garp_lower_prio_repeat ?? g.vrrp_garp_lower_prio_repeat ?? repeat,
+  };
 }
 
 export class Engine {
@@ -152,11 +174,7 @@ export class Engine {
       dev: inst.interface,
       socketKey: key,
       effects: Promise.resolve(),
-      garp: {
-        delay: inst.garp_master_delay ?? g.vrrp_garp_master_delay,
-        repeat: inst.garp_master_repeat ?? g.vrrp_garp_master_repeat,
-        refresh: inst.garp_master_refresh ?? g.vrrp_garp_master_refresh,
-      },
+      garp: garpSchedule(inst, g),
     };
     run.instance = new VrrpInstance(
       cfg,
@@ -165,10 +183,14 @@ export class Engine {
       {
         addAddresses: (gen) => this.effect(run, gen, 'add'),
         removeAddresses: (gen) => this.effect(run, gen, 'remove'),
-        announce: (gen) => this.announceAll(run, gen),
+        announce: (gen, cause) => this.announceAll(run, gen, cause),
       },
       {
         onTransition: (t) => this.onTransition(name, inst, t),
+        onReasserted: (peer, peerPriority, instance) => {
+          this.log.info(`(${name}) Master received advert from ${peer} with lower priority ${peerPriority}, ours ${instance.fsm.priority}: reasserting`);
+          this.bus.publish({ type: 'instance.reasserted', instance: name, vrid: inst.virtual_router_id, interface: inst.interface, peer, peerPriority, priority: instance.fsm.priority });
+        },
         onDrop: (reason, detail) => {
           this.countDrop(name, reason);
           this.log.debug(`(${name}) dropped advert: ${reason} (${detail})`);
@@ -250,22 +272,27 @@ export class Engine {
 
   /** keepalived's schedule: garp_master_repeat announcements at once, the same again after
    * garp_master_delay, then every garp_master_refresh seconds (0 = never) while still Master.
-   * Each round is skipped once the instance has moved on. */
-  private announceAll(run: Running, generation: number): void {
+   * A reassertion against a lower-priority Master uses garp_lower_prio_repeat / _delay and no
+   * refresh. Each round is skipped once the instance has moved on. */
+  private announceAll(run: Running, generation: number, cause?: 'lower-priority'): void {
+    const lower = cause === 'lower-priority';
+    const repeat = lower ? run.garp.lowerRepeat : run.garp.repeat;
+    const delay = lower ? run.garp.lowerDelay : run.garp.delay;
     const round = () => {
       if (run.instance.currentGeneration !== generation || run.instance.state !== 'master') return false;
       const byDev = new Map<string, string[]>();
       for (const v of run.vips) byDev.set(v.dev, [...(byDev.get(v.dev) ?? []), v.address.split('/')[0] ?? '']);
-      for (let i = 0; i < run.garp.repeat; i++) {
+      for (let i = 0; i < repeat; i++) {
         for (const [dev, addrs] of byDev) announce(dev, addrs).catch((e: Error) => this.log.warn(`(${run.name}) ${e.message}`));
       }
       return true;
     };
+    if (repeat === 0) return;
     // after the addresses are in place
     run.effects = run.effects.then(() => {
       if (!round()) return;
-      if (run.garp.delay > 0) this.later(run.garp.delay, () => round());
-      if (run.garp.refresh > 0) {
+      if (delay > 0) this.later(delay, () => round());
+      if (!lower && run.garp.refresh > 0) {
         const refresh = () => {
           if (round()) this.later(run.garp.refresh, refresh);
         };
@@ -474,11 +501,7 @@ export class Engine {
     const cfg = toInstanceConfig(this.config, name, after, run.instance.config.primaryAddress);
     run.instance.update({ preempt: cfg.preempt, preemptDelay: cfg.preemptDelay, addresses: cfg.addresses });
     const g = this.config.global_defs;
-    run.garp = {
-      delay: after.garp_master_delay ?? g.vrrp_garp_master_delay,
-      repeat: after.garp_master_repeat ?? g.vrrp_garp_master_repeat,
-      refresh: after.garp_master_refresh ?? g.vrrp_garp_master_refresh,
-    };
+    run.garp = garpSchedule(after, g);
     const vips = virtualAddresses(after, run.vmac);
     const routes = virtualRoutes(after.virtual_routes);
     const rules = virtualRules(after.virtual_rules);
@@ -543,7 +566,10 @@ const IN_PLACE_FIELDS: ReadonlySet<keyof VrrpInstanceConfig> = new Set<keyof Vrr
   'garp_master_repeat',
   'garp_master_refresh',
   'garp_master_refresh_repeat',
+  'garp_lower_prio_delay',
+  'garp_lower_prio_repeat',
   'notify',
+  'notify_master_rx_lower_pri',
   'notify_master',
   'notify_backup',
   'notify_fault',

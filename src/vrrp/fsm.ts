@@ -50,6 +50,8 @@ export type DiscardReason =
   | 'lower-priority'
   /** Master: an advert from a router that does not outrank us. */
   | 'not-outranked'
+  /** Master: a lower-priority advert within one advert interval of the last reassertion. */
+  | 'reassert-rate-limited'
   /** In Initialize or Fault, adverts are ignored. */
   | 'not-listening';
 
@@ -57,8 +59,12 @@ export type Action =
   | { type: 'send-advert'; priority: number }
   | { type: 'add-addresses' }
   | { type: 'remove-addresses' }
-  /** Gratuitous ARP / unsolicited Neighbor Advertisement for every virtual address. */
-  | { type: 'announce' }
+  /** Gratuitous ARP / unsolicited Neighbor Advertisement for every virtual address: on
+   * becoming Master, or (`lower-priority`) when reasserting against a lower-priority Master. */
+  | { type: 'announce'; cause?: 'lower-priority' }
+  /** This Master heard another router claim mastership without outranking it (a partition
+   * healing: both were Master) and reasserted itself on the wire. */
+  | { type: 'reasserted'; peer: string; peerPriority: number }
   /** Start, or restart, the named timer; it fires once. */
   | { type: 'start-timer'; timer: TimerName; after: Micros }
   | { type: 'stop-timer'; timer: TimerName }
@@ -112,6 +118,9 @@ export interface FsmConfig {
   /** This router's primary address on the interface: the source of its adverts, and the
    * tie-breaker between equal priorities. */
   primaryAddress: string;
+  /** keepalived's lower_prio_no_advert: a Master that hears a lower-priority advert does not
+   * answer it with an advert of its own (it still re-announces its addresses). */
+  lowerPrioNoAdvert?: boolean;
 }
 
 /** Where the preempt_delay window stands while in Backup. */
@@ -133,6 +142,8 @@ export class VrrpFsm {
   private preemptHold: PreemptHold = 'none';
   /** The address of the last Master we heard (for status), if any. */
   private lastMaster: string | undefined;
+  /** When this Master last reasserted itself against a lower-priority one. */
+  private lastReassert: Micros | undefined;
 
   constructor(config: FsmConfig, clock: Clock) {
     if (!Number.isInteger(config.priority) || config.priority < 1 || config.priority > 255) {
@@ -292,7 +303,7 @@ export class VrrpFsm {
       reason = 'equal-priority-higher-address';
     }
     if (!reason) {
-      out.actions.push({ type: 'discard', reason: 'not-outranked' });
+      this.reassert(advert, from, out);
       return;
     }
     out.actions.push({ type: 'stop-timer', timer: 'adver' });
@@ -300,6 +311,28 @@ export class VrrpFsm {
     if (this.config.version === 3) this.masterAdverIntervalCs = advert.intervalCs;
     this.lastMaster = from;
     this.enterBackup(out, reason, { holdPreempt: false, detail: from });
+  }
+
+  /** Another router claims mastership without outranking us: both are Master, typically as a
+   * partition heals. The RFC only discards its advert, leaving clients and cloud APIs with
+   * whichever Master announced last, often the lower one. Like keepalived, answer at once with
+   * our own advert (so it steps down now, not at its next timer) and re-announce the addresses
+   * (so clients come back). At most once per advert interval: a peer misconfigured to claim
+   * forever cannot turn this into a storm. */
+  private reassert(advert: Advert, from: string, out: StepResult): void {
+    const now = this.clock.now();
+    if (this.lastReassert !== undefined && now - this.lastReassert < this.adverInterval()) {
+      out.actions.push({ type: 'discard', reason: 'reassert-rate-limited' });
+      return;
+    }
+    this.lastReassert = now;
+    out.actions.push({ type: 'discard', reason: 'not-outranked' });
+    if (!this.settings.lowerPrioNoAdvert) {
+      out.actions.push({ type: 'send-advert', priority: this.effectivePriority });
+      out.actions.push({ type: 'start-timer', timer: 'adver', after: this.adverInterval() });
+    }
+    out.actions.push({ type: 'announce', cause: 'lower-priority' });
+    out.actions.push({ type: 'reasserted', peer: from, peerPriority: advert.priority });
   }
 
   private onTimer(timer: TimerName, out: StepResult): void {

@@ -30,7 +30,7 @@ export interface Transport {
 export interface Effects {
   addAddresses(generation: number): void;
   removeAddresses(generation: number): void;
-  announce(generation: number): void;
+  announce(generation: number, cause?: 'lower-priority'): void;
 }
 
 /** The state machine's settings plus what the instance needs for the wire. */
@@ -58,6 +58,8 @@ export interface InstanceCounters {
   priorityZeroSent: number;
   priorityZeroReceived: number;
   transitions: number;
+  /** Times this Master reasserted itself against a lower-priority Master. */
+  reassertions: number;
   /** Adverts whose address list differs from ours (RFC 5798 7.1: logged, still processed). */
   addressMismatches: number;
   dropped: Partial<Record<DropReason, number>>;
@@ -74,6 +76,8 @@ export interface ReceiveMeta {
 export interface InstanceHooks {
   onTransition?(t: Transition, instance: VrrpInstance): void;
   onDrop?(reason: DropReason, detail: string, instance: VrrpInstance): void;
+  /** This Master answered a lower-priority Master's advert (see VrrpFsm.reassert). */
+  onReasserted?(peer: string, peerPriority: number, instance: VrrpInstance): void;
 }
 
 export class VrrpInstance {
@@ -85,6 +89,7 @@ export class VrrpInstance {
     priorityZeroSent: 0,
     priorityZeroReceived: 0,
     transitions: 0,
+    reassertions: 0,
     addressMismatches: 0,
     dropped: {},
     discarded: {},
@@ -205,7 +210,11 @@ export class VrrpInstance {
       case 'remove-addresses':
         return this.effects.removeAddresses(this.generation);
       case 'announce':
-        return this.effects.announce(this.generation);
+        return this.effects.announce(this.generation, action.cause);
+      case 'reasserted':
+        this.counters.reassertions++;
+        this.hooks.onReasserted?.(action.peer, action.peerPriority, this);
+        return;
       case 'start-timer': {
         this.clearTimer(action.timer);
         const timer = action.timer;

@@ -135,6 +135,9 @@ export class SimNode {
   /** Whether the node currently holds the virtual addresses (add/remove effects applied). */
   holdsAddresses = false;
   announcements = 0;
+  /** What happened to this node beyond transitions, with virtual times: announcements (with
+   * their cause) and reassertions against a lower-priority Master. */
+  readonly log: Array<{ at: number; what: 'announce' | 'announce-lower-priority' | 'reasserted'; peer?: string }> = [];
   private scheduler: NodeScheduler;
 
   constructor(
@@ -167,9 +170,15 @@ export class SimNode {
       {
         addAddresses: () => (this.holdsAddresses = true),
         removeAddresses: () => (this.holdsAddresses = false),
-        announce: () => this.announcements++,
+        announce: (_gen, cause) => {
+          this.announcements++;
+          this.log.push({ at: this.lan.clock.now(), what: cause === 'lower-priority' ? 'announce-lower-priority' : 'announce' });
+        },
       },
-      { onTransition: (t) => this.lan.record(this, t) },
+      {
+        onTransition: (t) => this.lan.record(this, t),
+        onReasserted: (peer) => this.log.push({ at: this.lan.clock.now(), what: 'reasserted', peer }),
+      },
     );
     this.alive = true;
     this.instance.start();

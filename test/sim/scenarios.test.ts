@@ -5,7 +5,8 @@
 //   priority 100: Skew_Time 609,375 us, Master_Down_Interval 3,609,375 us
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SECOND, SimLan } from './lan.ts';
+import { SECOND, SimLan, type SimNode } from './lan.ts';
+import { encodeAdvert } from '../../src/vrrp/packet.ts';
 import { masterDownInterval } from '../../src/vrrp/timers.ts';
 
 const MDI_200 = 3_218_750;
@@ -165,8 +166,47 @@ describe('simulated LAN scenarios (VRRPv3, IPv4, 1 s adverts)', () => {
     assert.equal(only(lan.masters()), a);
     const back = lan.transitionsOf('B', 'backup').at(-1);
     assert.ok(back && back.at > heal && back.at <= heal + SECOND, `B yields at ${back?.at}`);
-    assert.equal(back?.at, 21_218_750, "at A's first advert after the heal");
+    // B's first advert after the heal (its adverts run at 12_828_125 + n s) reaches A, which
+    // reasserts at once (issue 8): B yields then, not at A's next scheduled advert (21_218_750)
+    assert.equal(back?.at, 20_828_125, "at B's first advert after the heal, answered by A at once");
     assert.ok(a.holdsAddresses && !b.holdsAddresses);
+  });
+
+  test('split-brain healing: the rightful Master reasserts at once, exact event sequence on both nodes', () => {
+    const { lan, a, b } = pair();
+    lan.run(10 * SECOND);
+    lan.partition(['A'], ['B']);
+    lan.run(20_500_000);
+    lan.heal();
+    lan.run(25 * SECOND);
+    const healAt = 20_828_125; // B's first advert after the heal
+    const after = (n: SimNode) => n.log.filter((e) => e.at >= 20_500_000);
+    assert.deepEqual(after(a), [
+      { at: healAt, what: 'announce-lower-priority' },
+      { at: healAt, what: 'reasserted', peer: '192.0.2.2' },
+    ]);
+    assert.deepEqual(after(b), []);
+    assert.deepEqual(
+      lan.transitions.filter((t) => t.at >= 20_500_000).map((t) => [t.node, t.from, t.to, t.reason, t.at]),
+      [['B', 'master', 'backup', 'higher-priority-seen', healAt]],
+    );
+    assert.equal(a.instance.counters.reassertions, 1, 'one reassertion: B stepped down at once');
+    assert.equal(only(lan.masters()), a);
+  });
+
+  test('reassertion is rate-limited: a peer that keeps claiming gets at most one answer per advert interval', () => {
+    const { lan, a } = pair();
+    lan.run(10 * SECOND);
+    assert.equal(a.state, 'master');
+    // a misconfigured peer: lower priority, claims Master, never steps down, 10 adverts a second
+    const rogue = encodeAdvert({ version: 3, family: 4, vrid: 1, priority: 50, intervalCs: 10, addresses: ['192.0.2.100'], authType: 'none', authPassword: '' }, { src: '192.0.2.66', dst: '224.0.0.18' });
+    for (let t = 0; t < 3 * SECOND; t += 100_000) {
+      lan.run(10 * SECOND + t + 50_000);
+      a.instance.receive(rogue, { src: '192.0.2.66', dst: '224.0.0.18' });
+    }
+    assert.equal(a.instance.counters.reassertions, 3, '3 s of rogue adverts: 3 reassertions, not 30');
+    assert.equal(a.instance.counters.discarded['reassert-rate-limited'], 27);
+    assert.equal(a.state, 'master');
   });
 
   test('partition then heal with equal priorities converges on the higher address', () => {

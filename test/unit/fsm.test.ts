@@ -170,10 +170,25 @@ describe('state machine', () => {
         assert.equal(r.transitions[0]?.reason, expect);
         assert.deepEqual(types(r.actions), ['stop-timer', 'remove-addresses', 'start-timer']);
       } else {
+        // not outranked: stays Master and reasserts itself (issue 8), as keepalived does
         assert.equal(fsm.state, 'master');
-        assert.deepEqual(r.actions, [{ type: 'discard', reason: 'not-outranked' }]);
+        assert.deepEqual(r.actions, [
+          { type: 'discard', reason: 'not-outranked' },
+          { type: 'send-advert', priority: 100 },
+          { type: 'start-timer', timer: 'adver', after: 1_000_000 },
+          { type: 'announce', cause: 'lower-priority' },
+          { type: 'reasserted', peer: from, peerPriority: prio },
+        ]);
       }
     }
+  });
+
+  test('Master with lower_prio_no_advert: re-announces but sends no extra advert', () => {
+    const { fsm } = make({ lowerPrioNoAdvert: true });
+    fsm.step({ type: 'startup' });
+    fsm.step({ type: 'timer', timer: 'master-down' });
+    const r = fsm.step({ type: 'advert', advert: advert(50), from: '192.0.2.9' });
+    assert.deepEqual(types(r.actions), ['discard', 'announce', 'reasserted']);
   });
 
   test('Master: a priority-0 advert from another router is answered at once', () => {

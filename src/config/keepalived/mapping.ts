@@ -92,9 +92,6 @@ const GLOBAL_UNSUPPORTED = new Set([
 
 const INSTANCE_UNSUPPORTED = new Set([
   'lvs_sync_daemon_interface',
-  'garp_lower_prio_delay',
-  'garp_lower_prio_repeat',
-  'lower_prio_no_advert',
   'higher_prio_send_advert',
   'kernel_rx_buf_size',
   'debug',
@@ -105,7 +102,6 @@ const INSTANCE_UNSUPPORTED = new Set([
   'native_ipv6',
   'unicast_ttl',
   'check_unicast_src',
-  'notify_master_rx_lower_pri',
   'notify_priority_changes',
   'promote_secondaries',
   'linkbeat_use_polling',
@@ -136,6 +132,8 @@ const GLOBAL_KEYS: Record<string, Kind> = {
   vrrp_garp_interval: 'number',
   vrrp_gna_interval: 'number',
   vrrp_lower_prio_no_advert: 'flag',
+  vrrp_garp_lower_prio_delay: 'number',
+  vrrp_garp_lower_prio_repeat: 'int',
   vrrp_higher_prio_send_advert: 'flag',
   script_user: 'words',
   enable_script_security: 'flag',
@@ -154,6 +152,7 @@ const NOTIFY_KEYS: Record<string, Kind> = {
   notify_fault: 'notify',
   notify_stop: 'notify',
   notify: 'notify',
+  notify_master_rx_lower_pri: 'notify',
   smtp_alert: 'flag',
 };
 
@@ -175,6 +174,9 @@ const INSTANCE_KEYS: Record<string, Kind> = {
   garp_master_repeat: 'int',
   garp_master_refresh: 'number',
   garp_master_refresh_repeat: 'int',
+  garp_lower_prio_delay: 'number',
+  garp_lower_prio_repeat: 'int',
+  lower_prio_no_advert: 'flag',
   old_unicast_checksum: 'flag',
 };
 
