@@ -13,7 +13,7 @@ import type { RuleSpec } from '../net/rules.ts';
 import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
 import { defaultVmacName, ensureVmac, removeVmac, virtualMac } from '../net/vmac.ts';
 import type { Transition } from '../vrrp/fsm.ts';
-import { VrrpInstance, type Scheduler } from '../vrrp/instance.ts';
+import { VrrpInstance, type InstanceCounters, type Scheduler } from '../vrrp/instance.ts';
 import type { Family, Micros } from '../vrrp/types.ts';
 import { primaryAddress, toInstanceConfig, virtualAddresses, virtualRoutes, virtualRules } from './instances.ts';
 import type { Logger } from './log.ts';
@@ -81,6 +81,12 @@ export class Engine {
   private readonly faults = new Map<string, Set<string>>();
   /** Dropped packets since the last summary, by scope and reason (DESIGN.md rule 5). */
   private drops = new Map<string, Record<string, number>>();
+  /** Every drop since start, by scope and reason (status, metrics). */
+  private readonly dropTotals = new Map<string, Record<string, number>>();
+  /** The last transitions of each instance, newest last (status). */
+  private readonly history = new Map<string, TransitionRecord[]>();
+  /** Reload outcomes (status, metrics). */
+  readonly reloads = { applied: 0, rejected: 0 };
   private readonly dropTimer: NodeJS.Timeout;
 
   constructor(
@@ -312,6 +318,10 @@ export class Engine {
   }
 
   private onTransition(name: string, inst: VrrpInstanceConfig, t: Transition): void {
+    const h = this.history.get(name) ?? [];
+    h.push({ from: t.from, to: t.to, reason: t.reason, priority: t.priority, time: new Date().toISOString(), ...(t.detail !== undefined ? { detail: t.detail } : {}) });
+    if (h.length > HISTORY) h.splice(0, h.length - HISTORY);
+    this.history.set(name, h);
     // keepalived's wording, so existing log alerts keep matching
     this.log.info(`(${name}) Entering ${STATE_NAMES[t.to]} STATE`, { from: t.from, reason: t.reason, priority: t.priority, ...(t.detail ? { detail: t.detail } : {}) });
     const group = Object.entries(this.config.vrrp_sync_group).find(([, g]) => g.group.includes(name))?.[0];
@@ -399,9 +409,11 @@ export class Engine {
   }
 
   private countDrop(scope: string, reason: string): void {
-    const counts = this.drops.get(scope) ?? {};
-    counts[reason] = (counts[reason] ?? 0) + 1;
-    this.drops.set(scope, counts);
+    for (const map of [this.drops, this.dropTotals]) {
+      const counts = map.get(scope) ?? {};
+      counts[reason] = (counts[reason] ?? 0) + 1;
+      map.set(scope, counts);
+    }
   }
 
   /** One summary per scope per window, however many packets: a flood cannot flood the bus. */
@@ -409,6 +421,39 @@ export class Engine {
     const drops = this.drops;
     this.drops = new Map();
     for (const [scope, counts] of drops) this.bus.publish({ type: 'packets.dropped', scope, counts, windowMs: this.dropSummaryMs });
+  }
+
+  /** A snapshot of everything an operator asks about (status socket, dumps, metrics). Plain
+   * data, safe to serialize: no secrets (the auth password is not in it). */
+  status(): EngineStatus {
+    const instances: InstanceStatus[] = Object.entries(this.config.vrrp_instance).map(([name, inst]) => {
+      const run = this.running.get(name);
+      const trackers = this.trackers(name);
+      return {
+        name,
+        state: run ? run.instance.state : this.waiting.has(name) ? 'fault' : 'initialize',
+        waitingForInterface: this.waiting.has(name),
+        vrid: inst.virtual_router_id,
+        interface: inst.interface,
+        family: instanceFamily(inst),
+        version: run?.instance.config.version ?? (inst.version ?? this.config.global_defs.vrrp_version),
+        basePriority: inst.priority,
+        effectivePriority: run ? run.instance.fsm.priority : trackers.effective,
+        adjustments: trackers.adjustments,
+        faults: run ? run.instance.fsm.activeFaults : trackers.faults,
+        masterAddress: run?.instance.fsm.masterAddress,
+        advertIntervalCs: run?.instance.config.advertIntervalCs ?? Math.round(inst.advert_int * 100),
+        virtualAddresses: inst.virtual_ipaddress.map((v) => v.address),
+        transitions: [...(this.history.get(name) ?? [])],
+        counters: run ? structuredClone(run.instance.counters) : undefined,
+      };
+    });
+    return {
+      instances,
+      drops: Object.fromEntries([...this.dropTotals].map(([k, v]) => [k, { ...v }])),
+      unknownVridPackets: this.unknownVridPackets,
+      reloads: { ...this.reloads },
+    };
   }
 
   /** State of every instance, for status and tests. */
@@ -536,6 +581,50 @@ export class Engine {
     for (const w of this.adjustments.get(name)?.values() ?? []) sum += w;
     return Math.min(254, Math.max(1, sum));
   }
+}
+
+const HISTORY = 20;
+
+export interface TransitionRecord {
+  from: string;
+  to: string;
+  reason: string;
+  priority: number;
+  /** Wall clock, ISO 8601. */
+  time: string;
+  detail?: string;
+}
+
+export interface InstanceStatus {
+  name: string;
+  state: string;
+  /** Its interface is missing or has no address yet: held in FAULT until it appears. */
+  waitingForInterface: boolean;
+  vrid: number;
+  interface: string;
+  family: Family;
+  version: number;
+  basePriority: number;
+  effectivePriority: number;
+  /** Tracker adjustments in force, by `plugin:source`. */
+  adjustments: Record<string, number>;
+  faults: string[];
+  /** The Master's address as last seen (ours when Master). */
+  masterAddress: string | undefined;
+  advertIntervalCs: number;
+  virtualAddresses: string[];
+  /** The last transitions, oldest first. */
+  transitions: TransitionRecord[];
+  /** Adverts sent and received, drops by reason, discards, transitions, reassertions. */
+  counters: InstanceCounters | undefined;
+}
+
+export interface EngineStatus {
+  instances: InstanceStatus[];
+  /** Packets dropped before any instance (or by an instance), by scope and reason, since start. */
+  drops: Record<string, Record<string, number>>;
+  unknownVridPackets: number;
+  reloads: { applied: number; rejected: number };
 }
 
 export interface ReloadDiff {

@@ -15,7 +15,7 @@ import { loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
-import { Engine } from './engine.ts';
+import { Engine, type ReloadDiff } from './engine.ts';
 import { createLogger, type Logger } from './log.ts';
 
 export interface DaemonOptions {
@@ -27,12 +27,45 @@ export interface DaemonOptions {
   watch?: boolean;
 }
 
+export type ReloadResult =
+  | { ok: true; diff: ReloadDiff; pluginsRestarted: string[] }
+  | { ok: false; errors: string[] };
+
+/** What control interfaces (signals, the status socket, HTTP) reach: one object, so each of
+ * them is a thin adapter. */
+export interface Daemon {
+  readonly opts: DaemonOptions;
+  readonly log: Logger;
+  readonly bus: EventBus;
+  readonly engine: Engine;
+  readonly host: PluginHost;
+  config(): Config;
+  /** Re-reads the config and applies it; reloads are serialized. */
+  reload(why: string): Promise<ReloadResult>;
+  /** Clean stop; resolves when done. */
+  stop(why: string): Promise<void>;
+  /** Resolves (with the exit code) once the daemon has stopped. */
+  readonly stopped: Promise<number>;
+  /** Called once everything is up; control interfaces register themselves here. */
+  onStop(fn: () => void | Promise<void>): void;
+}
+
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
+  const daemon = await startDaemon(opts);
+  if (!daemon) return 1;
+  process.on('SIGTERM', () => void daemon.stop('SIGTERM'));
+  process.on('SIGINT', () => void daemon.stop('SIGINT'));
+  process.on('SIGHUP', () => void daemon.reload('SIGHUP'));
+  return daemon.stopped;
+}
+
+/** Loads the config, starts plugins and engine, watches files. Null if the config is invalid. */
+export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   const log = createLogger({ detail: opts.detail });
   const load = () => loadConfigFile(opts.file, opts.configId ? { configId: opts.configId } : {});
   const first = load();
   for (const d of first.diagnostics) log[d.severity === 'error' ? 'error' : 'warn'](formatDiagnostic(d));
-  if (!first.config) return 1;
+  if (!first.config) return null;
   let config: Config = first.config;
   if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
 
@@ -54,32 +87,46 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   log.info(`starting with ${Object.keys(config.vrrp_instance).length} instance(s) from ${opts.file}`);
   await engine.start();
 
-  const reload = async (why: string) => {
+  const reloadNow = async (why: string): Promise<ReloadResult> => {
     const next = load();
     for (const d of next.diagnostics) log[d.severity === 'error' ? 'error' : 'warn'](formatDiagnostic(d));
     if (!next.config || hasErrors(next.diagnostics)) {
+      const errors = next.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
       log.error(`${why}: reload rejected; the running configuration stays`);
-      bus.publish({ type: 'config.rejected', file: opts.file, errors: next.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) });
-      return;
+      engine.reloads.rejected++;
+      bus.publish({ type: 'config.rejected', file: opts.file, errors });
+      return { ok: false, errors };
     }
     config = next.config;
     const diff = await engine.reload(config);
     const plugins = host.apply(await pluginSpecs(config), instanceInfos(config), config.plugins);
+    const pluginsRestarted = [...plugins.started, ...plugins.restarted];
     log.info(
-      `${why}: reloaded; unchanged: ${diff.unchanged.join(', ') || '-'}; updated: ${diff.updated.join(', ') || '-'}; re-created: ${diff.recreated.join(', ') || '-'}; added: ${diff.added.join(', ') || '-'}; removed: ${diff.removed.join(', ') || '-'}; plugins restarted: ${[...plugins.started, ...plugins.restarted].join(', ') || '-'}`,
+      `${why}: reloaded; unchanged: ${diff.unchanged.join(', ') || '-'}; updated: ${diff.updated.join(', ') || '-'}; re-created: ${diff.recreated.join(', ') || '-'}; added: ${diff.added.join(', ') || '-'}; removed: ${diff.removed.join(', ') || '-'}; plugins restarted: ${pluginsRestarted.join(', ') || '-'}`,
     );
+    engine.reloads.applied++;
     bus.publish({ type: 'config.reloaded', file: opts.file, ...diff });
     watcher?.retarget(config);
+    return { ok: true, diff, pluginsRestarted };
   };
-  // One reload at a time, in order; a burst of edits collapses into one more reload.
-  let reloading: Promise<void> = Promise.resolve();
-  let queued = false;
+  // One reload at a time, in order.
+  let reloading: Promise<unknown> = Promise.resolve();
+  const reload = (why: string): Promise<ReloadResult> => {
+    const p = reloading.then(() => reloadNow(why)).catch((e: Error): ReloadResult => {
+      log.error(`reload: ${e.message}`);
+      return { ok: false, errors: [e.message] };
+    });
+    reloading = p;
+    return p;
+  };
+  // A burst of file events collapses into one more reload.
+  let watchQueued = false;
   const requestReload = (why: string) => {
-    if (queued) return;
-    queued = true;
-    reloading = reloading.then(async () => {
-      queued = false;
-      await reload(why).catch((e: Error) => log.error(`reload: ${e.message}`));
+    if (watchQueued) return;
+    watchQueued = true;
+    void reloading.then(() => {
+      watchQueued = false;
+      return reload(why);
     });
   };
 
@@ -88,27 +135,36 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     onPlugin: (id) => host.reloadFile(id) || requestReload('plugins directory changed'),
   });
 
-  return await new Promise<number>((resolvePromise) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      log.info(`${signal}: stopping`);
-      void watcher?.close();
-      engine
-        .stop()
-        .then(() => host.stop())
-        .catch((e: Error) => log.error(`stop: ${e.message}`))
-        .finally(() => {
-          if (opts.pidFile) rmSync(opts.pidFile, { force: true });
-          log.info('stopped');
-          resolvePromise(0);
-        });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => requestReload('SIGHUP'));
-  });
+  const stopFns: Array<() => void | Promise<void>> = [];
+  let resolveStopped!: (code: number) => void;
+  const stopped = new Promise<number>((r) => (resolveStopped = r));
+  let stopping: Promise<void> | undefined;
+  const stop = (why: string): Promise<void> => {
+    stopping ??= (async () => {
+      log.info(`${why}: stopping`);
+      await watcher?.close();
+      for (const fn of stopFns.reverse()) await Promise.resolve().then(fn).catch((e: Error) => log.warn(`stop: ${e.message}`));
+      await engine.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
+      await host.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
+      if (opts.pidFile) rmSync(opts.pidFile, { force: true });
+      log.info('stopped');
+      resolveStopped(0);
+    })();
+    return stopping;
+  };
+
+  return {
+    opts,
+    log,
+    bus,
+    engine,
+    host,
+    config: () => config,
+    reload,
+    stop,
+    stopped,
+    onStop: (fn) => void stopFns.push(fn),
+  };
 }
 
 /** Watches the config file and the user plugins directory. Editors save by rename, so the
