@@ -162,6 +162,26 @@ export const globalDefsSchema = z.object({
   plugins_dir: z.string().optional(),
 });
 
+/** vigil's own: how operators reach the daemon. */
+export const controlSchema = z.object({
+  /** The status socket (unix, 0600). Default: derived from the pid file or the config path,
+   * so several daemons on one host (one per namespace) each have their own. */
+  socket: z.string().optional(),
+  /** keepalived's SIGUSR1 state dump and SIGUSR2 statistics dump. */
+  state_dump: z.string().default('/tmp/keepalived.data'),
+  stats_dump: z.string().default('/tmp/keepalived.stats'),
+  /** The HTTP listener (metrics, status page, JSON status); off unless configured. */
+  http: z
+    .object({
+      /** host:port; loopback by default. A non-loopback address requires a token. */
+      listen: z.string().default('127.0.0.1:9650'),
+      /** Bearer token required on every request when set. Never logged. */
+      token: z.string().min(1).optional(),
+    })
+    .strict()
+    .optional(),
+});
+
 export const configSchema = z.object({
   global_defs: globalDefsSchema.default(globalDefsSchema.parse({})),
   vrrp_script: z.record(name, vrrpScriptSchema).default({}),
@@ -171,6 +191,7 @@ export const configSchema = z.object({
   /** Plugin sections, keyed by plugin name; each is validated by that plugin's own schema
    * (see plugin-sections.ts). */
   plugins: z.record(name, z.unknown()).default({}),
+  control: controlSchema.default(controlSchema.parse({})),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -15,6 +15,7 @@ import { loadConfigFile } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
+import { startControl } from '../control/index.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { createLogger, type Logger } from './log.ts';
 
@@ -53,6 +54,7 @@ export interface Daemon {
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const daemon = await startDaemon(opts);
   if (!daemon) return 1;
+  await startControl(daemon);
   process.on('SIGTERM', () => void daemon.stop('SIGTERM'));
   process.on('SIGINT', () => void daemon.stop('SIGINT'));
   process.on('SIGHUP', () => void daemon.reload('SIGHUP'));
