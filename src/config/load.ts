@@ -10,6 +10,8 @@ import { lex } from './keepalived/lexer.ts';
 import { mapKeepalived } from './keepalived/mapping.ts';
 import { parse } from './keepalived/parser.ts';
 import type { PluginSectionRegistry } from './plugin-sections.ts';
+import { builtinNames } from '../plugins/loader.ts';
+import { builtinSections } from '../plugins/sections.ts';
 import { configSchema, type Config } from './schema.ts';
 import { checkSemantics, type SemanticOptions } from './semantic.ts';
 import { readYaml } from './yaml.ts';
@@ -66,13 +68,19 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   }
   const config = parsed.data;
 
+  const sections = opts.plugins ?? builtinSections();
+  const builtins = builtinNames();
   for (const [name, section] of Object.entries(config.plugins)) {
-    const plugin = opts.plugins?.get(name);
+    const plugin = sections.get(name);
     const path = ['plugins', name];
     if (!plugin) {
-      diagnostics.push({ ...read.positions.get(path), severity: 'warning', field: path.join('.'), message: `no plugin named '${name}' is loaded` });
+      // a built-in validates at start; a user plugin (plugins_dir) in its own worker
+      if (!builtins.includes(name) && !config.global_defs.plugins_dir) {
+        diagnostics.push({ ...read.positions.get(path), severity: 'warning', field: path.join('.'), message: `no built-in plugin named '${name}' and no plugins_dir to find it in` });
+      }
       continue;
     }
+    // validated here, for the file:line report, and typed with the plugin's defaults
     const r = plugin.schema.safeParse(section);
     if (r.success) config.plugins[name] = r.data;
     else diagnostics.push(...zodDiagnostics(r.error, path, read.positions));

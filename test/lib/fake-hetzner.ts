@@ -26,6 +26,8 @@ export interface FakeHetznerOptions {
   floatingIps: Record<number, number | null>;
   /** Polls of an assign action that answer `running` before it answers `success`. */
   actionPollsRunning?: number;
+  /** Address to listen on (default 127.0.0.1; a lab test gives a namespace's address). */
+  host?: string;
 }
 
 export interface FakeHetzner {
@@ -157,7 +159,8 @@ export async function startFakeHetzner(opts: FakeHetznerOptions): Promise<FakeHe
       })();
     });
   });
-  await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-  fake.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`;
+  const host = opts.host ?? '127.0.0.1';
+  await new Promise<void>((res) => server.listen(0, host, res));
+  fake.endpoint = `http://${host}:${(server.address() as AddressInfo).port}/v1`;
   return fake;
 }

@@ -283,7 +283,7 @@ describe('plugin sections are validated by the plugin schema', () => {
     const r = loadConfigText(base + 'plugins:\n  webhook:\n    url: 42\n  nosuch: {}\n', 'p.yaml', { ...host, plugins: registry });
     assert.deepEqual(lines(r.diagnostics), [
       'p.yaml:8:10: plugins.webhook.url: Invalid input: expected string, received number',
-      "p.yaml:9:11: plugins.nosuch: warning: no plugin named 'nosuch' is loaded",
+      "p.yaml:9:11: plugins.nosuch: warning: no built-in plugin named 'nosuch' and no plugins_dir to find it in",
     ]);
     assert.equal(r.config, null);
   });
