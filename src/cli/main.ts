@@ -8,6 +8,7 @@ import { loadConfigFile } from '../config/load.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { toYaml } from '../config/yaml.ts';
 import { runDaemon } from '../daemon/run.ts';
+import { controlCommand, CONTROL_COMMANDS, type ControlCommand } from './control.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -18,6 +19,11 @@ const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
 const HELP = `Usage: vigil [OPTIONS]
        vigil convert FILE     print a keepalived.conf (or YAML) config as vigil YAML
        vigil schema           print the JSON Schema of the YAML config
+       vigil status [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
+                              a running daemon's instances, priorities, trackers, counters
+       vigil events [--json]  follow the daemon's events live, one line each (same -f/-p/--socket)
+       vigil reload           re-read the config now; prints what changed, or the errors and
+                              exits non-zero (the running configuration stays)
 Options:
   -f, --use-file FILE   configuration file, YAML or keepalived.conf (default ${DEFAULT_CONFIG})
   -t, --config-test     check the configuration, print every problem, exit non-zero on errors
@@ -25,7 +31,10 @@ Options:
   -n, --dont-fork       stay in the foreground
   -l, --log-console     log to the console (stderr); vigil always does today
   -D, --log-detail      detailed (debug) log lines
-  -p, --pid FILE        write the daemon's pid to FILE (one per daemon, e.g. per namespace)
+  -p, --pid FILE        write the daemon's pid to FILE (one per daemon, e.g. per namespace);
+                        its control socket is FILE with the extension replaced by .sock
+      --socket PATH     status/events/reload: the control socket (default from -f/-p)
+      --json            status/events/reload: JSON output
   -v, --version         print the version and exit
   -h, --help            print this help and exit
 `;
@@ -45,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
         'log-console': { type: 'boolean', short: 'l' },
         'log-detail': { type: 'boolean', short: 'D' },
         pid: { type: 'string', short: 'p' },
+        socket: { type: 'string' },
+        json: { type: 'boolean' },
         version: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -64,6 +75,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   const configId = values['config-id'];
   const [command, operand] = positionals;
+  if (command !== undefined && CONTROL_COMMANDS.includes(command)) {
+    return controlCommand(command as ControlCommand, { file: values['use-file'] ?? DEFAULT_CONFIG, configId, pidFile: values.pid, socket: values.socket, json: values.json });
+  }
   if (command === 'schema') {
     process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n');
     return 0;

@@ -1,0 +1,304 @@
+// The control socket: a local unix socket speaking newline-delimited JSON, what `vigil status`,
+// `vigil events` and `vigil reload` talk to.
+//
+//   {"cmd":"status"}  -> {"ok":true,"cmd":"status","status":{daemon, engine, plugins, bus}}
+//   {"cmd":"events"}  -> {"ok":true,"cmd":"events","streaming":true,...}, then {"event":{...}}
+//                        per bus event until the client goes away
+//   {"cmd":"reload"}  -> {"ok":true,"cmd":"reload","result":ReloadResult}
+//   anything else     -> {"ok":false,"error":"..."}
+//
+// Who may connect: Node offers no SO_PEERCRED, so the peer's uid cannot be checked per
+// connection. The socket is created 0600 (umask set around bind, so it never exists with a
+// wider mode) and is owned by the daemon's user; the kernel then refuses connect() to anyone
+// but that user and root. The default directory /run/vigil is 0755 and root's, so nobody else
+// can swap the socket for their own. A path from control.socket or next to a pid file is only
+// as safe as its directory: keep it out of world-writable places.
+//
+// The engine is never blocked by a client: events are serialized and handed to the socket's
+// own buffer; a client that does not read fast enough is cut off once that buffer passes a
+// bound, with a last line saying so.
+
+import { createHash } from 'node:crypto';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { basename, extname, resolve } from 'node:path';
+import type { VigilEvent } from '../bus/events.ts';
+import type { EngineStatus } from '../daemon/engine.ts';
+import type { Daemon, ReloadResult } from '../daemon/run.ts';
+import type { PluginStatus } from '../plugins/host.ts';
+
+export const DEFAULT_RUN_DIR = '/run/vigil';
+
+/** Where a daemon's control socket is, from what both the daemon and the CLI know: the
+ * configured control.socket; else next to the pid file (one pid file per daemon is already
+ * the rule for several daemons on a host); else a name in /run/vigil unique to the config
+ * file's absolute path, so daemons with different configs never collide. */
+export function controlSocketPath(opts: { file: string; pidFile?: string | undefined; socket?: string | undefined; runDir?: string }): string {
+  if (opts.socket) return resolve(opts.socket);
+  if (opts.pidFile) {
+    const pid = resolve(opts.pidFile);
+    const ext = extname(pid);
+    return `${ext ? pid.slice(0, -ext.length) : pid}.sock`;
+  }
+  const abs = canonical(opts.file);
+  const hash = createHash('sha256').update(abs).digest('hex').slice(0, 8);
+  const base = basename(abs, extname(abs));
+  return resolve(opts.runDir ?? DEFAULT_RUN_DIR, `${base}-${hash}.sock`);
+}
+
+/** The config's absolute path with symlinks resolved when it exists, so `-f conf` from its
+ * directory and `-f /etc/x/conf` name the same daemon. */
+function canonical(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return resolve(file);
+  }
+}
+
+const pkgVersion = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+export interface DaemonInfo {
+  pid: number;
+  uid: number | undefined;
+  version: string;
+  node: string;
+  configFile: string;
+  pidFile: string | undefined;
+  socket: string | undefined;
+  startedAt: string;
+  uptimeSeconds: number;
+}
+
+/** Everything `vigil status` shows. No secrets: the engine's status carries no passwords and
+ * plugin status no plugin configs. */
+export interface ControlStatus {
+  daemon: DaemonInfo;
+  engine: EngineStatus;
+  plugins: PluginStatus[];
+  bus: { lastSeq: number; subscriberErrors: number };
+}
+
+export function collectStatus(daemon: Daemon, socket?: string): ControlStatus {
+  const uptime = process.uptime();
+  return {
+    daemon: {
+      pid: process.pid,
+      uid: process.getuid?.(),
+      version: pkgVersion,
+      node: process.version,
+      configFile: canonical(daemon.opts.file),
+      pidFile: daemon.opts.pidFile ? resolve(daemon.opts.pidFile) : undefined,
+      socket,
+      startedAt: new Date(Date.now() - uptime * 1000).toISOString(),
+      uptimeSeconds: Math.round(uptime),
+    },
+    engine: daemon.engine.status(),
+    plugins: daemon.host.status(),
+    bus: { lastSeq: daemon.bus.lastSeq, subscriberErrors: daemon.bus.subscriberErrors },
+  };
+}
+
+export type ControlRequest = { cmd: 'status' } | { cmd: 'events' } | { cmd: 'reload' };
+
+export type ControlResponse =
+  | { ok: true; cmd: 'status'; status: ControlStatus }
+  | { ok: true; cmd: 'reload'; result: ReloadResult }
+  | { ok: true; cmd: 'events'; streaming: true; lastSeq: number }
+  | { event: VigilEvent }
+  | { ok: false; error: string; disconnected?: boolean };
+
+export interface ControlSocketOptions {
+  /** Default: controlSocketPath from the daemon's options and config. */
+  path?: string;
+  /** Bytes an events client may have unread before it is cut off. */
+  maxBuffer?: number;
+  /** How long a cut-off client gets to read its last line before the connection is dropped. */
+  lingerMs?: number;
+}
+
+export interface ControlSocket {
+  readonly path: string;
+  close(): Promise<void>;
+}
+
+const MAX_REQUEST = 64 * 1024;
+const DEFAULT_MAX_BUFFER = 4 * 1024 * 1024;
+
+/** Listens on the control socket; the caller registers close() with daemon.onStop. */
+export async function startControlSocket(daemon: Daemon, opts: ControlSocketOptions = {}): Promise<ControlSocket> {
+  const path = opts.path ?? controlSocketPath({ file: daemon.opts.file, pidFile: daemon.opts.pidFile, socket: daemon.config().control.socket });
+  const maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
+  const lingerMs = opts.lingerMs ?? 2000;
+  if (path.startsWith(DEFAULT_RUN_DIR + '/')) mkdirSync(DEFAULT_RUN_DIR, { recursive: true, mode: 0o755 });
+  await claimPath(path);
+
+  const clients = new Set<Socket>();
+  // allowHalfOpen: a client may send its request and shut its writing side (socat, nc -N);
+  // it still gets its answer, and an events client keeps streaming
+  const server = createServer({ allowHalfOpen: true }, (sock) => {
+    clients.add(sock);
+    sock.on('close', () => clients.delete(sock));
+    serve(daemon, sock, path, maxBuffer, lingerMs);
+  });
+  await listen(server, path);
+  const inode = lstatSync(path).ino;
+
+  let closing: Promise<void> | undefined;
+  return {
+    path,
+    close: () =>
+      (closing ??= new Promise<void>((done) => {
+        for (const c of clients) c.destroy();
+        server.close(() => done());
+        // only our own socket file: never one a later daemon put there
+        try {
+          if (lstatSync(path).ino === inode) unlinkSync(path);
+        } catch {
+          // already gone
+        }
+      })),
+  };
+}
+
+/** A socket file left by a crashed run is replaced, but only if nothing answers on it: a
+ * running daemon's socket (the same -f/-p started twice) is not stolen, and a path that is
+ * not a socket at all is never deleted. */
+async function claimPath(path: string): Promise<void> {
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return;
+  }
+  if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; not replacing it`);
+  if (await answers(path)) throw new Error(`a daemon already answers on ${path}; is vigil running with the same -f/-p?`);
+  unlinkSync(path);
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((done) => {
+    const c = createConnection(path);
+    const timer = setTimeout(() => {
+      c.destroy();
+      done(true); // something holds it but is slow: do not take it away
+    }, 1000);
+    c.once('connect', () => {
+      clearTimeout(timer);
+      c.destroy();
+      done(true);
+    });
+    c.once('error', () => {
+      clearTimeout(timer);
+      done(false);
+    });
+  });
+}
+
+function listen(server: Server, path: string): Promise<void> {
+  return new Promise((done, fail) => {
+    server.once('error', fail);
+    // bind happens synchronously inside listen(): the umask covers it, so the socket never
+    // exists with a wider mode, not even for a moment
+    const old = process.umask(0o177);
+    try {
+      server.listen(path, () => {
+        server.off('error', fail);
+        done();
+      });
+    } finally {
+      process.umask(old);
+    }
+    try {
+      chmodSync(path, 0o600);
+    } catch {
+      // listen failed; its error is reported through 'error'
+    }
+  });
+}
+
+function serve(daemon: Daemon, sock: Socket, path: string, maxBuffer: number, lingerMs: number): void {
+  let input = '';
+  let streaming = false;
+  let pending = 0;
+  let inputEnded = false;
+  let unsubscribe: (() => void) | undefined;
+  const send = (msg: ControlResponse) => {
+    if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(msg) + '\n');
+  };
+  const maybeEnd = () => {
+    if (inputEnded && pending === 0 && !streaming) sock.end();
+  };
+  sock.on('error', () => undefined); // a client going away mid-write is not our problem
+  sock.on('close', () => unsubscribe?.());
+  sock.on('end', () => {
+    inputEnded = true;
+    maybeEnd();
+  });
+  sock.on('data', (chunk: Buffer) => {
+    if (streaming) return; // an events stream takes no more requests
+    input += chunk.toString('utf8');
+    if (input.length > MAX_REQUEST && !input.includes('\n')) {
+      send({ ok: false, error: `request longer than ${MAX_REQUEST} bytes` });
+      sock.end();
+      return;
+    }
+    let nl;
+    while (!streaming && (nl = input.indexOf('\n')) >= 0) {
+      const line = input.slice(0, nl).trim();
+      input = input.slice(nl + 1);
+      if (line) handle(line);
+    }
+  });
+
+  const handle = (line: string) => {
+    let req: unknown;
+    try {
+      req = JSON.parse(line);
+    } catch {
+      send({ ok: false, error: 'not JSON; send one {"cmd":"status"|"events"|"reload"} per line' });
+      return;
+    }
+    const cmd = typeof req === 'object' && req !== null ? (req as { cmd?: unknown }).cmd : undefined;
+    switch (cmd) {
+      case 'status':
+        send({ ok: true, cmd: 'status', status: collectStatus(daemon, path) });
+        return;
+      case 'reload':
+        pending++;
+        daemon
+          .reload('control socket')
+          .then((result) => send({ ok: true, cmd: 'reload', result }))
+          .catch((e: Error) => send({ ok: false, error: `reload: ${e.message}` }))
+          .finally(() => {
+            pending--;
+            maybeEnd();
+          });
+        return;
+      case 'events':
+        streaming = true;
+        send({ ok: true, cmd: 'events', streaming: true, lastSeq: daemon.bus.lastSeq });
+        unsubscribe = daemon.bus.subscribe((event) => {
+          if (sock.destroyed) return;
+          // writableLength is what the client has not taken yet: past the bound it is cut off
+          // rather than letting the daemon's memory grow with a stalled reader
+          if (sock.writableLength > maxBuffer) {
+            unsubscribe?.();
+            sock.end(JSON.stringify({ ok: false, error: `events client too slow: more than ${maxBuffer} bytes unread; disconnected (from seq ${event.seq} on, events were not sent)`, disconnected: true } satisfies ControlResponse) + '\n');
+            setTimeout(() => sock.destroy(), lingerMs).unref();
+            return;
+          }
+          sock.write(JSON.stringify({ event } satisfies ControlResponse) + '\n');
+        });
+        return;
+      default:
+        send({ ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, events, reload` });
+    }
+  };
+}
