@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs: iproute2 (ip netns, veth, bridge),
-# keepalived (the interop peer), tcpdump (wire captures), nftables. Run as root; CI does.
+# keepalived (the interop peer), tcpdump (wire captures), nftables, chromium (status page).
+# Run as root; CI does.
 # Does nothing when everything is already there, so it is cheap to call every time.
 set -euo pipefail
 need=()
@@ -8,6 +9,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v keepalived >/dev/null || need+=(keepalived)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v nft >/dev/null || need+=(nftables)
+# Debian's Chromium for the status page test (playwright-core drives it; it never downloads a browser)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: need ${need[*]}; run this script as root" >&2
