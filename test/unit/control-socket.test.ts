@@ -237,9 +237,9 @@ test('renderStatus shows the last transition with reason, age, master seen and d
     vi.state = 'backup';
     vi.masterAddress = '192.0.2.1';
     vi.transitions = [{ from: 'initialize', to: 'backup', reason: 'startup', priority: 150, time: new Date(Date.now() - 75_000).toISOString() }];
-    vi.counters = { advertsSent: 0, advertsReceived: 42, priorityZeroSent: 0, priorityZeroReceived: 0, transitions: 1, reassertions: 0, addressMismatches: 0, dropped: { 'auth-mismatch': 3 }, discarded: {} };
+    vi.counters = { advertsSent: 0, advertsReceived: 42, priorityZeroSent: 0, priorityZeroReceived: 0, transitions: 1, reassertions: 0, addressMismatches: 0, dropped: { 'bad-checksum': 3 }, discarded: {} };
     const text = renderStatus(st);
-    assert.match(text, /VI_1\s+BACKUP\s+150\/150\s+-\s+192\.0\.2\.1\s+INIT->BACKUP startup, 1m15s ago\s+42\/0\s+3 \(auth-mismatch=3\)/);
+    assert.match(text, /VI_1\s+BACKUP\s+150\/150\s+-\s+192\.0\.2\.1\s+INIT->BACKUP startup, 1m15s ago\s+42\/0\s+3 \(bad-checksum=3\)/);
   } finally {
     void f.cleanup();
   }
@@ -396,12 +396,12 @@ test('statistics list every drop reason of an instance and unclaimed packets by 
     const st = collectStatus(f.daemon);
     const vi = st.engine.instances[0];
     assert.ok(vi);
-    vi.counters = { advertsSent: 5, advertsReceived: 9, priorityZeroSent: 1, priorityZeroReceived: 2, transitions: 3, reassertions: 1, addressMismatches: 0, dropped: { 'ttl-not-255': 4, 'auth-mismatch': 1 }, discarded: { 'lower-priority': 6 } };
+    vi.counters = { advertsSent: 5, advertsReceived: 9, priorityZeroSent: 1, priorityZeroReceived: 2, transitions: 3, reassertions: 1, addressMismatches: 0, dropped: { 'vrid-mismatch': 4, 'bad-checksum': 1 }, discarded: { 'lower-priority': 6 } };
     st.engine.drops = { 'interface:eth0': { 'vrid-mismatch': 7 } };
     const tally = new MasterTally(f.daemon);
     const text = formatStatsDump(st, tally);
     tally.close();
-    assert.match(text, /Packets dropped: 5\n\s+auth-mismatch: 1\n\s+ttl-not-255: 4\n/);
+    assert.match(text, /Packets dropped: 5\n\s+bad-checksum: 1\n\s+vrid-mismatch: 4\n/);
     assert.match(text, /Adverts discarded by the state machine: 6\n\s+lower-priority: 6\n/);
     assert.match(text, /Priority Zero:\n\s+Received: 2\n\s+Sent: 1\n/);
     assert.match(text, /Interface: eth0\n\s+Packets dropped: 7\n\s+vrid-mismatch: 7\n/);
