@@ -2,12 +2,13 @@
 // subcommands (`convert`, `schema`).
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { formatDiagnostic, hasErrors } from '../config/diagnostics.ts';
 import { loadConfigFile } from '../config/load.ts';
 import { configJsonSchema } from '../config/schema.ts';
 import { toYaml } from '../config/yaml.ts';
-import { runDaemon } from '../daemon/run.ts';
+import { launch } from '../daemon/supervisor.ts';
 import { controlCommand, CONTROL_COMMANDS, type ControlCommand } from './control.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
@@ -54,6 +55,10 @@ export async function main(argv: string[]): Promise<number> {
         'log-console': { type: 'boolean', short: 'l' },
         'log-detail': { type: 'boolean', short: 'D' },
         pid: { type: 'string', short: 'p' },
+        vrrp_pid: { type: 'string', short: 'r' },
+        'no-supervise': { type: 'boolean' },
+        // internal: the engine process a supervising parent forks
+        'engine-child': { type: 'boolean' },
         socket: { type: 'string' },
         json: { type: 'boolean' },
         version: { type: 'boolean', short: 'v' },
@@ -118,5 +123,15 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`vigil: started in the background, pid ${child.pid}\n`);
     return 0;
   }
-  return runDaemon({ file, configId, pidFile: values.pid, detail: values['log-detail'] ?? false });
+  return launch({
+    file,
+    configId,
+    detail: values['log-detail'] ?? false,
+    console: values['log-console'] ?? false,
+    pidFile: values.pid,
+    vrrpPidFile: values.vrrp_pid,
+    mode: values['engine-child'] ? 'child' : values['no-supervise'] ? 'none' : 'parent',
+    argv,
+    entry: process.argv[1] ?? fileURLToPath(new URL('../../bin/vigil', import.meta.url)),
+  });
 }

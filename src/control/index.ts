@@ -2,6 +2,7 @@
 // signal dumps). Each starter registers its own cleanup with daemon.onStop.
 
 import type { Daemon } from '../daemon/run.ts';
+import { startSystemd } from './systemd.ts';
 import { registerDumpSignals } from './dumps.ts';
 import { startControlSocket, type ControlSocket } from './socket.ts';
 import { startHttpControl } from './http.ts';
@@ -25,4 +26,6 @@ export async function startControl(daemon: Daemon): Promise<void> {
   // close with daemon.onStop, and a refusal (non-loopback without token) is logged, not fatal
   const http = daemon.config().control.http;
   if (http) await startHttpControl(daemon, { listen: http.listen, token: http.token });
+  // last: READY=1 tells systemd (and the supervisor) that everything above is up
+  startSystemd(daemon);
 }

@@ -17,13 +17,15 @@ import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
 import { startControl } from '../control/index.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
-import { createLogger, type Logger } from './log.ts';
+import { configSecrets, createLogger, type Logger } from './log.ts';
 
 export interface DaemonOptions {
   file: string;
   configId?: string | undefined;
   pidFile?: string | undefined;
   detail: boolean;
+  /** Human-readable keepalived-like log lines (-l) instead of JSON lines. */
+  console?: boolean;
   /** Watch the config file and plugins directory (default on). */
   watch?: boolean;
 }
@@ -63,9 +65,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
 /** Loads the config, starts plugins and engine, watches files. Null if the config is invalid. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
-  const log = createLogger({ detail: opts.detail });
+  const log = createLogger({ detail: opts.detail, console: opts.console ?? false });
   const load = () => loadConfigFile(opts.file, opts.configId ? { configId: opts.configId } : {});
   const first = load();
+  // the log's last guard masks these wherever they appear, message text included (set before
+  // the diagnostics are printed: a warning may quote a value)
+  if (first.config) log.setSecrets(configSecrets(first.config));
   for (const d of first.diagnostics) log[d.severity === 'error' ? 'error' : 'warn'](formatDiagnostic(d));
   if (!first.config) return null;
   let config: Config = first.config;
@@ -91,15 +96,19 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
 
   const reloadNow = async (why: string): Promise<ReloadResult> => {
     const next = load();
+    // both sets while either may be running or quoted; the rejected one's go again below
+    if (next.config) log.setSecrets([...configSecrets(config), ...configSecrets(next.config)]);
     for (const d of next.diagnostics) log[d.severity === 'error' ? 'error' : 'warn'](formatDiagnostic(d));
     if (!next.config || hasErrors(next.diagnostics)) {
       const errors = next.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
       log.error(`${why}: reload rejected; the running configuration stays`);
+      log.setSecrets(configSecrets(config));
       engine.reloads.rejected++;
       bus.publish({ type: 'config.rejected', file: opts.file, errors });
       return { ok: false, errors };
     }
     config = next.config;
+    log.setSecrets(configSecrets(config));
     const diff = await engine.reload(config);
     const plugins = host.apply(await pluginSpecs(config), instanceInfos(config), config.plugins);
     const pluginsRestarted = [...plugins.started, ...plugins.restarted];
@@ -150,6 +159,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
       await host.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
       if (opts.pidFile) rmSync(opts.pidFile, { force: true });
       log.info('stopped');
+      log.flush();
       resolveStopped(0);
     })();
     return stopping;

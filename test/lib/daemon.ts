@@ -46,8 +46,9 @@ export function follow(child: ChildProcess): DaemonHandle {
   };
 }
 
+/** -l: the tests match the keepalived-like console lines, not the default JSON. */
 export function startVigil(lab: Lab, ns: string, configFile: string, extra: string[] = []): DaemonHandle {
-  return follow(lab.spawn(ns, process.execPath, [bin, '-n', '-D', '-f', configFile, ...extra]));
+  return follow(lab.spawn(ns, process.execPath, [bin, '-n', '-l', '-D', '-f', configFile, ...extra]));
 }
 
 /** keepalived (VRRP only) in a namespace, its files in `dir`. */

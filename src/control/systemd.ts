@@ -1,0 +1,144 @@
+// systemd's notify protocol (sd_notify(3)): READY=1 once the instances run, RELOADING=1 /
+// READY=1 around a reload, STOPPING=1 on stop, WATCHDOG=1 every WATCHDOG_USEC/2.
+//
+// The messages are datagrams to $NOTIFY_SOCKET, an AF_UNIX SOCK_DGRAM socket (a path, or an
+// abstract name written with a leading '@'). Node has no unix datagram sockets, so koffi (already
+// used for AF_PACKET in src/net/announce.ts) calls libc's socket/sendto/close: a few lines and no
+// native code of ours.
+//
+// Under the supervisor (the default), systemd's main PID is the parent, and systemd accepts
+// notifications only from it unless NotifyAccess=all: the engine child hands its messages to the
+// parent over the fork IPC channel and the parent sends them. The watchdog is still driven by
+// the engine's event loop, so a wedged engine is what stops the pings.
+
+import { endianness } from 'node:os';
+import koffi from 'koffi';
+import type { Daemon } from '../daemon/run.ts';
+
+const AF_UNIX = 1;
+const SOCK_DGRAM = 2;
+const SOCK_CLOEXEC = 0o2000000;
+const MSG_NOSIGNAL = 0x4000;
+const SUN_PATH_MAX = 108;
+
+type Libc = {
+  socket: (domain: number, type: number, proto: number) => number;
+  sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, alen: number) => number;
+  close: (fd: number) => number;
+};
+let libc: Libc | undefined;
+
+function c(): Libc {
+  if (!libc) {
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      socket: lib.func('int socket(int, int, int)') as Libc['socket'],
+      sendto: lib.func('long sendto(int, const uint8_t *buf, size_t, int, const uint8_t *addr, uint32_t)') as Libc['sendto'],
+      close: lib.func('int close(int)') as Libc['close'],
+    };
+  }
+  return libc;
+}
+
+/** struct sockaddr_un for a path or an '@abstract' name, and its length. */
+export function sockaddrUn(path: string): { addr: Buffer; len: number } {
+  const abstract = path.startsWith('@');
+  const name = Buffer.from(abstract ? path.slice(1) : path, 'utf8');
+  if (name.length + 1 > SUN_PATH_MAX) throw new Error(`NOTIFY_SOCKET too long: ${path}`);
+  const addr = Buffer.alloc(2 + SUN_PATH_MAX);
+  if (endianness() === 'LE') addr.writeUInt16LE(AF_UNIX, 0);
+  else addr.writeUInt16BE(AF_UNIX, 0);
+  // abstract: a leading NUL and exactly the name's bytes; a path: NUL-terminated
+  name.copy(addr, abstract ? 3 : 2);
+  return { addr, len: 2 + name.length + 1 };
+}
+
+/** Sends one notification to `socketPath` (default $NOTIFY_SOCKET). False when there is no
+ * socket to send to (not under systemd); throws if the send fails. */
+export function sdNotify(state: string, socketPath = process.env.NOTIFY_SOCKET): boolean {
+  if (!socketPath) return false;
+  const { addr, len } = sockaddrUn(socketPath);
+  const l = c();
+  const fd = l.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw new Error('sd_notify: socket() failed');
+  try {
+    const msg = Buffer.from(state, 'utf8');
+    if (l.sendto(fd, msg, msg.length, MSG_NOSIGNAL, addr, len) < 0) throw new Error(`sd_notify: sendto ${socketPath} failed`);
+  } finally {
+    l.close(fd);
+  }
+  return true;
+}
+
+/** The fork IPC message an engine child sends its supervisor. */
+export interface SdNotifyMessage {
+  vigil: 'sd_notify';
+  state: string;
+}
+
+export function isSdNotifyMessage(m: unknown): m is SdNotifyMessage {
+  return typeof m === 'object' && m !== null && (m as { vigil?: unknown }).vigil === 'sd_notify' && typeof (m as { state?: unknown }).state === 'string';
+}
+
+/** Whether this process is an engine child whose supervisor relays for it. */
+const supervised = () => process.env.VIGIL_SUPERVISED === '1' && typeof process.send === 'function' && process.connected;
+
+/** Notifies systemd, directly or through the supervisor. Never throws: systemd being away or
+ * slow must not disturb the engine; failures are returned for the caller to log. */
+export function notify(state: string): Error | undefined {
+  try {
+    if (supervised()) process.send?.({ vigil: 'sd_notify', state } satisfies SdNotifyMessage);
+    else sdNotify(state);
+    return undefined;
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+/** RELOADING=1 carries the monotonic time for Type=notify-reload (systemd 253+); Node's
+ * hrtime is CLOCK_MONOTONIC on Linux. */
+export function reloadingState(): string {
+  return `RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`;
+}
+
+/** The watchdog interval in ms (half of WATCHDOG_USEC), or undefined when off or meant for
+ * another process (WATCHDOG_PID names the main PID; under the supervisor the child pings for
+ * it through the relay). */
+export function watchdogInterval(env = process.env, pid = process.pid): number | undefined {
+  const usec = Number(env.WATCHDOG_USEC);
+  if (!Number.isFinite(usec) || usec <= 0) return undefined;
+  if (env.WATCHDOG_PID && Number(env.WATCHDOG_PID) !== pid && !supervised()) return undefined;
+  return Math.max(1, Math.floor(usec / 2000));
+}
+
+/** Hooks a running daemon to systemd: READY=1 now (the instances are started), READY=1 again
+ * after each reload, RELOADING=1 on SIGHUP, STOPPING=1 on stop, and the watchdog. A no-op when
+ * neither $NOTIFY_SOCKET nor a supervisor is there. */
+export function startSystemd(daemon: Daemon): void {
+  if (!process.env.NOTIFY_SOCKET && !supervised()) return;
+  const send = (state: string) => {
+    const err = notify(state);
+    if (err) daemon.log.warn(`systemd notify: ${err.message}`);
+  };
+  const instances = Object.keys(daemon.config().vrrp_instance).length;
+  send(`READY=1\nSTATUS=${instances} VRRP instance(s) running\nMAINPID=${supervised() ? process.ppid : process.pid}`);
+  // SIGHUP is systemctl reload (ExecReload=kill -HUP); the reload itself runs on runDaemon's
+  // listener, after this one. A reload from the file watcher or the control socket ends with
+  // READY=1 as well, which systemd takes as "still ready".
+  const onHup = () => send(reloadingState());
+  if (!supervised()) process.on('SIGHUP', onHup);
+  const unsubscribe = daemon.bus.subscribe(
+    (e) => send(`READY=1\nSTATUS=${e.type === 'config.reloaded' ? 'configuration reloaded' : 'reload rejected; running configuration kept'}`),
+    ['config.reloaded', 'config.rejected'],
+  );
+  const every = watchdogInterval();
+  const timer = every ? setInterval(() => send('WATCHDOG=1'), every) : undefined;
+  // the watchdog must not keep a stopping daemon alive
+  timer?.unref();
+  daemon.onStop(() => {
+    send('STOPPING=1');
+    clearInterval(timer);
+    unsubscribe();
+    process.off('SIGHUP', onHup);
+  });
+}

@@ -1,0 +1,215 @@
+// The supervisor: what keepalived's parent process is to its VRRP child. `vigil -n` runs a small
+// parent that forks the engine (bin/vigil --engine-child), forwards the operator's signals to
+// it, and restarts it when it dies unexpectedly, at most `maxRestarts` times in `windowMs`
+// (then it gives up and exits non-zero, for systemd's Restart=on-failure or a person to look).
+// A restarted engine starts like any other: it removes addresses a dead engine left behind
+// before its first election.
+//
+// Files: -p holds the parent's pid (the one to signal, systemd's MAINPID), -r the engine's.
+//
+// The child must never outlive the parent: an orphaned engine would keep advertising and
+// holding the VIPs with no one to stop it. Node has no PR_SET_PDEATHSIG, but the fork IPC
+// channel closes when the parent dies however it dies (SIGKILL included), and the child then
+// kills itself at once, without a goodbye advert: the parent's death is treated as the node's
+// death, which is what a SIGKILLed keepalived looks like too (its VRRP child is frozen and
+// killed with it in the tests), and a Backup takes over after Master_Down_Interval.
+//
+// systemd accepts notifications from the main PID only (NotifyAccess=main): the child sends its
+// READY=1 / RELOADING=1 / WATCHDOG=1 over the IPC channel and the parent relays them.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { isSdNotifyMessage, reloadingState, sdNotify } from '../control/systemd.ts';
+import type { DaemonLogger } from './log.ts';
+
+export interface SuperviseOptions {
+  /** The command line to run the engine with (--engine-child is added). */
+  argv: string[];
+  /** The script to fork (bin/vigil). */
+  entry: string;
+  /** -p: the parent's pid file. */
+  pidFile?: string | undefined;
+  /** -r: the engine's pid file (written by the engine; removed here if the engine could not). */
+  vrrpPidFile?: string | undefined;
+  log: DaemonLogger;
+  maxRestarts?: number;
+  windowMs?: number;
+  /** Pause before a restart, so a crash loop does not spin. */
+  restartDelayMs?: number;
+}
+
+const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const;
+
+/** Runs the engine as a supervised child; resolves with the exit code. */
+export function supervise(opts: SuperviseOptions): Promise<number> {
+  const { log } = opts;
+  const maxRestarts = opts.maxRestarts ?? 5;
+  const windowMs = opts.windowMs ?? 60_000;
+  const restartDelayMs = opts.restartDelayMs ?? 200;
+  const relay = (state: string) => {
+    try {
+      sdNotify(state);
+    } catch (e) {
+      log.warn(`systemd notify: ${(e as Error).message}`);
+    }
+  };
+  if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
+
+  // the child's environment: it knows it is supervised (and relays systemd messages through
+  // us); NOTIFY_SOCKET is ours alone, so neither the engine nor its scripts talk to systemd
+  // behind our back
+  const env: NodeJS.ProcessEnv = { ...process.env, VIGIL_SUPERVISED: '1' };
+  delete env.NOTIFY_SOCKET;
+
+  return new Promise<number>((resolveExit) => {
+    let child: ChildProcess | undefined;
+    let stopping: NodeJS.Signals | undefined;
+    let everReady = false;
+    let restartTimer: NodeJS.Timeout | undefined;
+    const restarts: number[] = [];
+
+    const finish = (code: number) => {
+      for (const s of FORWARDED) process.off(s, handlers[s]);
+      clearTimeout(restartTimer);
+      if (opts.pidFile) rmSync(opts.pidFile, { force: true });
+      log.flush();
+      resolveExit(code);
+    };
+
+    const start = () => {
+      restartTimer = undefined;
+      const c = fork(opts.entry, [...opts.argv, '--engine-child'], {
+        env,
+        execArgv: process.execArgv,
+        // the engine's log lines go straight to our stderr; the IPC channel carries the rest.
+        // Its own process group: a terminal's Ctrl-C reaches the engine once, through us.
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        detached: true,
+      });
+      child = c;
+      let ready = false;
+      log.info(`supervisor: engine child ${c.pid} started`);
+      c.on('message', (m) => {
+        if (!isSdNotifyMessage(m)) return;
+        if (!ready && /^READY=1$/m.test(m.state)) {
+          ready = everReady = true;
+          log.debug(`supervisor: engine child ${c.pid} ready`);
+        }
+        relay(m.state);
+      });
+      c.on('error', (e) => log.error(`supervisor: engine child: ${e.message}`));
+      c.on('exit', (code, signal) => {
+        child = undefined;
+        const how = signal ? `signal ${signal}` : `exit code ${code}`;
+        if (stopping) {
+          log.info(`supervisor: engine child ${c.pid} stopped (${how}); exiting`);
+          return finish(signal ? 1 : (code ?? 1));
+        }
+        if (!everReady) {
+          // it never came up (an invalid config, a missing file): restarting cannot help
+          log.error(`supervisor: engine child ${c.pid} exited during start (${how}); not restarting`);
+          if (opts.vrrpPidFile) rmSync(opts.vrrpPidFile, { force: true });
+          return finish(code || 1);
+        }
+        const now = Date.now();
+        while (restarts.length && (restarts[0] ?? 0) <= now - windowMs) restarts.shift();
+        if (restarts.length >= maxRestarts) {
+          log.error(`supervisor: engine child ${c.pid} died unexpectedly (${how}); ${restarts.length} restarts within ${windowMs / 1000} s already: giving up`);
+          relay(`STATUS=engine died (${how}) too often; gave up`);
+          if (opts.vrrpPidFile) rmSync(opts.vrrpPidFile, { force: true });
+          return finish(1);
+        }
+        restarts.push(now);
+        log.error(`supervisor: engine child ${c.pid} died unexpectedly (${how}); restarting it (${restarts.length} of at most ${maxRestarts} within ${windowMs / 1000} s)`);
+        relay(`STATUS=engine died (${how}); restarting`);
+        restartTimer = setTimeout(start, restartDelayMs);
+      });
+    };
+
+    const handlers = Object.fromEntries(
+      FORWARDED.map((s) => [
+        s,
+        () => {
+          if (s === 'SIGTERM' || s === 'SIGINT') {
+            if (!stopping) {
+              stopping = s;
+              log.info(`supervisor: ${s}: stopping the engine`);
+              relay('STOPPING=1');
+            }
+            // between a death and its restart there is no engine to wait for
+            if (!child) return finish(0);
+          } else if (s === 'SIGHUP' && child) {
+            // systemd's reload ends when READY=1 follows; say so before the engine starts on it
+            relay(reloadingState());
+          }
+          child?.kill(s);
+        },
+      ]),
+    ) as Record<(typeof FORWARDED)[number], () => void>;
+    for (const s of FORWARDED) process.on(s, handlers[s]);
+    start();
+  });
+}
+
+/** The engine child's side: dies at once when the supervisor is gone (see the top of the file);
+ * returns the function to call before exiting normally, which lets go of the channel. */
+export function engineChildGuard(log: { error(msg: string): void }): () => void {
+  let leaving = false;
+  const orphaned = () => {
+    if (leaving) return;
+    log.error('supervisor gone: engine exiting at once');
+    process.kill(process.pid, 'SIGKILL');
+  };
+  if (typeof process.send !== 'function' || !process.connected) {
+    // started by hand with --engine-child, or the parent already died: no one supervises
+    if (process.env.VIGIL_SUPERVISED === '1') orphaned();
+    return () => undefined;
+  }
+  process.on('disconnect', orphaned);
+  return () => {
+    leaving = true;
+    // the open channel would keep this process alive after the engine stopped
+    process.disconnect();
+  };
+}
+
+export interface LaunchOptions {
+  file: string;
+  configId?: string | undefined;
+  detail: boolean;
+  console: boolean;
+  /** -p */
+  pidFile?: string | undefined;
+  /** -r */
+  vrrpPidFile?: string | undefined;
+  /** parent: supervise a forked engine (the default); child: the forked engine (--engine-child);
+   * none: the engine in this process (--no-supervise). */
+  mode: 'parent' | 'child' | 'none';
+  /** The command line, for the child's. */
+  argv: string[];
+  /** bin/vigil, for the child. */
+  entry: string;
+}
+
+/** The daemon as the command line asks for it. The engine's modules are imported only where
+ * the engine runs, so the supervising parent stays small. */
+export async function launch(o: LaunchOptions): Promise<number> {
+  const { createLogger } = await import('./log.ts');
+  const log = createLogger({ detail: o.detail, console: o.console });
+  const daemonOpts = { file: o.file, configId: o.configId, detail: o.detail, console: o.console };
+  if (o.mode === 'parent') return supervise({ argv: o.argv, entry: o.entry, pidFile: o.pidFile, vrrpPidFile: o.vrrpPidFile, log });
+  const release = o.mode === 'child' ? engineChildGuard(log) : () => undefined;
+  const { runDaemon } = await import('./run.ts');
+  try {
+    if (o.mode === 'child') return await runDaemon({ ...daemonOpts, pidFile: o.vrrpPidFile });
+    // in-process, this one process is both keepalived's parent and its VRRP child
+    if (o.vrrpPidFile) writeFileSync(o.vrrpPidFile, `${process.pid}\n`);
+    try {
+      return await runDaemon({ ...daemonOpts, pidFile: o.pidFile });
+    } finally {
+      if (o.vrrpPidFile) rmSync(o.vrrpPidFile, { force: true });
+    }
+  } finally {
+    release();
+  }
+}
