@@ -28,7 +28,7 @@ function instance(over: Partial<InstanceStatus> = {}): InstanceStatus {
     virtualAddresses: ['192.0.2.100/24', '192.0.2.101/24'],
     transitions: [
       { from: 'initialize', to: 'backup', reason: 'startup', priority: 150, time: '2026-01-01T00:00:00.000Z' },
-      { from: 'backup', to: 'master', reason: 'master-down', priority: 150, time: '2026-01-01T00:00:03.000Z' },
+      { from: 'backup', to: 'master', reason: 'master-down-timer', priority: 150, time: '2026-01-01T00:00:03.000Z' },
     ],
     counters: {
       advertsSent: 42,
@@ -128,7 +128,7 @@ test('bearer token check', async () => {
 test('GET /metrics: keepalived exporter names and values, vigil ones, all parseable', async () => {
   await withServer({}, async ({ base, d }) => {
     // a transition from the bus after start
-    d.src.bus.publish({ type: 'instance.transition', instance: 'VI_1', vrid: 51, interface: 'eth0', from: 'master', to: 'backup', reason: 'higher-priority', priority: 150 });
+    d.src.bus.publish({ type: 'instance.transition', instance: 'VI_1', vrid: 51, interface: 'eth0', from: 'master', to: 'backup', reason: 'higher-priority-seen', priority: 150 });
     const r = await fetch(`${base}/metrics`);
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/);
@@ -164,8 +164,8 @@ test('GET /metrics: keepalived exporter names and values, vigil ones, all parsea
       'vigil_plugin_restarts_total{plugin="track-script"}': 3,
       'vigil_plugin_failures_total{plugin="track-script"}': 4,
       'vigil_transitions_total{instance="VI_1",from="initialize",to="backup",reason="startup"}': 1,
-      'vigil_transitions_total{instance="VI_1",from="backup",to="master",reason="master-down"}': 1,
-      'vigil_transitions_total{instance="VI_1",from="master",to="backup",reason="higher-priority"}': 1,
+      'vigil_transitions_total{instance="VI_1",from="backup",to="master",reason="master-down-timer"}': 1,
+      'vigil_transitions_total{instance="VI_1",from="master",to="backup",reason="higher-priority-seen"}': 1,
     };
     for (const [k, v] of Object.entries(expect)) assert.equal(m.get(k), v, k);
     // values follow the engine at scrape time
@@ -269,7 +269,7 @@ test('GET /events streams every bus event in order', async () => {
     const reading = readEvents(r.body, 50);
     for (let i = 0; i < 25; i++) {
       d.src.bus.publish({ type: 'instance.priority', instance: 'VI_1', base: 150, previous: 150 - i, effective: 149 - i, cause: 'test', adjustments: {} });
-      d.src.bus.publish({ type: 'instance.transition', instance: 'VI_1', vrid: 51, interface: 'eth0', from: i % 2 ? 'master' : 'backup', to: i % 2 ? 'backup' : 'master', reason: 'master-down', priority: 150 });
+      d.src.bus.publish({ type: 'instance.transition', instance: 'VI_1', vrid: 51, interface: 'eth0', from: i % 2 ? 'master' : 'backup', to: i % 2 ? 'backup' : 'master', reason: 'master-down-timer', priority: 150 });
     }
     const events = await reading;
     assert.equal(events.length, 50);
