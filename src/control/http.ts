@@ -179,7 +179,8 @@ export async function startHttpControl(src: HttpControlSource, opts: HttpControl
       else res.destroy();
     });
   });
-  // a stuck client must not hold a socket forever; /events streams are exempt from the timeout
+  // a client that never finishes its request must not hold a socket; both bound receiving the
+  // request only, so a long /events response is not cut
   server.headersTimeout = 10_000;
   server.requestTimeout = 30_000;
 

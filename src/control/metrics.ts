@@ -287,8 +287,9 @@ export function createMetrics(src: MetricsSource): Metrics {
 
   // seed from the history the engine still holds, then follow the bus
   const countTransition = (instance: string, from: string, to: string, reason: string) => {
-    const i = current().engine.instances.find((x) => x.name === instance);
-    const labels = i ? common(i) : { iname: instance, intf: '', vrid: '' };
+    // labels from the config, not a status snapshot: this runs inside the engine's publish
+    const inst = src.config().vrrp_instance[instance];
+    const labels = { iname: instance, intf: inst?.interface ?? '', vrid: inst ? String(inst.virtual_router_id) : '' };
     transitions.inc({ instance, from, to, reason });
     if (to === 'master') becomeMaster.inc(labels);
     if (from === 'master') releaseMaster.inc(labels);
@@ -303,7 +304,6 @@ export function createMetrics(src: MetricsSource): Metrics {
     (e) => {
       if (e.type !== 'instance.transition') return;
       countTransition(e.instance, e.from, e.to, e.reason);
-      snap = undefined;
     },
     ['instance.transition'],
   );
