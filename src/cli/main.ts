@@ -10,6 +10,7 @@ import { configJsonSchema } from '../config/schema.ts';
 import { toYaml } from '../config/yaml.ts';
 import { launch } from '../daemon/supervisor.ts';
 import { controlCommand, CONTROL_COMMANDS, type ControlCommand } from './control.ts';
+import { setOperatorPidFile } from '../control/socket.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -123,6 +124,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`vigil: started in the background, pid ${child.pid}\n`);
     return 0;
   }
+  // the control socket follows the operator's -p, also in the forked engine (see socket.ts)
+  setOperatorPidFile(values.pid);
   return launch({
     file,
     configId,

@@ -131,9 +131,25 @@ export interface ControlSocket {
 const MAX_REQUEST = 64 * 1024;
 const DEFAULT_MAX_BUFFER = 4 * 1024 * 1024;
 
+/** The -p the operator typed, recorded by the command line before it launches the daemon. The
+ * CLI finds the socket from that -p, but under the supervisor the engine is a forked child
+ * whose own pid file is -r's: it derives the socket from the operator's -p (the child parses
+ * the same command line) instead. Unset (tests, embedding): the daemon's own pid file. */
+let operatorPidFile: { pidFile: string | undefined } | undefined;
+
+export function setOperatorPidFile(pidFile: string | undefined): void {
+  operatorPidFile = { pidFile };
+}
+
+/** The socket a daemon serves: control.socket, else derived as `vigil status` derives it. */
+export function daemonSocketPath(daemon: Pick<Daemon, 'opts' | 'config'>): string {
+  const pidFile = operatorPidFile ? operatorPidFile.pidFile : daemon.opts.pidFile;
+  return controlSocketPath({ file: daemon.opts.file, pidFile, socket: daemon.config().control.socket });
+}
+
 /** Listens on the control socket; the caller registers close() with daemon.onStop. */
 export async function startControlSocket(daemon: Daemon, opts: ControlSocketOptions = {}): Promise<ControlSocket> {
-  const path = opts.path ?? controlSocketPath({ file: daemon.opts.file, pidFile: daemon.opts.pidFile, socket: daemon.config().control.socket });
+  const path = opts.path ?? daemonSocketPath(daemon);
   const maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
   const lingerMs = opts.lingerMs ?? 2000;
   if (path.startsWith(DEFAULT_RUN_DIR + '/')) mkdirSync(DEFAULT_RUN_DIR, { recursive: true, mode: 0o755 });
