@@ -99,6 +99,14 @@ test('the status page follows a failover live, in Chromium inside the lab', { sk
       // the Master's page lost its stream and says so
       await pageA.locator('#conn[data-state="reconnecting"]').waitFor({ timeout: 10_000 });
 
+      // the same daemon's /metrics, fetched from the page with its token: real engine values
+      const metrics = await pageB.evaluate(async (t) => (await fetch('/metrics', { headers: { authorization: `Bearer ${t}` } })).text(), tokenB);
+      const L = 'iname="VI_1",intf="eth0",vrid="61"';
+      assert.match(metrics, new RegExp(`^keepalived_vrrp_state\\{${L},ip_address="192\\.0\\.2\\.100/24"\\} 2$`, 'm'));
+      assert.match(metrics, new RegExp(`^keepalived_become_master_total\\{${L}\\} 1$`, 'm'));
+      assert.match(metrics, new RegExp(`^keepalived_priority_zero_received_total\\{${L}\\} \\d+$`, 'm'));
+      assert.match(metrics, /^vigil_transitions_total\{instance="VI_1",from="backup",to="master",reason="(?:priority-zero|master-down-timer)"\} 1$/m);
+
       const shot = join(dir, 'status-page.png');
       await pageB.screenshot({ path: shot, fullPage: true });
       // to look at it by hand: VIGIL_SCREENSHOT=/tmp/x.png (the temp dir goes with the test)
