@@ -13,7 +13,7 @@ import { dirname, join, basename } from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { InstanceStatus } from '../daemon/engine.ts';
 import type { Daemon } from '../daemon/run.ts';
-import { collectStatus, type ControlStatus } from './socket.ts';
+import { collectStatus, secretMasker, type ControlStatus } from './socket.ts';
 
 /** How often each instance became Master and left it, since the daemon started: keepalived's
  * "Became master" / "Released master". Counted from the bus, seeded with the transitions the
@@ -169,11 +169,12 @@ export function writeDump(path: string, text: string): void {
  * listener on SIGUSR1 also keeps Node from opening its inspector on that signal. */
 export function registerDumpSignals(daemon: Daemon, socketPath: () => string | undefined): () => void {
   const tally = new MasterTally(daemon);
+  const mask = secretMasker(daemon);
   const dump = (kind: 'state' | 'stats') => {
     const path = kind === 'state' ? daemon.config().control.state_dump : daemon.config().control.stats_dump;
     try {
       const s = collectStatus(daemon, socketPath());
-      writeDump(path, kind === 'state' ? formatStateDump(s, daemon.config()) : formatStatsDump(s, tally));
+      writeDump(path, mask(kind === 'state' ? formatStateDump(s, daemon.config()) : formatStatsDump(s, tally)));
       daemon.log.info(`${kind === 'state' ? 'SIGUSR1: state' : 'SIGUSR2: statistics'} written to ${path}`);
     } catch (e) {
       daemon.log.error(`${kind} dump to ${path}: ${(e as Error).message}`);

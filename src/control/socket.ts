@@ -24,6 +24,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import { basename, extname, resolve } from 'node:path';
 import type { VigilEvent } from '../bus/events.ts';
 import type { EngineStatus } from '../daemon/engine.ts';
+import { configSecrets } from '../daemon/log.ts';
 import type { Daemon, ReloadResult } from '../daemon/run.ts';
 import type { PluginStatus } from '../plugins/host.ts';
 
@@ -105,6 +106,31 @@ export function collectStatus(daemon: Daemon, socket?: string): ControlStatus {
   };
 }
 
+/** A last guard on everything the socket and the dumps put out: the config's secrets (auth_pass,
+ * plugin tokens and keys) are not in any status by construction, but a plugin's error text or
+ * an event could still quote one. Masked as the log masks them (values under 4 characters
+ * would garble every line and protect nothing). The pattern is rebuilt when a reload changes
+ * the config. */
+export function secretMasker(daemon: Pick<Daemon, 'config'>): (text: string) => string {
+  let seen: unknown;
+  let guard: RegExp | undefined;
+  return (text) => {
+    const config = daemon.config();
+    if (config !== seen) {
+      seen = config;
+      const forms = new Set<string>();
+      for (const secret of configSecrets(config)) {
+        if (secret.length < 4) continue;
+        forms.add(secret);
+        forms.add(JSON.stringify(secret).slice(1, -1)); // as it appears inside JSON
+      }
+      const escape = (x: string) => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      guard = forms.size ? new RegExp([...forms].sort((a, b) => b.length - a.length).map(escape).join('|'), 'g') : undefined;
+    }
+    return guard ? text.replace(guard, '[REDACTED]') : text;
+  };
+}
+
 export type ControlRequest = { cmd: 'status' } | { cmd: 'events' } | { cmd: 'reload' };
 
 export type ControlResponse =
@@ -152,6 +178,7 @@ export async function startControlSocket(daemon: Daemon, opts: ControlSocketOpti
   const path = opts.path ?? daemonSocketPath(daemon);
   const maxBuffer = opts.maxBuffer ?? DEFAULT_MAX_BUFFER;
   const lingerMs = opts.lingerMs ?? 2000;
+  const mask = secretMasker(daemon);
   if (path.startsWith(DEFAULT_RUN_DIR + '/')) mkdirSync(DEFAULT_RUN_DIR, { recursive: true, mode: 0o755 });
   await claimPath(path);
 
@@ -161,7 +188,7 @@ export async function startControlSocket(daemon: Daemon, opts: ControlSocketOpti
   const server = createServer({ allowHalfOpen: true }, (sock) => {
     clients.add(sock);
     sock.on('close', () => clients.delete(sock));
-    serve(daemon, sock, path, maxBuffer, lingerMs);
+    serve(daemon, sock, path, maxBuffer, lingerMs, mask);
   });
   await listen(server, path);
   const inode = lstatSync(path).ino;
@@ -239,14 +266,14 @@ function listen(server: Server, path: string): Promise<void> {
   });
 }
 
-function serve(daemon: Daemon, sock: Socket, path: string, maxBuffer: number, lingerMs: number): void {
+function serve(daemon: Daemon, sock: Socket, path: string, maxBuffer: number, lingerMs: number, mask: (text: string) => string): void {
   let input = '';
   let streaming = false;
   let pending = 0;
   let inputEnded = false;
   let unsubscribe: (() => void) | undefined;
   const send = (msg: ControlResponse) => {
-    if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(msg) + '\n');
+    if (!sock.destroyed && sock.writable) sock.write(mask(JSON.stringify(msg)) + '\n');
   };
   const maybeEnd = () => {
     if (inputEnded && pending === 0 && !streaming) sock.end();
@@ -310,7 +337,7 @@ function serve(daemon: Daemon, sock: Socket, path: string, maxBuffer: number, li
             setTimeout(() => sock.destroy(), lingerMs).unref();
             return;
           }
-          sock.write(JSON.stringify({ event } satisfies ControlResponse) + '\n');
+          sock.write(mask(JSON.stringify({ event } satisfies ControlResponse)) + '\n');
         });
         return;
       default:

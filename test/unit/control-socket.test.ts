@@ -68,7 +68,7 @@ function fakeDaemon(): Fake {
   const bus = new EventBus();
   const engine = new Engine(config, quiet, bus);
   const plugins: PluginStatus[] = [
-    { id: 'track-script', name: 'track-script', origin: 'builtin', state: 'running', restarts: 2, failures: 3, handlerErrors: 0, eventsDelivered: 7, queued: 0, lastError: 'script chk timed out' },
+    { id: 'track-script', name: 'track-script', origin: 'builtin', state: 'running', restarts: 2, failures: 3, handlerErrors: 0, eventsDelivered: 7, queued: 0, lastError: `webhook said: bad password ${SECRET}` },
   ];
   const stopFns: Array<() => void | Promise<void>> = [];
   const fake: Fake = {
@@ -192,6 +192,7 @@ test('status: socket 0600; engine, plugin and daemon status; no secrets', async 
     assert.equal(vi?.effectivePriority, 150);
     assert.deepEqual([st.plugins[0]?.restarts, st.plugins[0]?.failures], [2, 3]);
     assert.doesNotMatch(JSON.stringify(msg), new RegExp(SECRET), 'the auth password is not in the status');
+    assert.equal(st.plugins[0]?.lastError, 'webhook said: bad password [REDACTED]', 'even where a plugin quotes it');
 
     // several requests on one connection; bad ones answered, the connection kept
     const c2 = client(s.path);
@@ -263,6 +264,14 @@ test('events: every bus event, in order, as JSON lines; the CLI prints them', as
     assert.deepEqual(got.map((e) => e.seq), Array.from({ length: 201 }, (_, i) => i + 1));
     assert.equal(got.at(-1)?.type, 'instance.transition');
     assert.match(formatEvent(got.at(-1) as VigilEvent), /instance\.transition VI_1 BACKUP -> MASTER reason=master-down-timer priority=100 detail=192\.0\.2\.1$/);
+    // secrets quoted in an event are masked on the way out
+    const c3 = client(s.path);
+    c3.send({ cmd: 'events' });
+    await c3.next();
+    f.bus.publish({ type: 'plugin.failed', plugin: 'webhook', cause: 'threw', error: `401 for ${SECRET}`, restartInMs: 100 });
+    const masked = await c3.next();
+    c3.sock.destroy();
+    assert.ok('event' in masked && masked.event.type === 'plugin.failed' && masked.event.error === '401 for [REDACTED]');
     // the subscriber goes with the client
     await new Promise((r) => setTimeout(r, 50));
     f.bus.publish({ type: 'plugin.started', plugin: 'p', restarts: 0 });
