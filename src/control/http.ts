@@ -24,6 +24,7 @@ import type { AddressInfo } from 'node:net';
 import type { VigilEvent } from '../bus/events.ts';
 import type { Logger } from '../daemon/log.ts';
 import { createMetrics, type Metrics, type MetricsSource } from './metrics.ts';
+import { secretMasker } from './socket.ts';
 
 export interface HttpControlSource extends MetricsSource {
   readonly log: Logger;
@@ -105,6 +106,9 @@ export async function startHttpControl(src: HttpControlSource, opts: HttpControl
   const maxClientBuffer = opts.maxClientBuffer ?? 256 * 1024;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const metrics = createMetrics(src);
+  // the same last guard as the control socket: no status carries a secret by construction, but
+  // a plugin's error text or an event could quote one
+  const mask = secretMasker(src);
   const clients = new Set<ServerResponse>();
   const page = new Map<string, Buffer>();
   const pageFile = (name: string): Buffer => {
@@ -128,7 +132,7 @@ export async function startHttpControl(src: HttpControlSource, opts: HttpControl
   // one serialization per event, shared by every client
   const unsubscribe = src.bus.subscribe((e: VigilEvent) => {
     if (clients.size === 0) return;
-    const chunk = `id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`;
+    const chunk = `id: ${e.seq}\nevent: ${e.type}\ndata: ${mask(JSON.stringify(e))}\n\n`;
     for (const res of [...clients]) {
       if (res.writableLength + chunk.length > maxClientBuffer) {
         metrics.http.eventClientsDropped.inc();
@@ -156,7 +160,7 @@ export async function startHttpControl(src: HttpControlSource, opts: HttpControl
       case '/metrics':
         return send(res, route, 200, metrics.contentType, await metrics.render());
       case '/status':
-        return send(res, route, 200, 'application/json', JSON.stringify(statusOf(src)) + '\n');
+        return send(res, route, 200, 'application/json', mask(JSON.stringify(statusOf(src))) + '\n');
       case '/events': {
         metrics.http.requests.inc({ route, code: '200' });
         res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', 'x-accel-buffering': 'no', connection: 'keep-alive' });

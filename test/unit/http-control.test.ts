@@ -50,7 +50,9 @@ function fakeDaemon() {
   const stops: Array<() => void | Promise<void>> = [];
   const bus = new EventBus();
   const config = configSchema.parse({
-    vrrp_instance: { VI_1: { interface: 'eth0', virtual_router_id: 51, priority: 150, virtual_ipaddress: [{ address: '192.0.2.100/24' }, { address: '192.0.2.101/24', dev: 'eth1' }] } },
+    vrrp_instance: {
+      VI_1: { interface: 'eth0', virtual_router_id: 51, priority: 150, authentication: { auth_type: 'PASS', auth_pass: 'pw-secret' }, virtual_ipaddress: [{ address: '192.0.2.100/24' }, { address: '192.0.2.101/24', dev: 'eth1' }] },
+    },
   });
   const engineStatus: EngineStatus = {
     instances: [instance()],
@@ -59,7 +61,7 @@ function fakeDaemon() {
     reloads: { applied: 2, rejected: 1 },
   };
   const plugins: PluginStatus[] = [
-    { id: 'track-script', name: 'track-script', origin: 'builtin', state: 'running', restarts: 3, failures: 4, handlerErrors: 0, eventsDelivered: 10, queued: 0, lastError: undefined },
+    { id: 'track-script', name: 'track-script', origin: 'builtin', state: 'running', restarts: 3, failures: 4, handlerErrors: 0, eventsDelivered: 10, queued: 0, lastError: 'script said pw-secret' },
   ];
   const log = (level: string) => (m: string) => void lines.push(`${level}: ${m}`);
   return {
@@ -184,6 +186,7 @@ test('GET /status: engine and plugin status as JSON; unknown routes 404; only GE
     assert.equal(s.plugins[0]?.id, 'track-script');
     assert.deepEqual(s.reloads, { applied: 2, rejected: 1 });
     assert.equal(s.pid, process.pid);
+    assert.equal(s.plugins[0]?.lastError, 'script said [REDACTED]', 'a secret quoted by a plugin is masked');
     assert.equal((await fetch(`${base}/nope`)).status, 404);
     assert.equal((await fetch(`${base}/status`, { method: 'POST' })).status, 405);
     const page = await fetch(`${base}/`);
@@ -278,8 +281,15 @@ test('GET /events streams every bus event in order', async () => {
       Array.from({ length: 50 }, (_, i) => i + 1),
     );
     assert.equal(events[1]?.type, 'instance.transition');
+    // a secret an event quotes is masked on the stream too
+    const r2 = await fetch(`${base}/events`);
+    assert.ok(r2.body);
+    const reading2 = readEvents(r2.body, 1);
+    d.src.bus.publish({ type: 'plugin.failed', plugin: 'x', cause: 'threw', error: 'bad pw-secret', restartInMs: 1 });
+    const [failed] = await reading2;
+    assert.equal(failed?.type === 'plugin.failed' ? failed.error : undefined, 'bad [REDACTED]');
     const m = parseExposition(await ctl.metrics.render());
-    assert.equal(m.get('vigil_http_requests_total{route="events",code="200"}'), 1);
+    assert.equal(m.get('vigil_http_requests_total{route="events",code="200"}'), 2);
   });
 });
 
