@@ -18,27 +18,77 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
 
-const HELP = `Usage: vigil [OPTIONS]
-       vigil convert FILE     print a keepalived.conf (or YAML) config as vigil YAML
-       vigil schema           print the JSON Schema of the YAML config
-       vigil status [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
-                              a running daemon's instances, priorities, trackers, counters
-       vigil events [--json]  follow the daemon's events live, one line each (same -f/-p/--socket)
-       vigil reload           re-read the config now; prints what changed, or the errors and
-                              exits non-zero (the running configuration stays)
-Options:
+const HELP = `NAME
+  vigil - VRRP high-availability daemon: keepalived's wire protocol and config
+
+SYNOPSIS
+  vigil [-n] [-l] [-D] [-f FILE] [-i ID] [-p PIDFILE] [-r VRRP_PIDFILE] [--no-supervise]
+  vigil -t [-f FILE] [-i ID]
+  vigil status [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
+  vigil events [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
+  vigil reload [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
+  vigil convert FILE
+  vigil schema
+
+COMMANDS
+  (none)                run the daemon on the configuration (-f)
+  status                a running daemon's instances, priorities, trackers, counters
+  events                follow the daemon's events live, one line each
+  reload                re-read the config now; prints what changed, or the errors and
+                        exits non-zero (the running configuration stays)
+  convert FILE          print a keepalived.conf (or YAML) config as vigil YAML
+  schema                print the JSON Schema of the YAML config
+
+OPTIONS
   -f, --use-file FILE   configuration file, YAML or keepalived.conf (default ${DEFAULT_CONFIG})
   -t, --config-test     check the configuration, print every problem, exit non-zero on errors
   -i, --config-id ID    which @ID conditional lines of keepalived.conf apply (default: host name)
-  -n, --dont-fork       stay in the foreground
-  -l, --log-console     log to the console (stderr); vigil always does today
-  -D, --log-detail      detailed (debug) log lines
-  -p, --pid FILE        write the daemon's pid to FILE (one per daemon, e.g. per namespace);
-                        its control socket is FILE with the extension replaced by .sock
+  -n, --dont-fork       stay in the foreground (systemd, containers, tests); without -n vigil
+                        starts a background copy of itself and returns
+  -l, --log-console     human-readable log lines on stderr, keepalived's shape:
+                          vigil[PID] info: (VI_1) Entering MASTER STATE from=backup reason=...
+                        without -l: one JSON object per line on stderr (level, time, pid, msg
+                        and the line's fields), for journald and log shippers. Either way
+                        passwords, tokens and secrets of the config are masked.
+  -D, --log-detail      debug lines too (dropped packets, supervisor details)
+  -p, --pid FILE        the daemon's pid (the supervisor's, the one to signal; one file per
+                        daemon, e.g. per namespace); its control socket is FILE with the
+                        extension replaced by .sock
+  -r, --vrrp_pid FILE   the engine's pid (the supervised child, keepalived's VRRP child)
+      --no-supervise    run the engine in this very process: no parent that restarts it
       --socket PATH     status/events/reload: the control socket (default from -f/-p)
       --json            status/events/reload: JSON output
   -v, --version         print the version and exit
   -h, --help            print this help and exit
+
+SUPERVISION
+  By default the process started is a small supervisor: it runs the engine as a child
+  process, forwards signals to it, and restarts it when it dies unexpectedly (at most 5
+  times in 60 s, then it exits 1); each restart is logged with the exit code or signal, and
+  the new engine removes the addresses the dead one left before its first election. When
+  the supervisor dies, even by SIGKILL, the engine dies with it at once.
+
+SIGNALS (to the -p pid; the supervisor forwards them)
+  SIGTERM, SIGINT       clean stop: priority-0 adverts, addresses removed, notify stop scripts
+  SIGHUP                reload the config (an edit of the file reloads as well)
+  SIGUSR1               state dump to control.state_dump (default /tmp/keepalived.data)
+  SIGUSR2               statistics dump to control.stats_dump (default /tmp/keepalived.stats)
+
+ENVIRONMENT
+  NOTIFY_SOCKET         systemd's notify socket (Type=notify): READY=1 once the instances
+                        run, RELOADING=1 / READY=1 around a reload, STOPPING=1 on stop
+  WATCHDOG_USEC         systemd's watchdog: WATCHDOG=1 every WATCHDOG_USEC/2
+
+EXIT STATUS
+  0 clean stop or valid config; 1 invalid config, or the engine died too often; 2 usage
+
+FILES
+  /etc/vigil/vigil.yaml, ${DEFAULT_CONFIG}    configuration
+  /run/vigil/                                 control sockets
+  contrib/systemd/vigil.service               systemd unit (scripts/install.sh installs it)
+
+SEE ALSO
+  keepalived(8), keepalived.conf(5); docs/operations.md, docs/config.md, docs/plugins.md
 `;
 
 /** Runs the CLI with argv (without node and script) and resolves to the exit code. */
