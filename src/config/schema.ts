@@ -122,6 +122,8 @@ export const vrrpInstanceSchema = z.object({
   garp_lower_prio_repeat: z.number().int().min(0).optional(),
   /** Do not answer a lower-priority Master's advert with an advert (still re-announce). */
   lower_prio_no_advert: z.boolean().optional(),
+  /** See global_defs.vrrp_higher_prio_send_advert. */
+  higher_prio_send_advert: z.boolean().optional(),
   old_unicast_checksum: z.boolean().default(false),
   ...notifyFields,
 });
@@ -150,7 +152,10 @@ export const globalDefsSchema = z.object({
   vrrp_lower_prio_no_advert: z.boolean().default(false),
   vrrp_garp_lower_prio_delay: seconds.optional(),
   vrrp_garp_lower_prio_repeat: z.number().int().min(0).optional(),
-  vrrp_higher_prio_send_advert: z.boolean().default(false),
+  /** A Master that steps down for a higher-priority advert first sends one advert of its own,
+   * so the rightful Master hears it and re-announces (a healed split brain, issue 8). vigil's
+   * default is on (unset); keepalived's is off: set false for keepalived's behaviour. */
+  vrrp_higher_prio_send_advert: z.boolean().optional(),
   script_user: z.string().optional(),
   enable_script_security: z.boolean().default(false),
   notify_fifo: z.string().optional(),

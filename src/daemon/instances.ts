@@ -60,6 +60,7 @@ export function toInstanceConfig(config: Config, name: string, inst: VrrpInstanc
     preempt: !inst.nopreempt,
     preemptDelay: Math.round(inst.preempt_delay * MICROS_PER_SECOND),
     lowerPrioNoAdvert: inst.lower_prio_no_advert ?? config.global_defs.vrrp_lower_prio_no_advert,
+    higherPrioSendAdvert: inst.higher_prio_send_advert ?? config.global_defs.vrrp_higher_prio_send_advert ?? true,
     primaryAddress: inst.unicast_src_ip ?? inst.mcast_src_ip ?? primary,
     addresses: inst.virtual_ipaddress.map((v) => canonicalIp(v.address.split('/')[0] ?? '')),
     destinations: inst.unicast_peer.length > 0 ? inst.unicast_peer : [group],

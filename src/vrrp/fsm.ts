@@ -121,6 +121,11 @@ export interface FsmConfig {
   /** keepalived's lower_prio_no_advert: a Master that hears a lower-priority advert does not
    * answer it with an advert of its own (it still re-announces its addresses). */
   lowerPrioNoAdvert?: boolean;
+  /** keepalived's higher_prio_send_advert: a Master stepping down for a higher-priority advert
+   * first sends one advert of its own. The other Master then hears a lower priority and
+   * reasserts with fresh announcements: after a split brain, whichever advert crosses first,
+   * the clients are told where the addresses went. */
+  higherPrioSendAdvert?: boolean;
 }
 
 /** Where the preempt_delay window stands while in Backup. */
@@ -306,6 +311,7 @@ export class VrrpFsm {
       this.reassert(advert, from, out);
       return;
     }
+    if (this.settings.higherPrioSendAdvert) out.actions.push({ type: 'send-advert', priority: this.effectivePriority });
     out.actions.push({ type: 'stop-timer', timer: 'adver' });
     out.actions.push({ type: 'remove-addresses' });
     if (this.config.version === 3) this.masterAdverIntervalCs = advert.intervalCs;

@@ -194,6 +194,31 @@ describe('simulated LAN scenarios (VRRPv3, IPv4, 1 s adverts)', () => {
     assert.equal(only(lan.masters()), a);
   });
 
+  test("split-brain healing when the rightful Master's advert crosses first: the lower one's last advert (higher_prio_send_advert) still triggers the reassertion", () => {
+    const lan = new SimLan();
+    const a = lan.addNode({ name: 'A', address: '192.0.2.1', priority: 200, higherPrioSendAdvert: true });
+    lan.addNode({ name: 'B', address: '192.0.2.2', priority: 100, higherPrioSendAdvert: true });
+    lan.startAll();
+    lan.run(10 * SECOND);
+    lan.partition(['A'], ['B']);
+    lan.run(20_900_000);
+    lan.heal();
+    lan.run(25 * SECOND);
+    const aAdvert = 21_218_750; // A's first advert after the heal, before B's at 21_828_125
+    assert.deepEqual(
+      lan.transitions.filter((t) => t.at >= 20_900_000).map((t) => [t.node, t.from, t.to, t.reason, t.at]),
+      [['B', 'master', 'backup', 'higher-priority-seen', aAdvert]],
+    );
+    assert.deepEqual(
+      a.log.filter((e) => e.at >= 20_900_000),
+      [
+        { at: aAdvert, what: 'announce-lower-priority' },
+        { at: aAdvert, what: 'reasserted', peer: '192.0.2.2' },
+      ],
+    );
+    assert.equal(only(lan.masters()), a);
+  });
+
   test('reassertion is rate-limited: a peer that keeps claiming gets at most one answer per advert interval', () => {
     const { lan, a } = pair();
     lan.run(10 * SECOND);

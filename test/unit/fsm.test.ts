@@ -183,6 +183,16 @@ describe('state machine', () => {
     }
   });
 
+  test('Master with higher_prio_send_advert: one last advert of its own, then Backup', () => {
+    const { fsm } = make({ higherPrioSendAdvert: true });
+    fsm.step({ type: 'startup' });
+    fsm.step({ type: 'timer', timer: 'master-down' });
+    const r = fsm.step({ type: 'advert', advert: advert(150), from: '192.0.2.9' });
+    assert.equal(fsm.state, 'backup');
+    assert.deepEqual(r.actions[0], { type: 'send-advert', priority: 100 });
+    assert.deepEqual(types(r.actions), ['send-advert', 'stop-timer', 'remove-addresses', 'start-timer']);
+  });
+
   test('Master with lower_prio_no_advert: re-announces but sends no extra advert', () => {
     const { fsm } = make({ lowerPrioNoAdvert: true });
     fsm.step({ type: 'startup' });

@@ -92,7 +92,6 @@ const GLOBAL_UNSUPPORTED = new Set([
 
 const INSTANCE_UNSUPPORTED = new Set([
   'lvs_sync_daemon_interface',
-  'higher_prio_send_advert',
   'kernel_rx_buf_size',
   'debug',
   'strict_mode',
@@ -117,7 +116,7 @@ const INSTANCE_UNSUPPORTED = new Set([
 
 /** `script`: keepalived runs the first word only (quote it to pass arguments); `notify`: the
  * first word is the command line, the words after it `user [group]`. */
-type Kind = 'int' | 'number' | 'string' | 'flag' | 'words' | 'version' | 'script' | 'notify';
+type Kind = 'int' | 'number' | 'string' | 'flag' | 'bool' | 'words' | 'version' | 'script' | 'notify';
 
 const GLOBAL_KEYS: Record<string, Kind> = {
   router_id: 'string',
@@ -131,10 +130,10 @@ const GLOBAL_KEYS: Record<string, Kind> = {
   vrrp_garp_master_refresh: 'number',
   vrrp_garp_interval: 'number',
   vrrp_gna_interval: 'number',
-  vrrp_lower_prio_no_advert: 'flag',
+  vrrp_lower_prio_no_advert: 'bool',
   vrrp_garp_lower_prio_delay: 'number',
   vrrp_garp_lower_prio_repeat: 'int',
-  vrrp_higher_prio_send_advert: 'flag',
+  vrrp_higher_prio_send_advert: 'bool',
   script_user: 'words',
   enable_script_security: 'flag',
   notify_fifo: 'string',
@@ -176,7 +175,8 @@ const INSTANCE_KEYS: Record<string, Kind> = {
   garp_master_refresh_repeat: 'int',
   garp_lower_prio_delay: 'number',
   garp_lower_prio_repeat: 'int',
-  lower_prio_no_advert: 'flag',
+  lower_prio_no_advert: 'bool',
+  higher_prio_send_advert: 'bool',
   old_unicast_checksum: 'flag',
 };
 
@@ -471,6 +471,14 @@ function scalar(s: Statement, kind: Kind, path: Path, ctx: Ctx): unknown {
   switch (kind) {
     case 'flag':
       return true;
+    case 'bool': {
+      // keepalived's [<BOOL>]: no argument means true
+      const v = s.args[0]?.text.toLowerCase();
+      if (v === undefined || ['true', 'on', 'yes'].includes(v)) return true;
+      if (['false', 'off', 'no'].includes(v)) return false;
+      error(ctx, s, path, `expected on|off|true|false|yes|no, got '${s.args[0]?.text ?? ''}'`);
+      return undefined;
+    }
     case 'string':
       return s.args[0]?.text;
     case 'words':
