@@ -2,7 +2,9 @@
 // (src/control/socket.ts). The socket is found from the same -f / -p the daemon was started
 // with (or --socket), through the one function the daemon uses too.
 
+import { statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
+import { dirname } from 'node:path';
 import type { VigilEvent } from '../bus/events.ts';
 import { loadConfigFile } from '../config/load.ts';
 import type { InstanceStatus } from '../daemon/engine.ts';
@@ -43,6 +45,22 @@ class ControlError extends Error {}
 /** One connection: sends a request, hands each response line to `onLine` until it returns
  * true (done) or the daemon closes the connection. */
 function converse(path: string, req: ControlRequest, onLine: (msg: ControlResponse) => boolean, timeoutMs: number | undefined): Promise<void> {
+  // An impostor can only plant a socket in a directory others can write to: there, one owned by
+  // neither root nor us is not talked to (a reload or status must not go to it). A daemon run
+  // as its own user in its own directory (systemd's RuntimeDirectory=) is fine.
+  const uid = process.getuid?.();
+  let owner: number | undefined;
+  let dirOpen = false;
+  try {
+    owner = statSync(path).uid;
+    const dir = statSync(dirname(path));
+    dirOpen = (dir.mode & 0o022) !== 0 || (dir.uid !== 0 && dir.uid !== owner);
+  } catch {
+    owner = undefined; // missing: connect() says so below
+  }
+  if (owner !== undefined && uid !== undefined && owner !== 0 && owner !== uid && dirOpen) {
+    return Promise.reject(new ControlError(`${path} is owned by uid ${owner}, neither root nor you (uid ${uid}), in a directory others can write to; not talking to it`));
+  }
   return new Promise((resolve, reject) => {
     const sock: Socket = createConnection(path);
     let buf = '';

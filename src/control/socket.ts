@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { basename, extname, resolve } from 'node:path';
+import { basename, dirname, extname, resolve } from 'node:path';
 import type { VigilEvent } from '../bus/events.ts';
 import type { EngineStatus } from '../daemon/engine.ts';
 import { configSecrets } from '../daemon/log.ts';
@@ -180,6 +180,10 @@ export async function startControlSocket(daemon: Daemon, opts: ControlSocketOpti
   const lingerMs = opts.lingerMs ?? 2000;
   const mask = secretMasker(daemon);
   if (path.startsWith(DEFAULT_RUN_DIR + '/')) mkdirSync(DEFAULT_RUN_DIR, { recursive: true, mode: 0o755 });
+  // the 0600 mode is the only access check (see the top): in a directory others may write to
+  // without the sticky bit, they could swap the socket for their own
+  const dirMode = lstatSync(dirname(path)).mode;
+  if (dirMode & 0o022 && !(dirMode & 0o1000)) daemon.log.warn(`control socket ${path}: its directory is writable by others; they could replace the socket (set control.socket or -p elsewhere)`);
   await claimPath(path);
 
   const clients = new Set<Socket>();

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -417,4 +417,19 @@ test('statistics list every drop reason of an instance and unclaimed packets by 
   } finally {
     void f.cleanup();
   }
+});
+
+test('vigil status will not talk to a foreign-owned socket in a directory others can write to', { skip: process.getuid?.() === 0 ? false : 'needs root (chown)' }, async () => {
+  await withControl(async (f, s) => {
+    chownSync(s.path, 65534, 65534);
+    // a daemon running as its own user, in a directory only it (or root) writes to: trusted
+    const ok = sink();
+    assert.equal(await controlCommand('status', { file: f.daemon.opts.file, socket: s.path, json: true, out: ok.out, err: ok.err }), 0, ok.stderr());
+    // the same socket in a world-writable (sticky, like /tmp) directory: could be anyone's
+    chmodSync(f.dir, 0o1777);
+    const e = sink();
+    assert.equal(await controlCommand('status', { file: f.daemon.opts.file, socket: s.path, out: e.out, err: e.err }), 1);
+    assert.equal(e.stderr(), `vigil status: ${s.path} is owned by uid 65534, neither root nor you (uid 0), in a directory others can write to; not talking to it\n`);
+    assert.equal(e.stdout(), '');
+  });
 });
