@@ -14,6 +14,7 @@ import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
 import { defaultVmacName, ensureVmac, removeVmac, virtualMac } from '../net/vmac.ts';
 import type { Transition } from '../vrrp/fsm.ts';
 import { VrrpInstance, type InstanceCounters, type Scheduler } from '../vrrp/instance.ts';
+import { SyncGroups } from './sync-groups.ts';
 import type { Family, Micros } from '../vrrp/types.ts';
 import { primaryAddress, toInstanceConfig, virtualAddresses, virtualRoutes, virtualRules } from './instances.ts';
 import type { Logger } from './log.ts';
@@ -87,6 +88,7 @@ export class Engine {
   private readonly history = new Map<string, TransitionRecord[]>();
   /** Reload outcomes (status, metrics). */
   readonly reloads = { applied: 0, rejected: 0 };
+  private readonly sync: SyncGroups;
   private readonly dropTimer: NodeJS.Timeout;
 
   constructor(
@@ -97,6 +99,12 @@ export class Engine {
   ) {
     this.dropTimer = setInterval(() => this.flushDrops(), dropSummaryMs);
     this.dropTimer.unref();
+    this.sync = new SyncGroups(config, {
+      bus,
+      instance: (name) => this.running.get(name)?.instance,
+      waiting: (name) => this.waiting.has(name),
+      reassert: (name, peer, peerPriority) => this.reassertMember(name, peer, peerPriority),
+    });
   }
 
   /** Removes addresses a crashed earlier run may have left, then starts every instance. */
@@ -111,14 +119,7 @@ export class Engine {
         if (r === 'removed') this.log.info(`removed stale address ${vip.address} from ${vip.dev}`);
       }
     }
-    this.warnNotImplemented();
     for (const name of Object.keys(this.config.vrrp_instance)) this.startInstance(name);
-  }
-
-  /** Configured features the engine does not act on yet are said out loud, once, at start:
-   * an operator must not believe instances move together when nothing groups them. */
-  private warnNotImplemented(): void {
-    if (Object.keys(this.config.vrrp_sync_group).length > 0) this.log.warn('vrrp_sync_group is not implemented yet; instances run independently; group notify scripts do not run (group trackers apply to each member)');
   }
 
   private startInstance(name: string): void {
@@ -136,11 +137,14 @@ export class Engine {
       // keepalived keeps such an instance in FAULT until the interface appears
       if (!this.waiting.has(name)) this.log.warn(`(${name}) interface ${inst.interface} has no IPv${cfg0.family} address yet; waiting`);
       this.waiting.add(name);
+      this.sync.faultsChanged(name);
       this.waitTimer ??= setInterval(() => this.retryWaiting(), 1000);
       return;
     }
     this.waiting.delete(name);
     const cfg = toInstanceConfig(this.config, name, inst, primary);
+    // a sync group member waits for its siblings before taking over on its own timer
+    if (this.sync.group(name)) cfg.canBecomeMaster = () => this.sync.canBecomeMaster(name);
     const key = `${inst.interface}/${cfg.family}`;
     const entry = this.socketFor(key, inst.interface, cfg.family);
     // use_vmac: VIPs live on a macvlan with the virtual MAC, and adverts leave from it (unless
@@ -196,6 +200,7 @@ export class Engine {
         onReasserted: (peer, peerPriority, instance) => {
           this.log.info(`(${name}) Master received advert from ${peer} with lower priority ${peerPriority}, ours ${instance.fsm.priority}: reasserting`);
           this.bus.publish({ type: 'instance.reasserted', instance: name, vrid: inst.virtual_router_id, interface: inst.interface, peer, peerPriority, priority: instance.fsm.priority });
+          this.sync.memberReasserted(name, peer, peerPriority);
         },
         onDrop: (reason, detail) => {
           this.countDrop(name, reason);
@@ -210,6 +215,18 @@ export class Engine {
     const effective = this.effectivePriority(name);
     if (effective !== inst.priority) run.instance.setPriority(effective);
     run.instance.start();
+    // a member that was missing held its group in FAULT; it is here now
+    this.sync.faultsChanged(name);
+  }
+
+  /** A sync group sibling reasserted: this Master member re-announces its addresses too. */
+  private reassertMember(name: string, peer: string, peerPriority: number): void {
+    const run = this.running.get(name);
+    if (!run || run.instance.state !== 'master') return;
+    const inst = this.config.vrrp_instance[name];
+    this.log.info(`(${name}) reasserting with its sync group ${this.sync.group(name) ?? ''}`);
+    this.announceAll(run, run.instance.currentGeneration, 'lower-priority');
+    if (inst) this.bus.publish({ type: 'instance.reasserted', instance: name, vrid: inst.virtual_router_id, interface: inst.interface, peer, peerPriority, priority: run.instance.fsm.priority });
   }
 
   private retryWaiting(): void {
@@ -324,7 +341,7 @@ export class Engine {
     this.history.set(name, h);
     // keepalived's wording, so existing log alerts keep matching
     this.log.info(`(${name}) Entering ${STATE_NAMES[t.to]} STATE`, { from: t.from, reason: t.reason, priority: t.priority, ...(t.detail ? { detail: t.detail } : {}) });
-    const group = Object.entries(this.config.vrrp_sync_group).find(([, g]) => g.group.includes(name))?.[0];
+    const group = this.sync.group(name);
     this.bus.publish({
       type: 'instance.transition',
       instance: name,
@@ -337,6 +354,7 @@ export class Engine {
       ...(t.detail !== undefined ? { detail: t.detail } : {}),
       ...(group ? { group } : {}),
     });
+    this.sync.memberMoved(name, t);
   }
 
   // --- trackers: the only way plugins reach the engine ---------------------------------------
@@ -394,6 +412,7 @@ export class Engine {
     this.log.info(`(${instance}) fault ${active ? 'set' : 'cleared'} by ${key}`);
     this.bus.publish({ type: 'instance.fault', instance, source: key, active, faults: [...set].sort() });
     this.running.get(instance)?.instance.setFault(key, active);
+    this.sync.faultsChanged(instance);
   }
 
   /** A plugin went away (reload): whatever it held no longer holds. */
@@ -494,6 +513,7 @@ export class Engine {
     const old = this.config;
     const diff: ReloadDiff = { unchanged: [], updated: [], recreated: [], added: [], removed: [] };
     this.config = next;
+    this.sync.configure(next);
     for (const [name, run] of [...this.running]) {
       const before = old.vrrp_instance[name];
       const after = next.vrrp_instance[name];

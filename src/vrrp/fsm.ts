@@ -39,7 +39,9 @@ export type TransitionReason =
   /** Fault -> Backup. */
   | 'fault-cleared'
   /** Any -> Initialize. */
-  | 'shutdown';
+  | 'shutdown'
+  /** Backup -> Master or Master -> Backup: another member of its sync group moved. */
+  | 'sync-group';
 
 /** Why a valid advert was not acted on. These are counted, not errors. */
 export type DiscardReason =
@@ -96,6 +98,8 @@ export type Input =
   | { type: 'timer'; timer: TimerName }
   /** The effective priority as computed from the base priority and the trackers. */
   | { type: 'priority'; priority: number }
+  /** Its sync group moved: follow (Backup -> Master, or Master -> Backup). */
+  | { type: 'sync'; to: 'master' | 'backup'; detail?: string }
   | { type: 'fault'; source: string; active: boolean };
 
 export interface Clock {
@@ -126,6 +130,10 @@ export interface FsmConfig {
    * reasserts with fresh announcements: after a split brain, whichever advert crosses first,
    * the clients are told where the addresses went. */
   higherPrioSendAdvert?: boolean;
+  /** A sync group's gate: may this member become Master now that its Master_Down_Timer ran
+   * out? keepalived's rule: only if every other member is Master or wants to be too (prefer
+   * Backup to thrashing). Absent = no group. */
+  canBecomeMaster?: () => boolean;
 }
 
 /** Where the preempt_delay window stands while in Backup. */
@@ -149,6 +157,8 @@ export class VrrpFsm {
   private lastMaster: string | undefined;
   /** When this Master last reasserted itself against a lower-priority one. */
   private lastReassert: Micros | undefined;
+  /** Backup whose Master_Down_Timer ran out while its sync group held it back. */
+  private wantMaster = false;
 
   constructor(config: FsmConfig, clock: Clock) {
     if (!Number.isInteger(config.priority) || config.priority < 1 || config.priority > 255) {
@@ -190,6 +200,11 @@ export class VrrpFsm {
     return this.current === 'master' ? this.config.primaryAddress : this.lastMaster;
   }
 
+  /** A Backup ready to take over, held back only by its sync group (see canBecomeMaster). */
+  get wantsMaster(): boolean {
+    return this.current === 'backup' && this.wantMaster;
+  }
+
   get activeFaults(): string[] {
     return [...this.faults].sort();
   }
@@ -223,6 +238,9 @@ export class VrrpFsm {
         break;
       case 'fault':
         this.onFault(input.source, input.active, out);
+        break;
+      case 'sync':
+        this.onSync(input.to, out, input.detail);
         break;
     }
     return out;
@@ -280,6 +298,7 @@ export class VrrpFsm {
       return;
     }
     this.lastMaster = from;
+    this.wantMaster = false;
     if (this.config.version === 3) this.masterAdverIntervalCs = advert.intervalCs;
     this.downCause = 'master-down-timer';
     out.actions.push({ type: 'start-timer', timer: 'master-down', after: this.masterDownInterval });
@@ -350,6 +369,13 @@ export class VrrpFsm {
         return;
       case 'master-down':
         if (this.current !== 'backup') return;
+        if (this.settings.canBecomeMaster && !this.settings.canBecomeMaster()) {
+          // Its group is not ready: say so, and look again shortly (the others' timers are
+          // about to run out, or they still hear a Master and this one should stay Backup).
+          this.wantMaster = true;
+          out.actions.push({ type: 'start-timer', timer: 'master-down', after: this.skewTime });
+          return;
+        }
         this.enterMaster(out, this.downCause, this.lastMaster);
         return;
       case 'preempt-delay':
@@ -362,6 +388,16 @@ export class VrrpFsm {
     // The address owner's priority is never adjusted; others stay within 1..254.
     if (this.isOwner) return;
     this.effectivePriority = Math.min(254, Math.max(1, Math.round(priority)));
+  }
+
+  private onSync(to: 'master' | 'backup', out: StepResult, detail?: string): void {
+    if (to === 'master' && this.current === 'backup') {
+      this.enterMaster(out, 'sync-group', detail);
+    } else if (to === 'backup' && this.current === 'master') {
+      out.actions.push({ type: 'stop-timer', timer: 'adver' });
+      out.actions.push({ type: 'remove-addresses' });
+      this.enterBackup(out, 'sync-group', { holdPreempt: false, detail });
+    }
   }
 
   private onFault(source: string, active: boolean, out: StepResult): void {
@@ -439,6 +475,7 @@ export class VrrpFsm {
   }
 
   private transition(out: StepResult, to: State, reason: TransitionReason, detail?: string): void {
+    this.wantMaster = false;
     const t: Transition = { from: this.current, to, reason, priority: this.effectivePriority, at: this.clock.now() };
     if (detail !== undefined) t.detail = detail;
     this.current = to;

@@ -152,6 +152,11 @@ export class VrrpInstance {
     this.handle({ type: 'priority', priority });
   }
 
+  /** Its sync group moved: follow it (see VrrpFsm's 'sync' input). */
+  sync(to: 'master' | 'backup', detail?: string): void {
+    this.handle({ type: 'sync', to, ...(detail !== undefined ? { detail } : {}) });
+  }
+
   setFault(source: string, active: boolean): void {
     this.handle({ type: 'fault', source, active });
   }
