@@ -2,7 +2,15 @@
 //
 //   codec     encode / decode throughput of typical adverts
 //   sim       virtual-to-wall time ratio of the simulated LAN with a 5-router group
+//   events    transition event -> notify script start, through the real plugin host (a worker
+//             thread) and the built-in notify-script plugin running a real script
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { EventBus } from '../src/bus/bus.ts';
+import { PluginHost } from '../src/plugins/host.ts';
+import { BUILTIN_DIR } from '../src/plugins/loader.ts';
 import { decodeAdvert, encodeAdvert } from '../src/vrrp/packet.ts';
 import type { Advert } from '../src/vrrp/types.ts';
 import { SECOND, SimLan } from '../test/sim/lan.ts';
@@ -90,5 +98,49 @@ function benchSim(): void {
   );
 }
 
+async function benchNotifyLatency(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-bench-'));
+  const out = join(dir, 'starts');
+  const script = join(dir, 'notify.sh');
+  // the script's first act: record when it started (ns since the epoch) and which event
+  writeFileSync(script, `#!/bin/sh\necho "$(date +%s%N) $4" >> ${out}\n`);
+  chmodSync(script, 0o755);
+  const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m: string) => console.error(m) };
+  const bus = new EventBus();
+  const host = new PluginHost({ bus, log: quiet, onAdjust: () => undefined, onFault: () => undefined, onRemoved: () => undefined });
+  const n = 200;
+  try {
+    host.apply(
+      [{ id: 'notify-script', entry: join(BUILTIN_DIR, 'notify-script', 'index.ts'), origin: 'builtin', config: { script_user: 'root', instances: { VI_1: { notify: { line: script } } } } }],
+      [],
+      {},
+    );
+    await host.ready(10_000);
+    const sent = new Map<number, number>();
+    for (let i = 1; i <= n; i++) {
+      // the priority argument carries the event's index, so each start maps to its event
+      const e = bus.publish({ type: 'instance.transition', instance: 'VI_1', vrid: 1, interface: 'eth0', from: 'backup', to: i % 2 ? 'master' : 'backup', reason: 'master-down-timer', priority: i });
+      sent.set(i, Date.parse(e.time));
+      // one transition at a time, as they happen on a real router: wait for this one's script
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && !readFileSync(out, { flag: 'a+', encoding: 'utf8' }).includes(` ${i}\n`)) await new Promise((r) => setTimeout(r, 2));
+    }
+    const lat = readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const [ns, idx] = l.split(' ');
+        return Number(ns) / 1e6 - (sent.get(Number(idx)) ?? NaN);
+      })
+      .sort((a, b) => a - b);
+    const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))]?.toFixed(1);
+    console.log(`events transition -> notify script start (${lat.length} runs, worker + execa + sh): median ${pct(50)} ms  p99 ${pct(99)} ms  max ${lat.at(-1)?.toFixed(1)} ms`);
+  } finally {
+    await host.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 benchCodec();
 benchSim();
+await benchNotifyLatency();
