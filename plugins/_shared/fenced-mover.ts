@@ -12,7 +12,7 @@
 // move would hold back the very transition that must fence it.
 
 import type { InstanceTransition } from '../../src/bus/events.ts';
-import type { PluginLogger } from '../../src/plugins/api.ts';
+import type { PluginContext, PluginLogger } from '../../src/plugins/api.ts';
 import { backoffDelay, mayRetry, sleep } from './backoff.ts';
 import type { RetryPolicy } from './retry-schema.ts';
 
@@ -87,6 +87,26 @@ export class FencedMover {
       return o;
     });
     this.running.add(p);
+  }
+
+  /** The movers' one policy, wired to a plugin's events: move on becoming Master; move again
+   * when a reassertion says a lower-priority Master was around (a healed partition: it may
+   * have taken the address meanwhile); and, at start, move for instances already Master (a
+   * plugin restarted after a failure sees no transition to master). Every other transition
+   * fences what is in flight. */
+  follow<T>(ctx: PluginContext<unknown>, instances: Readonly<Record<string, T>>, moveFor: (inst: T) => MoveFn): void {
+    ctx.on('instance.transition', (e) => {
+      const inst = instances[e.instance];
+      if (inst) this.transition(e, e.to === 'master' ? moveFor(inst) : undefined);
+    });
+    ctx.on('instance.reasserted', (e) => {
+      const inst = instances[e.instance];
+      if (inst) this.transition({ ...currentMaster(e.instance, e.vrid, e.interface), seq: e.seq, reason: 'preempted' }, moveFor(inst));
+    });
+    for (const info of ctx.instances) {
+      const inst = instances[info.name];
+      if (inst && info.state === 'master') this.transition(currentMaster(info.name, info.vrid, info.interface), moveFor(inst));
+    }
   }
 
   /** Resolves when every move started so far has finished (tests; stop). */

@@ -16,7 +16,7 @@ import {
   type EC2ClientConfig,
 } from '@aws-sdk/client-ec2';
 import { definePlugin } from '../../src/plugins/api.ts';
-import { currentMaster, FencedMover, MoveError, type MoveContext } from '../_shared/fenced-mover.ts';
+import { FencedMover, MoveError, type MoveContext } from '../_shared/fenced-mover.ts';
 import { schema, type AwsVipInstance } from './config.ts';
 
 const THROTTLING = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'RequestThrottled', 'TooManyRequestsException', 'InsufficientAddressCapacity']);
@@ -114,23 +114,7 @@ export default definePlugin({
       };
     }
 
-    ctx.on('instance.transition', (e) => {
-      const inst = cfg.instances[e.instance];
-      if (!inst) return;
-      mover.transition(e, e.to === 'master' ? moveFor(inst) : undefined);
-    });
-    // A lower-priority Master was heard (a partition healing): it may have moved the address
-    // to itself meanwhile, so claim it again, fenced like any move.
-    ctx.on('instance.reasserted', (e) => {
-      const inst = cfg.instances[e.instance];
-      if (inst) mover.transition({ ...currentMaster(e.instance, e.vrid, e.interface), seq: e.seq, reason: 'preempted' }, moveFor(inst));
-    });
-    // Started (or restarted after a failure) while an instance is already Master: no
-    // transition will come, so claim the address now, fenced like any move.
-    for (const info of ctx.instances) {
-      const inst = cfg.instances[info.name];
-      if (inst && info.state === 'master') mover.transition(currentMaster(info.name, info.vrid, info.interface), moveFor(inst));
-    }
+    mover.follow(ctx, cfg.instances, moveFor);
     ctx.onStop(async () => {
       await mover.settled();
       ec2.destroy();

@@ -5,7 +5,7 @@
 
 import { definePlugin } from '../../src/plugins/api.ts';
 import { parseRetryAfter, sleep } from '../_shared/backoff.ts';
-import { currentMaster, FencedMover, MoveError, type MoveContext } from '../_shared/fenced-mover.ts';
+import { FencedMover, MoveError, type MoveContext } from '../_shared/fenced-mover.ts';
 import { schema, type HetznerVipConfig } from './config.ts';
 
 interface ApiError {
@@ -91,23 +91,7 @@ export default definePlugin({
       };
     }
 
-    ctx.on('instance.transition', (e) => {
-      const inst = cfg.instances[e.instance];
-      if (!inst) return;
-      mover.transition(e, e.to === 'master' ? moveFor(inst) : undefined);
-    });
-    // A lower-priority Master was heard (a partition healing): it may have moved the address
-    // to itself meanwhile, so claim it again, fenced like any move.
-    ctx.on('instance.reasserted', (e) => {
-      const inst = cfg.instances[e.instance];
-      if (inst) mover.transition({ ...currentMaster(e.instance, e.vrid, e.interface), seq: e.seq, reason: 'preempted' }, moveFor(inst));
-    });
-    // Started (or restarted after a failure) while an instance is already Master: no
-    // transition will come, so claim the address now, fenced like any move.
-    for (const info of ctx.instances) {
-      const inst = cfg.instances[info.name];
-      if (inst && info.state === 'master') mover.transition(currentMaster(info.name, info.vrid, info.interface), moveFor(inst));
-    }
+    mover.follow(ctx, cfg.instances, moveFor);
     ctx.onStop(() => mover.settled());
   },
 });
