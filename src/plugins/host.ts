@@ -20,6 +20,11 @@ import type { Logger } from '../daemon/log.ts';
 import type { InstanceInfo } from './api.ts';
 import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
 
+/** Heartbeats and timeouts are measured on the monotonic clock: a step of the wall clock (NTP,
+ * an operator's `date -s`) must neither kill every plugin (forward) nor blind the hang
+ * detection for as long as the step (backward). */
+const monoMs = (): number => performance.now();
+
 const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
 
 export interface PluginSpec {
@@ -112,6 +117,8 @@ export class PluginHost {
   private readonly unsubscribe: () => void;
   private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates'>>;
   private stopping = false;
+  /** When check() last ran (monotonic ms). */
+  private lastCheck = 0;
 
   constructor(private readonly opts: HostOptions) {
     this.o = {
@@ -228,7 +235,7 @@ export class PluginHost {
   }
 
   private send(slot: Slot, event: VigilEvent, attempts: number): void {
-    slot.unacked.set(event.seq, { event, sentAt: Date.now(), attempts: attempts + 1 });
+    slot.unacked.set(event.seq, { event, sentAt: monoMs(), attempts: attempts + 1 });
     slot.eventsDelivered++;
     this.post(slot, { t: 'event', event });
   }
@@ -244,8 +251,8 @@ export class PluginHost {
   private spawn(slot: Slot): void {
     slot.state = 'starting';
     slot.version++;
-    slot.startedAt = Date.now();
-    slot.lastPong = Date.now();
+    slot.startedAt = monoMs();
+    slot.lastPong = monoMs();
     const init: WorkerInit = {
       entry: slot.spec.entry,
       config: slot.spec.config,
@@ -277,12 +284,12 @@ export class PluginHost {
     const id = slot.spec.id;
     switch (m.t) {
       case 'pong':
-        slot.lastPong = Date.now();
+        slot.lastPong = monoMs();
         return;
       case 'ready': {
         slot.name = m.name;
         slot.state = 'running';
-        slot.lastPong = Date.now();
+        slot.lastPong = monoMs();
         const queued = slot.queue.splice(0);
         for (const q of queued) this.send(slot, q.event, q.attempts);
         for (const w of slot.readyWaiters.splice(0)) w();
@@ -337,7 +344,13 @@ export class PluginHost {
 
   /** Heartbeat and hang detection. */
   private check(): void {
-    const now = Date.now();
+    const now = monoMs();
+    // This thread itself did not run for a while (the process was frozen by SIGSTOP, or the
+    // event loop was blocked): the workers' pongs may be waiting unread behind this very timer,
+    // so no worker is blamed for the gap. Every running worker gets a fresh window instead.
+    const stalled = this.lastCheck > 0 && now - this.lastCheck > this.o.unresponsiveMs;
+    this.lastCheck = now;
+    if (stalled) for (const slot of this.slots.values()) if (slot.state === 'running') slot.lastPong = now;
     for (const slot of this.slots.values()) {
       if (slot.state === 'running') {
         if (now - slot.lastPong > this.o.unresponsiveMs) {
