@@ -4,6 +4,11 @@
 //   sim       virtual-to-wall time ratio of the simulated LAN with a 5-router group
 //   events    transition event -> notify script start, through the real plugin host (a worker
 //             thread) and the built-in notify-script plugin running a real script
+//   lab       (root, keepalived and tcpdump installed) vigil and keepalived side by side in
+//             network namespaces: failover, advert timing, scale, notify latency, reload; a
+//             table, and JSON under bench/results/. See BENCHMARKS.md.
+//
+//   npm run bench [-- --quick-only] [-- --trials N]
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +19,8 @@ import { BUILTIN_DIR } from '../src/plugins/loader.ts';
 import { decodeAdvert, encodeAdvert } from '../src/vrrp/packet.ts';
 import type { Advert } from '../src/vrrp/types.ts';
 import { SECOND, SimLan } from '../test/sim/lan.ts';
+import { keepalivedInstalled } from './bench/lab.ts';
+import { runLab } from './bench/run-lab.ts';
 
 function rate(n: number, ms: number): string {
   return `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;
@@ -144,3 +151,18 @@ async function benchNotifyLatency(): Promise<void> {
 benchCodec();
 benchSim();
 await benchNotifyLatency();
+
+const argv = process.argv.slice(2);
+const trialsArg = argv.indexOf('--trials');
+const labTrials = trialsArg >= 0 ? Number(argv[trialsArg + 1]) : 10;
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+if (argv.includes('--quick-only')) {
+  console.log('lab    skipped: --quick-only');
+} else if (!isRoot) {
+  console.log('lab    skipped: the namespace lab figures (failover, advert timing, scale, reload, notify vs keepalived) need root');
+} else if (!keepalivedInstalled()) {
+  console.log('lab    skipped: keepalived or tcpdump is not installed (scripts/install-test-deps.sh installs both)');
+} else {
+  await runLab(labTrials);
+}
+

@@ -64,7 +64,7 @@ export function startDaemon(lab: Lab, impl: Impl, ns: string, conf: string, dir:
   } else {
     // a SIGKILLed keepalived leaves its pid files behind; the next start must not find them
     for (const f of [`${tag}.pid`, `${tag}.vrrp.pid`]) rmSync(join(dir, f), { force: true });
-    child = lab.spawn(ns, 'keepalived', ['--dont-fork', '--log-console', '--no-syslog', '--vrrp', '-f', conf, '-p', join(dir, `${tag}.pid`), '-r', join(dir, `${tag}.vrrp.pid`)]);
+    child = lab.spawn(ns, 'keepalived', ['--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--vrrp', '-f', conf, '-p', join(dir, `${tag}.pid`), '-r', join(dir, `${tag}.vrrp.pid`)]);
   }
   let log = '';
   let partial = '';
@@ -153,13 +153,13 @@ export function processTree(pid: number): number[] {
 
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 
-function cpuTicks(pids: number[]): number {
-  let t = 0;
+function cpuTicks(pids: number[]): Map<number, number> {
+  const t = new Map<number, number>();
   for (const pid of pids) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      t += Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
+      t.set(pid, Number(f[11]) + Number(f[12])); // utime, stime (fields 14 and 15)
     } catch {
       // exited
     }
@@ -194,11 +194,17 @@ export async function measureUsage(daemons: Daemon[], windowMs: number): Promise
   const t0 = performance.now();
   await sleep(windowMs);
   const secs = (performance.now() - t0) / 1000;
-  return trees.map((pids, i) => ({
-    cpuPct: ((cpuTicks(pids) - (before[i] ?? 0)) / CLK_TCK / secs) * 100,
+  return trees.map((pids, i) => {
+    // a process that died in the window (a crashed engine) is left out of the sum
+    const after = cpuTicks(pids);
+    let ticks = 0;
+    for (const [pid, t] of after) ticks += t - (before[i]?.get(pid) ?? t);
+    return {
+    cpuPct: (ticks / CLK_TCK / secs) * 100,
     rssMiB: rssKiB(pids) / 1024,
-    processes: pids.length,
-  }));
+    processes: after.size,
+    };
+  });
 }
 
 // ---- captures ----
