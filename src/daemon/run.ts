@@ -193,7 +193,16 @@ class ConfigWatcher {
     private readonly on: { onConfig(): void; onPlugin(id: string): void },
   ) {
     this.watcher = watch([resolve(file)], { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
-    this.watcher.on('all', (_event, path) => this.changed(path));
+    this.watcher.on('all', (event, path) => {
+      // A deleted config file is watched again at once: with a second path in the watcher (the
+      // plugins directory), chokidar would otherwise never report the file's re-creation, and
+      // a re-created config would not reload (found by test/faults/scripts.test.ts).
+      if (event === 'unlink' && resolve(path) === resolve(this.file)) {
+        this.watcher.unwatch(resolve(this.file));
+        this.watcher.add(resolve(this.file));
+      }
+      this.changed(path);
+    });
     this.watcher.on('error', (e) => this.log.warn(`watch: ${(e as Error).message}`));
     this.retarget(config);
   }
