@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs: iproute2 (ip netns, veth, bridge),
-# keepalived (the interop peer), tcpdump (wire captures), nftables, chromium (status page).
+# keepalived (the interop peer), tcpdump (wire captures), nftables, chromium (status page),
+# faketime (wall-clock jumps preloaded into test daemons).
 # Run as root; CI does.
 # Does nothing when everything is already there, so it is cheap to call every time.
 set -euo pipefail
@@ -11,6 +12,8 @@ command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v nft >/dev/null || need+=(nftables)
 # Debian's Chromium for the status page test (playwright-core drives it; it never downloads a browser)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# libfaketime, preloaded into daemons in the wall-clock-jump fault test (never the machine's clock)
+[ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(faketime)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: need ${need[*]}; run this script as root" >&2
