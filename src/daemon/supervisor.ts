@@ -111,7 +111,7 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
           if (opts.vrrpPidFile) rmSync(opts.vrrpPidFile, { force: true });
           return finish(code || 1);
         }
-        const now = Date.now();
+        const now = performance.now(); // monotonic: a wall clock step must not reopen or shut the window
         while (restarts.length && (restarts[0] ?? 0) <= now - windowMs) restarts.shift();
         if (restarts.length >= maxRestarts) {
           log.error(`supervisor: engine child ${c.pid} died unexpectedly (${how}); ${restarts.length} restarts within ${windowMs / 1000} s already: giving up`);
