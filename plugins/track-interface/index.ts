@@ -74,6 +74,12 @@ export default definePlugin({
     };
 
     const sock: RtNetlinkSocket = createRtNetlink();
+    try {
+      // a burst of link changes (hundreds of interfaces) must fit, or the kernel drops them
+      sock.socket.setRecvBufferSize(4 * 1024 * 1024);
+    } catch {
+      // capped by net.core.rmem_max; ENOBUFS below re-reads everything
+    }
     let closed = false;
     ctx.onStop(() => {
       closed = true;
@@ -93,7 +99,12 @@ export default definePlugin({
       try {
         do {
           disturbed = false;
-          const dump = await sock.getLinks();
+          // a dump whose reply was cut short by an overflow never completes: time out, retry
+          const dump = await sock.getLinks(undefined, undefined, { timeout: 5000 }).catch((e: Error) => {
+            if (!/Timeout/.test(e.message)) throw e;
+            disturbed = true;
+            return [];
+          });
           links.clear();
           for (const m of dump) {
             const index = m.data.index;
@@ -107,7 +118,17 @@ export default definePlugin({
       apply();
     };
 
+    // This listener runs inside the netlink module's native callback, where a thrown exception
+    // aborts the process (not just this worker): nothing may escape it.
     sock.socket.on('message', (msgs: NetlinkMessage[]) => {
+      try {
+        onMessages(msgs);
+      } catch (e) {
+        ctx.log.error(`link notification: ${(e as Error).message}; re-reading all links`);
+        resync().catch((err: unknown) => ctx.log.error(`re-reading links: ${(err as Error).message}`));
+      }
+    });
+    const onMessages = (msgs: NetlinkMessage[]): void => {
       if (dumping) {
         disturbed = true;
         return;
@@ -129,7 +150,7 @@ export default definePlugin({
         }
       }
       apply();
-    });
+    };
     // ENOBUFS: the kernel dropped notifications (a burst of link changes); the only way to
     // know the state again is to ask for all of it.
     sock.socket.on('error', (e) => {

@@ -69,8 +69,8 @@ function garpSchedule(inst: VrrpInstanceConfig, g: Config['global_defs']): GarpS
 export class Engine {
   private readonly running = new Map<string, Running>();
   private readonly sockets = new Map<string, { socket: VrrpSocket; byVrid: Map<number, Running> }>();
-  private readonly addresses = new AddressManager();
-  private readonly routes = new RouteManager();
+  private readonly addresses: AddressManager;
+  private readonly routes: RouteManager;
   private waitTimer: NodeJS.Timeout | undefined;
   readonly waiting = new Set<string>();
   unknownVridPackets = 0;
@@ -99,6 +99,11 @@ export class Engine {
   ) {
     this.dropTimer = setInterval(() => this.flushDrops(), dropSummaryMs);
     this.dropTimer.unref();
+    // a netlink socket error (an overflowed receive buffer) is reported, never thrown: thrown
+    // from the native callback it would abort the daemon (see net/rtnetlink.ts)
+    const netlinkError = (e: Error) => this.log.warn(`rtnetlink: ${e.message}; requests time out and are retried`);
+    this.addresses = new AddressManager(netlinkError);
+    this.routes = new RouteManager(netlinkError);
     this.sync = new SyncGroups(config, {
       bus,
       instance: (name) => this.running.get(name)?.instance,

@@ -1,8 +1,8 @@
 // Virtual addresses on interfaces via rtnetlink (the netlink package). Idempotent, as DESIGN.md
 // rule 3 asks: adding an address that is there and removing one that is gone are no-ops.
 
-import { createRtNetlink, type RtNetlinkSocket } from 'netlink';
 import { familyOf, ipToBytes } from '../vrrp/ipaddr.ts';
+import { GuardedRtNetlink } from './rtnetlink.ts';
 import { interfaceIndex } from './socket.ts';
 
 const AF_INET = 2;
@@ -27,25 +27,28 @@ function split(spec: AddressSpec) {
 }
 
 export class AddressManager {
-  private rt: RtNetlinkSocket | undefined;
+  private readonly nl: GuardedRtNetlink;
 
-  private socket(): RtNetlinkSocket {
-    this.rt ??= createRtNetlink();
-    return this.rt;
+  constructor(onError?: (e: Error) => void) {
+    this.nl = new GuardedRtNetlink(onError);
   }
 
   async add(spec: AddressSpec): Promise<'added' | 'present'> {
     const { addr, family, prefixlen } = split(spec);
     const bytes = ipToBytes(addr);
     try {
-      await this.socket().newAddress(
-        { family: family === 4 ? AF_INET : AF_INET6, prefixlen, index: interfaceIndex(spec.dev), scope: SCOPES[spec.scope ?? 'global'] ?? 0 },
-        {
-          local: bytes,
-          address: bytes,
-          ...(spec.label ? { label: spec.label } : {}),
-          ...(spec.brd ? { broadcast: ipToBytes(spec.brd) } : {}),
-        },
+      const index = interfaceIndex(spec.dev);
+      await this.nl.request((rt, opts) =>
+        rt.newAddress(
+          { family: family === 4 ? AF_INET : AF_INET6, prefixlen, index, scope: SCOPES[spec.scope ?? 'global'] ?? 0 },
+          {
+            local: bytes,
+            address: bytes,
+            ...(spec.label ? { label: spec.label } : {}),
+            ...(spec.brd ? { broadcast: ipToBytes(spec.brd) } : {}),
+          },
+          opts,
+        ),
       );
       return 'added';
     } catch (e) {
@@ -64,7 +67,7 @@ export class AddressManager {
       return 'absent'; // the interface is gone, and its addresses with it
     }
     try {
-      await this.socket().delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen, index }, { local: bytes, address: bytes });
+      await this.nl.request((rt, opts) => rt.delAddress({ family: family === 4 ? AF_INET : AF_INET6, prefixlen, index }, { local: bytes, address: bytes }, opts));
       return 'removed';
     } catch (e) {
       if (/EADDRNOTAVAIL|ENOENT|ENODEV/.test((e as Error).message)) return 'absent';
@@ -73,7 +76,6 @@ export class AddressManager {
   }
 
   close(): void {
-    this.rt?.socket.close();
-    this.rt = undefined;
+    this.nl.close();
   }
 }

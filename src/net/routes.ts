@@ -6,7 +6,7 @@
 // src IP, scope S, table N, metric/preference N. Anything else is a config error at -t.
 
 import { isIP } from 'node:net';
-import { createRtNetlink, type RtNetlinkSocket } from 'netlink';
+import { GuardedRtNetlink } from './rtnetlink.ts';
 import { ipToBytes } from '../vrrp/ipaddr.ts';
 import { addRule, removeRule, type RuleSpec } from './rules.ts';
 import { interfaceIndex } from './socket.ts';
@@ -145,7 +145,11 @@ export function parseRoute(line: string): RouteParse {
 }
 
 export class RouteManager {
-  private rt: RtNetlinkSocket | undefined;
+  private readonly nl: GuardedRtNetlink;
+
+  constructor(onError?: (e: Error) => void) {
+    this.nl = new GuardedRtNetlink(onError);
+  }
 
   private request(r: RouteSpec, defaultDev: string) {
     const dev = r.dev ?? (r.type === 'unicast' ? defaultDev : undefined);
@@ -170,10 +174,9 @@ export class RouteManager {
   }
 
   async add(r: RouteSpec, defaultDev: string): Promise<'added' | 'present'> {
-    this.rt ??= createRtNetlink();
     const { data, attrs } = this.request(r, defaultDev);
     try {
-      await this.rt.newRoute(data, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL });
+      await this.nl.request((rt, opts) => rt.newRoute(data, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL, ...opts }));
       return 'added';
     } catch (e) {
       if (/EEXIST/.test((e as Error).message)) return 'present';
@@ -182,7 +185,6 @@ export class RouteManager {
   }
 
   async remove(r: RouteSpec, defaultDev: string): Promise<'removed' | 'absent'> {
-    this.rt ??= createRtNetlink();
     let req;
     try {
       req = this.request(r, defaultDev);
@@ -190,7 +192,8 @@ export class RouteManager {
       return 'absent'; // its interface is gone, and the route with it
     }
     try {
-      await this.rt.delRoute(req.data, req.attrs);
+      const { data, attrs } = req;
+      await this.nl.request((rt, opts) => rt.delRoute(data, attrs, opts));
       return 'removed';
     } catch (e) {
       if (/ESRCH|ENOENT|ENODEV/.test((e as Error).message)) return 'absent';
@@ -199,17 +202,14 @@ export class RouteManager {
   }
 
   addRule(r: RuleSpec): Promise<'added' | 'present'> {
-    this.rt ??= createRtNetlink();
-    return addRule(this.rt, r);
+    return this.nl.request((rt, opts) => addRule(rt, r, opts));
   }
 
   removeRule(r: RuleSpec): Promise<'removed' | 'absent'> {
-    this.rt ??= createRtNetlink();
-    return removeRule(this.rt, r);
+    return this.nl.request((rt, opts) => removeRule(rt, r, opts));
   }
 
   close(): void {
-    this.rt?.socket.close();
-    this.rt = undefined;
+    this.nl.close();
   }
 }

@@ -117,10 +117,10 @@ function request(r: RuleSpec) {
   };
 }
 
-export async function addRule(rt: RtNetlinkSocket, r: RuleSpec): Promise<'added' | 'present'> {
+export async function addRule(rt: RtNetlinkSocket, r: RuleSpec, opts: { timeout?: number } = {}): Promise<'added' | 'present'> {
   const { data, attrs } = request(r);
   try {
-    await rt.newRule(data, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL });
+    await rt.newRule(data, attrs, { flags: NLM_F_CREATE | NLM_F_EXCL, ...opts });
     return 'added';
   } catch (e) {
     if (/EEXIST/.test((e as Error).message)) return 'present';
@@ -128,10 +128,10 @@ export async function addRule(rt: RtNetlinkSocket, r: RuleSpec): Promise<'added'
   }
 }
 
-export async function removeRule(rt: RtNetlinkSocket, r: RuleSpec): Promise<'removed' | 'absent'> {
+export async function removeRule(rt: RtNetlinkSocket, r: RuleSpec, opts: { timeout?: number } = {}): Promise<'removed' | 'absent'> {
   const { data, attrs } = request(r);
   try {
-    await rt.delRule(data, attrs);
+    await rt.delRule(data, attrs, opts);
     return 'removed';
   } catch (e) {
     if (/ENOENT|ESRCH/.test((e as Error).message)) return 'absent';

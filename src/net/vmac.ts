@@ -3,7 +3,7 @@
 // VIPs move between routers without neighbours having to learn a new MAC.
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRtNetlink } from 'netlink';
+import { oneShotRtNetlink } from './rtnetlink.ts';
 import type { Family } from '../vrrp/types.ts';
 import { interfaceIndex } from './socket.ts';
 
@@ -48,7 +48,7 @@ export async function ensureVmac(base: string, name: string, mac: Buffer): Promi
     if (have !== macText) throw new Error(`${name} exists with MAC ${have}, not the virtual MAC ${macText}`);
     return false;
   }
-  const rt = createRtNetlink();
+  const rt = oneShotRtNetlink();
   try {
     // The library types linkinfo as raw bytes: IFLA_INFO_KIND "macvlan", IFLA_INFO_DATA { mode }.
     const linkinfo = Buffer.concat([attr(IFLA_INFO_KIND, Buffer.from('macvlan\0')), attr(IFLA_INFO_DATA, attr(IFLA_MACVLAN_MODE, u32(MACVLAN_MODE_PRIVATE)))]);
@@ -82,7 +82,7 @@ export async function ensureVmac(base: string, name: string, mac: Buffer): Promi
 
 export async function removeVmac(name: string): Promise<void> {
   if (!existsSync(`/sys/class/net/${name}`)) return;
-  const rt = createRtNetlink();
+  const rt = oneShotRtNetlink();
   try {
     await rt.delLink({ index: interfaceIndex(name) });
   } catch (e) {
