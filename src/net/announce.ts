@@ -37,6 +37,21 @@ function c() {
   return libc;
 }
 
+/** One AF_PACKET socket for every gratuitous ARP the process sends. Opened with protocol 0,
+ * so it receives nothing, and never closed: closing a packet socket waits for an RCU grace
+ * period (synchronize_net, milliseconds), and a socket per announcement made a thousand
+ * instances taking over at once block the engine for seconds. The frame's interface is given
+ * per send (sockaddr_ll). */
+let arpFd: number | undefined;
+
+function packetSocket(): number {
+  if (arpFd !== undefined) return arpFd;
+  const fd = c().socket(AF_PACKET, SOCK_RAW, 0);
+  if (fd < 0) throw new Error('cannot open an AF_PACKET socket for gratuitous ARP');
+  arpFd = fd;
+  return fd;
+}
+
 export function interfaceMac(ifname: string): Buffer {
   const text = readFileSync(`/sys/class/net/${ifname}/address`, 'utf8').trim();
   return Buffer.from(text.split(':').map((h) => parseInt(h, 16)));
@@ -81,21 +96,16 @@ export async function announce(ifname: string, vips: string[]): Promise<void> {
   const v6 = vips.filter((v) => v.includes(':'));
   if (v4.length > 0) {
     const lc = c();
-    const fd = lc.socket(AF_PACKET, SOCK_RAW, ((ETH_P_ARP & 0xff) << 8) | (ETH_P_ARP >> 8));
-    if (fd < 0) throw new Error(`${ifname}: cannot open an AF_PACKET socket for gratuitous ARP`);
-    try {
-      const sll = Buffer.alloc(20); // struct sockaddr_ll
-      sll.writeUInt16LE(AF_PACKET, 0);
-      sll.writeUInt16BE(ETH_P_ARP, 2);
-      sll.writeInt32LE(interfaceIndex(ifname), 4);
-      sll[11] = 6;
-      sll.fill(0xff, 12, 18);
-      for (const vip of v4) {
-        const frame = garpFrame(mac, vip);
-        if (lc.sendto(fd, frame, frame.length, 0, sll, sll.length) < 0) throw new Error(`${ifname}: gratuitous ARP for ${vip} failed`);
-      }
-    } finally {
-      lc.close(fd);
+    const fd = packetSocket();
+    const sll = Buffer.alloc(20); // struct sockaddr_ll
+    sll.writeUInt16LE(AF_PACKET, 0);
+    sll.writeUInt16BE(ETH_P_ARP, 2);
+    sll.writeInt32LE(interfaceIndex(ifname), 4);
+    sll[11] = 6;
+    sll.fill(0xff, 12, 18);
+    for (const vip of v4) {
+      const frame = garpFrame(mac, vip);
+      if (lc.sendto(fd, frame, frame.length, 0, sll, sll.length) < 0) throw new Error(`${ifname}: gratuitous ARP for ${vip} failed`);
     }
   }
   if (v6.length > 0) {
