@@ -33,6 +33,9 @@ export const virtualAddressSchema = z.object({
   scope: z.enum(['global', 'site', 'link', 'host', 'nowhere']).optional(),
   label: z.string().max(15).optional(),
   brd: ipAddress.optional(),
+  /** IPv6 only: run duplicate address detection on the VIP (keepalived's `-nodad`). Off by
+   * default, as in keepalived: the VIP is usable at once and cannot end up "dadfailed". */
+  dad: z.boolean().optional(),
 });
 
 /** A tracked object with an optional weight (track_interface, track_script, track_file). */

@@ -27,6 +27,7 @@ export function virtualAddresses(inst: VrrpInstanceConfig, vmac?: string): Addre
     scope: v.scope,
     label: v.label,
     brd: v.brd,
+    dad: v.dad,
   }));
 }
 

@@ -16,6 +16,11 @@ export interface AddressSpec {
   scope?: string | undefined;
   label?: string | undefined;
   brd?: string | undefined;
+  /** IPv6: run duplicate address detection. Off unless asked (keepalived's `-nodad`): a VIP
+   * must answer the moment its Master takes over, not a DAD round (1 s or more) later, and a
+   * VIP briefly held by both nodes in a split brain must not end up "dadfailed" for good; VRRP
+   * is the duplicate detection here. */
+  dad?: boolean | undefined;
 }
 
 function split(spec: AddressSpec) {
@@ -46,6 +51,7 @@ export class AddressManager {
             address: bytes,
             ...(spec.label ? { label: spec.label } : {}),
             ...(spec.brd ? { broadcast: ipToBytes(spec.brd) } : {}),
+            ...(family === 6 && !spec.dad ? { flags: { nodad: true as const } } : {}),
           },
           opts,
         ),

@@ -93,6 +93,14 @@ export function addressesOf(lab: Lab, ns: string, ifname: string): string[] {
   return out.flatMap((l) => l.addr_info.map((a) => `${a.local}/${a.prefixlen}`));
 }
 
+/** Addresses on the interface that are still in duplicate address detection (IPv6). */
+export function tentativeOf(lab: Lab, ns: string, ifname: string): string[] {
+  const out = JSON.parse(lab.exec(ns, 'ip', ['-j', 'addr', 'show', 'dev', ifname])) as Array<{
+    addr_info: Array<{ local: string; prefixlen: number; tentative?: boolean }>;
+  }>;
+  return out.flatMap((l) => l.addr_info.filter((a) => a.tentative).map((a) => `${a.local}/${a.prefixlen}`));
+}
+
 export function exited(child: ChildProcess): Promise<number | null> {
   if (child.exitCode !== null) return Promise.resolve(child.exitCode);
   return new Promise((resolve) => child.once('exit', (code) => resolve(code)));

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isRoot, withPair } from '../lib/netns.ts';
-import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
+import { addressesOf, exited, startVigil, tentativeOf } from '../lib/daemon.ts';
 
 interface Variant {
   name: string;
@@ -49,6 +49,9 @@ for (const variant of VARIANTS) {
       const c2 = join(dir, 'r2.yaml');
       lab.exec(r1, 'ip', ['addr', 'add', '192.0.2.11/24', 'dev', 'eth0']);
       lab.exec(r2, 'ip', ['addr', 'add', '192.0.2.12/24', 'dev', 'eth0']);
+      // the lab turns DAD off to have link-local addresses at once; a real host runs it, and a
+      // VIP added with DAD would stay "tentative" (unusable) for a second or more
+      if (VIP.includes(':')) for (const ns of [r1, r2]) lab.exec(ns, 'sysctl', ['-q', '-w', 'net.ipv6.conf.eth0.accept_dad=1']);
       writeFileSync(c1, config(200, variant, '192.0.2.2', 1));
       writeFileSync(c2, config(100, variant, '192.0.2.1', 2));
 
@@ -70,6 +73,11 @@ for (const variant of VARIANTS) {
       if (variant.name.includes('secondary')) assert.match(b.log(), /reason=master-down-timer priority=100 detail=192\.0\.2\.11/, "A's adverts came from its unicast_src_ip");
       await new Promise((r) => setTimeout(r, 300));
       assert.ok(addressesOf(lab, r2, 'eth0').includes(VIP), 'B took the VIP');
+      if (VIP.includes(':')) {
+        // added without DAD, as keepalived does: usable at once, not "tentative" for the 1 s or
+        // more of a DAD round (the kernel neither answers for nor sends from a tentative address)
+        assert.deepEqual(tentativeOf(lab, r2, 'eth0'), [], 'the new Master\'s IPv6 VIP is usable 300 ms after the takeover');
+      }
       assert.ok(addressesOf(lab, r1, 'eth0').includes(VIP), 'the crashed A left its VIP behind');
 
       // restart A: it removes the stale VIP before the election, then preempts B

@@ -86,6 +86,24 @@ vrrp_instance VI_1 { # brace on the line
     });
   });
 
+  test("IPv6 VIPs skip DAD unless '-nodad' asks for it, as in keepalived", () => {
+    const r = load(`vrrp_instance VI_1 {
+    interface eth0
+    virtual_router_id 51
+    version 3
+    virtual_ipaddress {
+        2001:db8::100/64 -nodad
+        2001:db8::101/64 dev eth0
+    }
+}
+`);
+    assert.deepEqual(r.diagnostics, []);
+    assert.deepEqual(r.config?.vrrp_instance.VI_1?.virtual_ipaddress, [
+      { address: '2001:db8::100/64', dad: true },
+      { address: '2001:db8::101/64', dev: 'eth0' },
+    ]);
+  });
+
   test('include with a glob, relative to the including file, in sorted order', () => {
     const sub = join(dir, `inc${n++}`);
     mkdirSync(sub);

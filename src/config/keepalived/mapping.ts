@@ -437,7 +437,11 @@ function vipList(s: Statement, path: Path, ctx: Ctx): Obj[] {
     for (let i = 0; i < a.args.length; i += 2) {
       const key = a.args[i]?.text ?? '';
       const value = a.args[i + 1]?.text;
-      if (VIP_OPTIONS.has(key) && value !== undefined) vip[key] = value;
+      if (key === '-nodad') {
+        // keepalived adds IPv6 VIPs with IFA_F_NODAD; "-nodad" takes that flag away
+        vip.dad = true;
+        i--;
+      } else if (VIP_OPTIONS.has(key) && value !== undefined) vip[key] = value;
       else {
         warn(ctx, { ...a, col: a.args[i]?.col ?? a.col }, [...path, out.length], `address option '${key}' is not supported yet; ignored`);
         if (!VIP_OPTIONS.has(key)) i--; // flags without a value
