@@ -154,20 +154,49 @@ export class Engine {
     const entry = this.socketFor(key, inst.interface, cfg.family);
     // use_vmac: VIPs live on a macvlan with the virtual MAC, and adverts leave from it (unless
     // vmac_xmit_base) so their source MAC is the virtual one; adverts are received on the base
-    // interface's shared socket. IPv6 adverts leave from the base: their source must be the
-    // link-local address the checksum was computed with.
+    // interface's shared socket. An IPv6 advert's source must stay the link-local address the
+    // checksum was computed with: the VMAC carries that very address (see ensureVmac). A
+    // non-link-local source (unicast_src_ip) stays on the base interface.
     let vmac: string | undefined;
     let ownSocket: VrrpSocket | undefined;
+    let vmacRun: Running | undefined; // set below, before any packet can arrive
     if (inst.use_vmac !== false) {
       vmac = typeof inst.use_vmac === 'string' ? inst.use_vmac : defaultVmacName(cfg.vrid, cfg.family);
+      const xmit = !inst.vmac_xmit_base && (cfg.family === 4 || /^fe[89ab]/i.test(cfg.primaryAddress));
+      const linkLocal = xmit && cfg.family === 6 ? cfg.primaryAddress : undefined;
       this.starting.add(name);
       try {
-        if (await ensureVmac(inst.interface, vmac, virtualMac(cfg.vrid, cfg.family))) this.log.info(`(${name}) created ${vmac} on ${inst.interface}`);
+        if (await ensureVmac(inst.interface, vmac, virtualMac(cfg.vrid, cfg.family), linkLocal)) this.log.info(`(${name}) created ${vmac} on ${inst.interface}`);
       } finally {
         this.starting.delete(name);
       }
-      if (!inst.vmac_xmit_base && cfg.family === 4) {
-        ownSocket = new VrrpSocket({ family: 4, interface: vmac, group: null, onPacket: () => undefined, onError: (e) => this.log.warn(`${vmac}: ${e.message}`) });
+      if (xmit) {
+        // This socket also listens. A multicast frame whose source MAC is the MAC of a local
+        // macvlan is taken for that macvlan's own and handed to it alone, not to the base
+        // interface: the peers' adverts, sent from this same VMAC, arrive here. (Adverts of a
+        // peer without a VMAC still arrive on the base interface's socket.)
+        // IPv4: the VMAC's only addresses are the VIPs (none at all before the first takeover),
+        // so the kernel would pick one of them as the source; the advert's source must be the
+        // base interface's address, which peers know and a v3 checksum covers: this socket
+        // writes its own IP header.
+        const ifname = vmac;
+        ownSocket = new VrrpSocket({
+          family: cfg.family,
+          interface: ifname,
+          ...(cfg.family === 4 ? { source: cfg.primaryAddress } : {}),
+          onPacket: (p: ReceivedPacket) => {
+            if (p.bytes[1] !== cfg.vrid || !vmacRun) {
+              this.countDrop(`interface:${ifname}`, 'vrid-mismatch');
+              return;
+            }
+            vmacRun.instance.receive(p.bytes, p);
+          },
+          onInvalid: (reason, detail) => {
+            this.countDrop(`interface:${ifname}`, reason);
+            this.log.debug(`${ifname}: dropped packet: ${reason} (${detail})`);
+          },
+          onError: (e) => this.log.warn(`${ifname}: ${e.message}`),
+        });
       }
     }
     // unicast_src_ip / mcast_src_ip other than the address the kernel would choose: a send
@@ -214,6 +243,7 @@ export class Engine {
       },
     );
     entry.byVrid.set(cfg.vrid, run);
+    if (ownSocket && vmac) vmacRun = run;
     this.running.set(name, run);
     // trackers may have spoken before the instance could start: it starts as they say
     for (const source of this.faults.get(name) ?? []) run.instance.setFault(source, true);

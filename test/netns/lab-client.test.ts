@@ -61,6 +61,8 @@ for (const vmac of [false, true]) {
         assert.ok(execFileSync('ip', ['-n', `${name}-r1`, '-br', 'addr', 'show', 'vrrp.7'], { encoding: 'utf8' }).includes('192.0.2.100/24'), 'the VIP is on the VMAC');
       }
       assert.ok(await until(() => neighbourMac(`${name}-client`, '192.0.2.100') === mac1, 5000), 'the client reaches the VIP at r1');
+      // with both routers presenting one MAC, two Masters would go unnoticed by the client
+      assert.doesNotMatch(r2.log(), /Entering MASTER/, `r2 heard r1's adverts and stayed Backup:\n${r2.log()}`);
 
       r1.child.kill('SIGKILL');
       await exited(r1.child);
