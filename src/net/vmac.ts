@@ -21,9 +21,10 @@ export function virtualMac(vrid: number, family: Family): Buffer {
   return Buffer.from([0x00, 0x00, 0x5e, 0x00, family === 4 ? 0x01 : 0x02, vrid]);
 }
 
-/** keepalived's default names: vrrp.VRID, vrrp6.VRID. */
-export function defaultVmacName(vrid: number, family: Family): string {
-  return `${family === 4 ? 'vrrp' : 'vrrp6'}.${vrid}`;
+/** keepalived's default name, vrrp.VRID, for both families (keepalived 2.2 names an IPv6 VMAC
+ * vrrp.VRID too; scripts and firewall rules written for it keep working). */
+export function defaultVmacName(vrid: number, _family?: Family): string {
+  return `vrrp.${vrid}`;
 }
 
 /** One netlink attribute (struct rtattr), padded to 4 bytes. */

@@ -15,7 +15,7 @@ import { readPcapVrrp } from '../lib/pcap.ts';
 
 const VARIANTS = [
   { family: 4 as const, vmac: '00:00:5e:00:01:33', link: 'vrrp.51', vip: '192.0.2.100/24', filter: 'ip proto 112' },
-  { family: 6 as const, vmac: '00:00:5e:00:02:33', link: 'vrrp6.51', vip: '2001:db8::100/64', filter: 'ip6 proto 112' },
+  { family: 6 as const, vmac: '00:00:5e:00:02:33', link: 'vrrp.51', vip: '2001:db8::100/64', filter: 'ip6 proto 112' },
 ];
 
 function config(priority: number, vip: string): string {
