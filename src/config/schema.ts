@@ -38,7 +38,8 @@ export const virtualAddressSchema = z.object({
   dad: z.boolean().optional(),
 });
 
-/** A tracked object with an optional weight (track_interface, track_script, track_file). */
+/** A tracked object with an optional weight (track_interface, track_script, track_file,
+ * track_process). */
 const trackedSchema = z.object({
   name,
   weight: z.number().int().min(-254).max(254).optional(),
@@ -63,6 +64,30 @@ export const trackFileSchema = z.object({
   weight: z.number().int().min(-254).max(254).default(1),
   weight_reverse: z.boolean().default(false),
   init_file: z.union([z.number().int(), z.literal(true)]).optional(),
+});
+
+/** keepalived's vrrp_track_process: how many processes matching a name (and parameters) run. */
+export const trackProcessSchema = z.object({
+  /** The process name as in /proc/PID/status (comm, at most 15 characters), or with
+   * `params` or `full_command` the command (argv[0]) as in /proc/PID/cmdline. */
+  process: z.string().min(1),
+  /** Parameters the command line must carry (see `param_match`). */
+  params: z.array(z.string()).optional(),
+  /** exact (the default when parameters are given): exactly these parameters; partial: these
+   * first, more may follow; initial: as partial, and the last one configured may be the start
+   * of a longer one. keepalived's bare `param_match` without parameters: no parameters at all. */
+  param_match: z.enum(['exact', 'initial', 'partial']).optional(),
+  weight: z.number().int().min(-254).max(254).default(1),
+  weight_reverse: z.boolean().default(false),
+  /** Success needs at least `quorum` and at most `quorum_max` matching processes. */
+  quorum: z.number().int().min(0).default(1),
+  quorum_max: z.number().int().min(0).optional(),
+  /** Seconds a gained quorum must hold before it counts (a fork and exec bounce). */
+  fork_delay: seconds.default(0),
+  /** Seconds a lost quorum must stay lost before it counts (a restart). */
+  terminate_delay: seconds.default(0),
+  /** Match `process` against the command line even without parameters. */
+  full_command: z.boolean().default(false),
 });
 
 /** A notify script: its command line (split like keepalived's, no shell), or that with the
@@ -112,6 +137,7 @@ export const vrrpInstanceSchema = z.object({
   track_interface: z.array(trackedSchema).default([]),
   track_script: z.array(trackedSchema).default([]),
   track_file: z.array(trackedSchema).default([]),
+  track_process: z.array(trackedSchema).default([]),
   dont_track_primary: z.boolean().default(false),
   use_vmac: z.union([z.boolean(), z.string()]).default(false),
   vmac_xmit_base: z.boolean().default(false),
@@ -194,6 +220,7 @@ export const configSchema = z.object({
   global_defs: globalDefsSchema.default(globalDefsSchema.parse({})),
   vrrp_script: z.record(name, vrrpScriptSchema).default({}),
   vrrp_track_file: z.record(name, trackFileSchema).default({}),
+  vrrp_track_process: z.record(name, trackProcessSchema).default({}),
   vrrp_instance: z.record(name, vrrpInstanceSchema).default({}),
   vrrp_sync_group: z.record(name, syncGroupSchema).default({}),
   /** Plugin sections, keyed by plugin name; each is validated by that plugin's own schema

@@ -92,6 +92,9 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
     inst.track_file.forEach((t, i) => {
       if (!config.vrrp_track_file[t.name]) at([...p, 'track_file', i], 'error', `track_file '${t.name}' names no vrrp_track_file`);
     });
+    inst.track_process.forEach((t, i) => {
+      if (!config.vrrp_track_process[t.name]) at([...p, 'track_process', i], 'error', `track_process '${t.name}' names no vrrp_track_process`);
+    });
 
     if (inst.authentication && version === 3) {
       at([...p, 'authentication'], 'warning', 'VRRPv3 has no authentication (RFC 5798); ignored');

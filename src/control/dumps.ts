@@ -88,6 +88,7 @@ export function formatStateDump(s: ControlStatus, config: Config, now = Date.now
         ['Tracked interfaces', cfg.track_interface],
         ['Tracked scripts', cfg.track_script],
         ['Tracked files', cfg.track_file],
+        ['Tracked processes', cfg.track_process],
       ] as const) {
         if (list.length === 0) continue;
         out.push(`   ${label} (${list.length}):`);

@@ -705,6 +705,7 @@ const IN_PLACE_FIELDS: ReadonlySet<keyof VrrpInstanceConfig> = new Set<keyof Vrr
   'track_interface',
   'track_script',
   'track_file',
+  'track_process',
   'dont_track_primary',
   'garp_master_delay',
   'garp_master_repeat',

@@ -29,7 +29,6 @@ const UNSUPPORTED_TOP = new Set([
   'net_namespace_ipvs',
   'instance',
   'use_pid_dir',
-  'vrrp_track_process',
   'bfd_instance',
   'garp_group',
   'track_group',
@@ -96,7 +95,6 @@ const INSTANCE_UNSUPPORTED = new Set([
   'debug',
   'strict_mode',
   'skip_check_adv_addr',
-  'track_process',
   'track_bfd',
   'native_ipv6',
   'unicast_ttl',
@@ -197,6 +195,7 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
     global_defs: {},
     vrrp_script: {},
     vrrp_track_file: {},
+    vrrp_track_process: {},
     vrrp_instance: {},
     vrrp_sync_group: {},
   };
@@ -240,6 +239,9 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
             return false;
           }),
         );
+        break;
+      case 'vrrp_track_process':
+        named(st, 'vrrp_track_process', out, ctx, (o, path) => mapTrackProcess(st, path, o, ctx));
         break;
       case 'vrrp_sync_group':
         named(st, 'vrrp_sync_group', out, ctx, (o, path) =>
@@ -395,6 +397,7 @@ function mapInstance(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
       case 'track_interface':
       case 'track_script':
       case 'track_file':
+      case 'track_process':
         o[s.keyword] = trackedList(s, fieldPath, ctx);
         return true;
       case 'use_vmac':
@@ -403,6 +406,39 @@ function mapInstance(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
       case 'vmac_xmit_base':
         o.vmac_xmit_base = true;
         return true;
+      default:
+        return false;
+    }
+  });
+}
+
+/** vrrp_track_process: `process NAME [PARAM ...]` (a quoted word is one word), param_match,
+ * weight N [reverse], quorum, quorum_max, fork_delay / terminate_delay / delay, full_command. */
+function mapTrackProcess(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
+  mapBlock(st, path, { quorum: 'int', quorum_max: 'int', fork_delay: 'number', terminate_delay: 'number', full_command: 'flag' }, new Set(), o, ctx, (s) => {
+    switch (s.keyword) {
+      case 'process': {
+        const [cmd, ...params] = s.args.map((a) => a.text);
+        setAt(o, 'process', cmd, [...path, 'process'], s, ctx);
+        if (params.length > 0) o.params = params;
+        return true;
+      }
+      case 'param_match': {
+        const v = s.args[0]?.text;
+        if (v !== undefined && v !== 'initial' && v !== 'partial') error(ctx, s, [...path, 'param_match'], `expected initial or partial, got '${v}'`);
+        else o.param_match = v ?? 'exact';
+        return true;
+      }
+      case 'weight':
+        setAt(o, 'weight', toNumber(s, 0, path, ctx, true), [...path, 'weight'], s, ctx);
+        if (s.args[1]?.text === 'reverse') o.weight_reverse = true;
+        return true;
+      case 'delay': {
+        const v = toNumber(s, 0, path, ctx, false);
+        o.fork_delay = v;
+        o.terminate_delay = v;
+        return true;
+      }
       default:
         return false;
     }
