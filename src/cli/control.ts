@@ -22,9 +22,9 @@ export interface ControlCliOptions {
   err?: (s: string) => void;
 }
 
-export type ControlCommand = 'status' | 'events' | 'reload';
+import type { ControlCommand } from './commands.ts';
 
-export const CONTROL_COMMANDS: readonly string[] = ['status', 'events', 'reload'];
+export { CONTROL_COMMANDS, type ControlCommand } from './commands.ts';
 
 /** The socket a daemon started with these flags listens on. control.socket from the config
  * wins, as in the daemon; a config that does not load (being edited, unreadable) falls back

@@ -4,13 +4,17 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { formatDiagnostic, hasErrors } from '../config/diagnostics.ts';
-import { loadConfigFile } from '../config/load.ts';
-import { configJsonSchema } from '../config/schema.ts';
-import { toYaml } from '../config/yaml.ts';
 import { launch } from '../daemon/supervisor.ts';
-import { controlCommand, CONTROL_COMMANDS, type ControlCommand } from './control.ts';
+import { CONTROL_COMMANDS, type ControlCommand } from './commands.ts';
 import { setOperatorPidFile } from '../control/socket.ts';
+
+// The config reader (zod, YAML, the keepalived.conf parser) and the control client are imported
+// where a command needs them: the supervising parent, which runs for the daemon's whole life,
+// never does, and stays small.
+const configModules = async () => {
+  const [diagnostics, load] = await Promise.all([import('../config/diagnostics.ts'), import('../config/load.ts')]);
+  return { ...diagnostics, ...load };
+};
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -132,9 +136,11 @@ export async function main(argv: string[]): Promise<number> {
   const configId = values['config-id'];
   const [command, operand] = positionals;
   if (command !== undefined && CONTROL_COMMANDS.includes(command)) {
+    const { controlCommand } = await import('./control.ts');
     return controlCommand(command as ControlCommand, { file: values['use-file'] ?? DEFAULT_CONFIG, configId, pidFile: values.pid, socket: values.socket, json: values.json });
   }
   if (command === 'schema') {
+    const { configJsonSchema } = await import('../config/schema.ts');
     process.stdout.write(JSON.stringify(configJsonSchema(), null, 2) + '\n');
     return 0;
   }
@@ -144,6 +150,8 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write('vigil convert: which file?\n');
       return 2;
     }
+    const { loadConfigFile, formatDiagnostic } = await configModules();
+    const { toYaml } = await import('../config/yaml.ts');
     const r = loadConfigFile(file, configId ? { configId } : {});
     for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     if (!r.config) return 1;
@@ -156,6 +164,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (values['config-test']) {
     const file = values['use-file'] ?? DEFAULT_CONFIG;
+    const { loadConfigFile, formatDiagnostic, hasErrors } = await configModules();
     const r = loadConfigFile(file, configId ? { configId } : {});
     for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     const errors = r.diagnostics.filter((d) => d.severity === 'error').length;

@@ -5,7 +5,6 @@ import type { Daemon } from '../daemon/run.ts';
 import { startSystemd } from './systemd.ts';
 import { registerDumpSignals } from './dumps.ts';
 import { startControlSocket, type ControlSocket } from './socket.ts';
-import { startHttpControl } from './http.ts';
 
 export async function startControl(daemon: Daemon): Promise<void> {
   void daemon;
@@ -25,7 +24,11 @@ export async function startControl(daemon: Daemon): Promise<void> {
   // the HTTP listener (metrics, status page): off unless configured; it registers its own
   // close with daemon.onStop, and a refusal (non-loopback without token) is logged, not fatal
   const http = daemon.config().control.http;
-  if (http) await startHttpControl(daemon, { listen: http.listen, token: http.token });
+  // (imported only then: prom-client is not small, and most daemons never serve metrics)
+  if (http) {
+    const { startHttpControl } = await import('./http.ts');
+    await startHttpControl(daemon, { listen: http.listen, token: http.token });
+  }
   // last: READY=1 tells systemd (and the supervisor) that everything above is up
   startSystemd(daemon);
 }
