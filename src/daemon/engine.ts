@@ -179,23 +179,11 @@ export class Engine {
         // so the kernel would pick one of them as the source; the advert's source must be the
         // base interface's address, which peers know and a v3 checksum covers: this socket
         // writes its own IP header.
-        const ifname = vmac;
         ownSocket = new VrrpSocket({
           family: cfg.family,
-          interface: ifname,
+          interface: vmac,
           ...(cfg.family === 4 ? { source: cfg.primaryAddress } : {}),
-          onPacket: (p: ReceivedPacket) => {
-            if (p.bytes[1] !== cfg.vrid || !vmacRun) {
-              this.countDrop(`interface:${ifname}`, 'vrid-mismatch');
-              return;
-            }
-            vmacRun.instance.receive(p.bytes, p);
-          },
-          onInvalid: (reason, detail) => {
-            this.countDrop(`interface:${ifname}`, reason);
-            this.log.debug(`${ifname}: dropped packet: ${reason} (${detail})`);
-          },
-          onError: (e) => this.log.warn(`${ifname}: ${e.message}`),
+          ...this.receiving(vmac, (vrid) => (vrid === cfg.vrid ? vmacRun : undefined)),
         });
       }
     }
@@ -279,25 +267,34 @@ export class Engine {
     const socket = new VrrpSocket({
       family,
       interface: ifname,
-      onPacket: (p: ReceivedPacket) => {
-        const run = byVrid.get(p.bytes[1] ?? 0);
-        if (!run) {
-          this.unknownVridPackets++;
-          this.countDrop(`interface:${ifname}`, 'vrid-mismatch');
-          this.log.debug(`${ifname}: dropped advert: vrid-mismatch (VRID ${p.bytes[1] ?? 0} from ${p.src})`);
-          return;
-        }
-        run.instance.receive(p.bytes, p);
-      },
-      onInvalid: (reason, detail) => {
-        this.countDrop(`interface:${ifname}`, reason);
-        this.log.debug(`${ifname}: dropped packet: ${reason} (${detail})`);
-      },
-      onError: (e) => this.log.warn(`${ifname}: ${e.message}`),
+      ...this.receiving(ifname, (vrid) => byVrid.get(vrid)),
     });
     entry = { socket, byVrid };
     this.sockets.set(key, entry);
     return entry;
+  }
+
+  /** A receiving socket's handlers: a valid advert goes to the instance of its VRID; anything
+   * else is counted under the interface, by reason. */
+  private receiving(ifname: string, instanceFor: (vrid: number) => Running | undefined) {
+    return {
+      onPacket: (p: ReceivedPacket) => {
+        const vrid = p.bytes[1] ?? 0;
+        const run = instanceFor(vrid);
+        if (!run) {
+          this.unknownVridPackets++;
+          this.countDrop(`interface:${ifname}`, 'vrid-mismatch');
+          this.log.debug(`${ifname}: dropped advert: vrid-mismatch (VRID ${vrid} from ${p.src})`);
+          return;
+        }
+        run.instance.receive(p.bytes, p);
+      },
+      onInvalid: (reason: string, detail: string) => {
+        this.countDrop(`interface:${ifname}`, reason);
+        this.log.debug(`${ifname}: dropped packet: ${reason} (${detail})`);
+      },
+      onError: (e: Error) => this.log.warn(`${ifname}: ${e.message}`),
+    };
   }
 
   /** Queue an address effect; it is dropped if the instance has moved on by the time it runs
