@@ -18,6 +18,7 @@ import type { EventBus } from '../bus/bus.ts';
 import type { VigilEvent } from '../bus/events.ts';
 import type { Logger } from '../daemon/log.ts';
 import type { InstanceInfo } from './api.ts';
+import { PluginCompiler } from './compile.ts';
 import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
 
 /** Heartbeats and timeouts are measured on the monotonic clock: a step of the wall clock (NTP,
@@ -56,6 +57,9 @@ export interface HostOptions {
   maxHeapMb?: number;
   /** The instances' current states, given to each plugin as it starts. */
   currentStates?: () => Record<string, string>;
+  /** Run built-in plugins compiled (compile.ts); on by default. Off, or when compiling fails,
+   * they load through tsx like users' plugins. */
+  compileBuiltins?: boolean;
 }
 
 type SlotState = 'starting' | 'running' | 'backoff' | 'waiting-for-fix' | 'stopped';
@@ -115,7 +119,8 @@ export class PluginHost {
   private pluginsSection: Record<string, unknown> = {};
   private readonly tick: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
-  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates'>>;
+  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates' | 'compileBuiltins'>>;
+  private readonly compiler = new PluginCompiler();
   private stopping = false;
   /** When check() last ran (monotonic ms). */
   private lastCheck = 0;
@@ -222,6 +227,7 @@ export class PluginHost {
     clearInterval(this.tick);
     await Promise.all([...this.slots.values()].map((s) => this.retire(s)));
     this.slots.clear();
+    this.compiler.close();
   }
 
   // --- internals ----------------------------------------------------------------------------
@@ -260,7 +266,24 @@ export class PluginHost {
       instances: this.withStates(this.instances),
       version: slot.version,
     };
-    const worker = new Worker(WORKER_ENTRY, {
+    if (slot.spec.origin !== 'builtin' || this.opts.compileBuiltins === false) return this.startWorker(slot, WORKER_ENTRY, init);
+    // compiling takes a moment off the event loop (esbuild's own process); the slot may have
+    // been stopped, failed or restarted meanwhile, and then this start is void
+    const version = slot.version;
+    const current = () => slot.version === version && slot.state === 'starting' && !slot.worker;
+    this.compiler.compile(slot.spec.entry).then(
+      (c) => {
+        if (current()) this.startWorker(slot, c.runtime, { ...init, entry: c.entry });
+      },
+      (e: Error) => {
+        this.opts.log.warn(`plugin ${slot.spec.id}: cannot compile (${e.message}); loading it through tsx`);
+        if (current()) this.startWorker(slot, WORKER_ENTRY, init);
+      },
+    );
+  }
+
+  private startWorker(slot: Slot, runtime: URL, init: WorkerInit): void {
+    const worker = new Worker(runtime, {
       workerData: init,
       execArgv: [],
       resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb },

@@ -1,0 +1,105 @@
+// Built-in plugins run compiled. A worker that loads TypeScript through tsx needs tsx's loader
+// in that worker (its own loader thread and compiler state): about 30 MiB per plugin, for code
+// that does not change while the daemon runs. So the engine bundles each built-in plugin, and
+// the worker runtime, into one plain JavaScript module with esbuild (tsx's own compiler), and
+// the worker loads that: no loader, no hook thread.
+//
+// Packages stay outside the bundle, imported by absolute file URL as Node resolves them from
+// here, so the bundles can live in a private temporary directory (the install directory may be
+// read-only under systemd's ProtectSystem) and a native addon (netlink) is loaded the usual way.
+// Users' plugins keep the tsx path: they may import packages of their own, from their own
+// directory.
+
+import { createHash } from 'node:crypto';
+import { builtinModules } from 'node:module';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build, stop as stopEsbuild, type Plugin } from 'esbuild';
+
+const WORKER_SOURCE = fileURLToPath(new URL('./worker.ts', import.meta.url));
+const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
+
+/** Bare imports (packages) become external imports of the file Node would load. */
+const packagesByUrl: Plugin = {
+  name: 'packages-by-url',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (BUILTINS.has(args.path)) return { path: args.path, external: true };
+      return { path: import.meta.resolve(args.path), external: true };
+    });
+  },
+};
+
+export interface Compiled {
+  /** The worker runtime to start the worker with. */
+  runtime: URL;
+  /** The plugin module, for the runtime to import. */
+  entry: string;
+}
+
+/** esbuild's compiler process is let go this long after the last compile (it is started again
+ * for the next one): compiles happen at start and at restarts, and the process would
+ * otherwise hold its memory for the daemon's whole life. */
+const IDLE_STOP_MS = 2000;
+
+export class PluginCompiler {
+  private dir: string | undefined;
+  private runtime: Promise<string> | undefined;
+  private pending = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  /** Compiles the runtime (once) and the plugin module at `entry` (every call: a restart picks
+   * up an edited built-in). Identical output is written once, under a name of its hash. */
+  async compile(entry: string): Promise<Compiled> {
+    clearTimeout(this.idleTimer);
+    this.pending++;
+    try {
+      this.runtime ??= this.bundle(WORKER_SOURCE);
+      const [runtime, plugin] = await Promise.all([this.runtime, this.bundle(entry)]);
+      return { runtime: pathToFileURL(runtime), entry: plugin };
+    } catch (e) {
+      this.runtime = undefined; // try the runtime again next time
+      throw e;
+    } finally {
+      if (--this.pending === 0) {
+        this.idleTimer = setTimeout(() => void stopEsbuild(), IDLE_STOP_MS);
+        this.idleTimer.unref();
+      }
+    }
+  }
+
+  /** Removes the compiled modules (at the daemon's stop). */
+  close(): void {
+    clearTimeout(this.idleTimer);
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+    this.runtime = undefined;
+  }
+
+  private async bundle(source: string): Promise<string> {
+    const out = await build({
+      entryPoints: [source],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      logLevel: 'silent',
+      plugins: [packagesByUrl],
+    });
+    const text = out.outputFiles[0]?.text;
+    if (text === undefined) throw new Error(`esbuild produced nothing for ${source}`);
+    this.dir ??= mkdtempSync(join(tmpdir(), 'vigil-plugins-'));
+    const name = `${basename(dirname(source))}-${basename(source).replace(/\.[cm]?[tj]s$/, '')}-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.mjs`;
+    const file = join(this.dir, name);
+    if (!existsSync(file)) {
+      mkdirSync(this.dir, { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, text, { mode: 0o600 });
+      renameSync(tmp, file);
+    }
+    return file;
+  }
+}
