@@ -95,6 +95,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   await engine.start();
 
   const reloadNow = async (why: string): Promise<ReloadResult> => {
+    if (stopping) return { ok: false, errors: ['the daemon is stopping'] };
     const next = load();
     // both sets while either may be running or quoted; the rejected one's go again below
     if (next.config) log.setSecrets([...configSecrets(config), ...configSecrets(next.config)]);
@@ -153,9 +154,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
       log.info(`${why}: stopping`);
+      // The goodbye comes first: every Master sends its priority-0 advert and gives up its
+      // addresses now, so a Backup takes over after Skew_Time; closing the watchers and control
+      // interfaces can wait until after (it cost ~50 ms of the handover when it came first).
+      // A reload under way finishes first; none starts once stopping (reloadNow checks).
+      await reloading.catch(() => undefined);
+      await engine.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
       await watcher?.close();
       for (const fn of stopFns.reverse()) await Promise.resolve().then(fn).catch((e: Error) => log.warn(`stop: ${e.message}`));
-      await engine.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
       await host.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
       if (opts.pidFile) rmSync(opts.pidFile, { force: true });
       log.info('stopped');

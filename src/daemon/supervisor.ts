@@ -131,6 +131,8 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
         s,
         () => {
           if (s === 'SIGTERM' || s === 'SIGINT') {
+            // the engine first: its goodbye advert starts the handover; logging can follow
+            child?.kill(s);
             if (!stopping) {
               stopping = s;
               log.info(`supervisor: ${s}: stopping the engine`);
@@ -138,10 +140,10 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
             }
             // between a death and its restart there is no engine to wait for
             if (!child) return finish(0);
-          } else if (s === 'SIGHUP' && child) {
-            // systemd's reload ends when READY=1 follows; say so before the engine starts on it
-            relay(reloadingState());
+            return;
           }
+          // systemd's reload ends when READY=1 follows; say so before the engine starts on it
+          if (s === 'SIGHUP' && child) relay(reloadingState());
           child?.kill(s);
         },
       ]),
