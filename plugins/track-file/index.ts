@@ -7,6 +7,7 @@
 import { closeSync, constants, existsSync, openSync, readSync, statSync, writeFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { definePlugin } from '../../src/plugins/api.ts';
+import { report } from '../_shared/tracked.ts';
 import { schema } from './config.ts';
 import { parseTrackValue, trackStatus } from './value.ts';
 
@@ -71,23 +72,8 @@ export default definePlugin({
     /** Tells the engine what changed for each instance tracking `w`. */
     const apply = (w: Watched) => {
       for (const t of w.tracks) {
-        const s = trackStatus(w.value, t.weight, t.reverse);
-        if (s.fault !== t.fault) {
-          if (s.fault) {
-            // entering FAULT replaces any adjustment (keepalived subtracts the previous status)
-            if (t.adjust !== 0) ctx.adjustPriority(t.instance, source(w), 0);
-            t.adjust = 0;
-            ctx.log.info(`${t.instance}: tracked file ${w.name} now FAULT (value ${w.value})`);
-          } else {
-            ctx.log.info(`${t.instance}: tracked file ${w.name} leaving FAULT (value ${w.value})`);
-          }
-          ctx.setFault(t.instance, source(w), s.fault);
-          t.fault = s.fault;
-        }
-        if (!s.fault && s.adjust !== t.adjust) {
-          ctx.adjustPriority(t.instance, source(w), s.adjust);
-          t.adjust = s.adjust;
-        }
+        const change = report(ctx, t, source(w), trackStatus(w.value, t.weight, t.reverse));
+        if (change) ctx.log.info(`${t.instance}: tracked file ${w.name} ${change === 'fault' ? 'now FAULT' : 'leaving FAULT'} (value ${w.value})`);
       }
     };
 

@@ -5,6 +5,7 @@
 // restarts the process does not bounce the instance.
 
 import { definePlugin } from '../../src/plugins/api.ts';
+import { report } from '../_shared/tracked.ts';
 import { effect, type Status } from '../track-script/state.ts';
 import { schema } from './config.ts';
 import { matches, quorumMet, readProcesses, usesCommandLine } from './match.ts';
@@ -63,19 +64,7 @@ export default definePlugin({
     const source = (c: Check) => `track_process:${c.name}`;
 
     const apply = (c: Check) => {
-      for (const t of c.tracks) {
-        const e = effect(c.status, t);
-        if (e.fault !== t.fault) {
-          if (e.fault && t.adjust !== 0) ctx.adjustPriority(t.instance, source(c), 0);
-          if (e.fault) t.adjust = 0;
-          ctx.setFault(t.instance, source(c), e.fault);
-          t.fault = e.fault;
-        }
-        if (!e.fault && e.adjust !== t.adjust) {
-          ctx.adjustPriority(t.instance, source(c), e.adjust);
-          t.adjust = e.adjust;
-        }
-      }
+      for (const t of c.tracks) report(ctx, t, source(c), effect(c.status, t));
     };
 
     const scan = () => {
