@@ -12,7 +12,7 @@
 
 import { createHash } from 'node:crypto';
 import { builtinModules } from 'node:module';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, existsSync, renameSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,6 +31,27 @@ const packagesByUrl: Plugin = {
     });
   },
 };
+
+/** A directory of this process's own, named with its pid; those of processes that are gone (an
+ * engine that was killed never removed its own) are removed first. */
+function freshDir(): string {
+  const base = tmpdir();
+  for (const name of readdirSync(base)) {
+    const pid = /^vigil-plugins-(\d+)-/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || isRunning(Number(pid))) continue;
+    rmSync(join(base, name), { recursive: true, force: true });
+  }
+  return mkdtempSync(join(base, `vigil-plugins-${process.pid}-`));
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+  }
+}
 
 export interface Compiled {
   /** The worker runtime to start the worker with. */
@@ -91,7 +112,7 @@ export class PluginCompiler {
     });
     const text = out.outputFiles[0]?.text;
     if (text === undefined) throw new Error(`esbuild produced nothing for ${source}`);
-    this.dir ??= mkdtempSync(join(tmpdir(), 'vigil-plugins-'));
+    this.dir ??= freshDir();
     const name = `${basename(dirname(source))}-${basename(source).replace(/\.[cm]?[tj]s$/, '')}-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.mjs`;
     const file = join(this.dir, name);
     if (!existsSync(file)) {

@@ -46,3 +46,22 @@ test('the host starts a built-in from its compiled module', async () => {
     await host.stop(100);
   }
 });
+
+test("a dead engine's compiled modules are removed by the next compile; a live one's stay", async () => {
+  const { mkdirSync, rmSync: rm } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const dead = join(tmpdir(), 'vigil-plugins-999999999-test');
+  const live = join(tmpdir(), `vigil-plugins-${process.ppid}-test`);
+  mkdirSync(dead, { recursive: true });
+  mkdirSync(live, { recursive: true });
+  const c = new PluginCompiler();
+  try {
+    await c.compile(join(BUILTIN_DIR, 'track-file', 'index.ts'));
+    assert.ok(!existsSync(dead), 'the dead pid directory is gone');
+    assert.ok(existsSync(live), 'a running process keeps its directory');
+  } finally {
+    c.close();
+    rm(live, { recursive: true, force: true });
+    rm(dead, { recursive: true, force: true });
+  }
+});
