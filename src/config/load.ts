@@ -2,10 +2,10 @@
 // read it, validate it against the schema and the plugins' section schemas, then run the
 // semantic checks. Never throws on bad input: every problem is a Diagnostic with its place.
 
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { z } from 'zod';
 import { hasErrors, PositionMap, type Diagnostic, type Path } from './diagnostics.ts';
+import { configFileWarnings, readWithStat } from './file-trust.ts';
 import { lex } from './keepalived/lexer.ts';
 import { mapKeepalived } from './keepalived/mapping.ts';
 import { parse } from './keepalived/parser.ts';
@@ -42,9 +42,9 @@ export function detectFormat(text: string): ConfigFormat {
 }
 
 export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult {
-  let text: string;
+  let read: ReturnType<typeof readWithStat>;
   try {
-    text = readFileSync(file, 'utf8');
+    read = readWithStat(file);
   } catch (e) {
     return {
       config: null,
@@ -52,7 +52,18 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult
       diagnostics: [{ file, line: 1, col: 1, severity: 'error', field: 'file', message: (e as Error).message }],
     };
   }
-  return loadConfigText(text, file, opts);
+  const r = loadConfigText(read.text, file, opts);
+  // who could change the file, first: it is about all that follows
+  // (an include's directory warning that repeats the main file's is dropped)
+  const own = fileTrustDiagnostics(file, read.stat);
+  const said = new Set(own.map((d) => d.message));
+  return { ...r, diagnostics: [...own, ...r.diagnostics.filter((d) => !(d.field === 'file' && said.has(d.message)))] };
+}
+
+/** Warnings for a config file (or include) that someone other than root could change (see
+ * file-trust.ts); on the file's first line, field `file`. */
+function fileTrustDiagnostics(file: string, stat: Parameters<typeof configFileWarnings>[1]): Diagnostic[] {
+  return configFileWarnings(file, stat).map((message) => ({ file, line: 1, col: 1, severity: 'warning' as const, field: 'file', message }));
 }
 
 export function loadConfigText(text: string, file: string, opts: LoadOptions = {}): LoadResult {
@@ -91,9 +102,17 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
 }
 
 function readKeepalived(file: string, text: string, configId: string) {
-  const lexed = lex(file, { configId, readFile: (p) => (p === file ? text : readFileSync(p, 'utf8')) });
+  // included files are checked as the main file is (loadConfigFile checks that one); a
+  // directory is named once, however many of its files are included
+  const trust: Diagnostic[] = [];
+  const readInclude = (p: string): string => {
+    const { text: t, stat } = readWithStat(p);
+    for (const d of fileTrustDiagnostics(p, stat)) if (!trust.some((x) => x.message === d.message)) trust.push(d);
+    return t;
+  };
+  const lexed = lex(file, { configId, readFile: (p) => (p === file ? text : readInclude(p)) });
   const parsed = parse(lexed.tokens);
-  const diagnostics = [...lexed.diagnostics, ...parsed.diagnostics];
+  const diagnostics = [...trust, ...lexed.diagnostics, ...parsed.diagnostics];
   const positions = new PositionMap({ file, line: 1, col: 1 });
   const raw = mapKeepalived(parsed.statements, { diagnostics, positions });
   return { raw, positions, diagnostics };
