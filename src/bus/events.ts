@@ -116,10 +116,11 @@ export interface PluginFailed {
   type: 'plugin.failed';
   plugin: string;
   /** What went wrong: `threw`, `rejected`, `unresponsive` (hung or spinning), `exited`,
-   * `setup` (its setup or config validation failed). */
-  cause: 'threw' | 'rejected' | 'unresponsive' | 'exited' | 'setup';
+   * `setup` (its setup or config validation failed), `unsafe` (a file it loads, or a directory
+   * above one, could be changed by a user other than root: refused until a reload). */
+  cause: 'threw' | 'rejected' | 'unresponsive' | 'exited' | 'setup' | 'unsafe';
   error: string;
-  /** Milliseconds until it is started again. */
+  /** Milliseconds until it is started again; -1: not until a reload or an edit. */
   restartInMs: number;
 }
 

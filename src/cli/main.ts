@@ -166,6 +166,10 @@ export async function main(argv: string[]): Promise<number> {
     const file = values['use-file'] ?? DEFAULT_CONFIG;
     const { loadConfigFile, formatDiagnostic, hasErrors } = await configModules();
     const r = loadConfigFile(file, configId ? { configId } : {});
+    if (r.config?.global_defs.plugins_dir) {
+      const { checkUserPlugins } = await import('../plugins/plugin-check.ts');
+      r.diagnostics.push(...(await checkUserPlugins(r.config)));
+    }
     for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
     const warnings = r.diagnostics.length - errors;

@@ -194,6 +194,9 @@ export const globalDefsSchema = z.object({
   max_auto_priority: z.number().int().min(-1).max(99).optional(),
   /** Where user plugins live (vigil's own). */
   plugins_dir: z.string().optional(),
+  /** Development only: load user plugins whose files a user other than root could change
+   * (plugin-security.ts), with a warning for each, instead of refusing them. */
+  allow_unsafe_plugins: z.boolean().default(false),
 });
 
 /** vigil's own: how operators reach the daemon. */

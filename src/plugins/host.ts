@@ -12,6 +12,11 @@
 //   to its successor, except one that was already tried twice (a poison event is dropped and
 //   logged rather than killing every successor).
 // - A plugin whose config is invalid is reported once and waits for a reload or an edit.
+// - A user plugin whose files are unsafe (plugin-security.ts: its module, anything it loads
+//   from outside vigil, a directory above them, changeable by a user other than root) is
+//   refused: none of its code runs, it is reported once and waits for a reload or an edit.
+//   The files of a running user plugin are checked again every `fileCheckMs`; one that turns
+//   unsafe stops the plugin the same way.
 
 import { Worker } from 'node:worker_threads';
 import type { EventBus } from '../bus/bus.ts';
@@ -19,6 +24,7 @@ import type { VigilEvent } from '../bus/events.ts';
 import type { Logger } from '../daemon/log.ts';
 import type { InstanceInfo } from './api.ts';
 import { PluginCompiler } from './compile.ts';
+import { describeUnsafe, pluginFileProblem, pluginFilesProblems } from './plugin-security.ts';
 import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
 
 /** Heartbeats and timeouts are measured on the monotonic clock: a step of the wall clock (NTP,
@@ -37,6 +43,9 @@ export interface PluginSpec {
    * read `plugins.<name>`). */
   config: unknown;
   origin: 'builtin' | 'user';
+  /** Refuse the plugin when a file it loads is unsafe (plugin-security.ts). User plugins, unless
+   * global_defs.allow_unsafe_plugins. */
+  checkFiles?: boolean;
 }
 
 export interface HostOptions {
@@ -60,9 +69,13 @@ export interface HostOptions {
   /** Run built-in plugins compiled (compile.ts); on by default. Off, or when compiling fails,
    * they load through tsx like users' plugins. */
   compileBuiltins?: boolean;
+  /** How often the files of running user plugins are checked again (plugin-security.ts). */
+  fileCheckMs?: number;
 }
 
-type SlotState = 'starting' | 'running' | 'backoff' | 'waiting-for-fix' | 'stopped';
+/** `waiting-for-fix`: its config is invalid; `refused`: its files are unsafe. Both wait for a
+ * reload or an edit of the plugin. */
+type SlotState = 'starting' | 'running' | 'backoff' | 'waiting-for-fix' | 'refused' | 'stopped';
 
 interface Unacked {
   event: VigilEvent;
@@ -104,6 +117,8 @@ class Slot {
   readyWaiters: Array<() => void> = [];
   stoppedWaiter: (() => void) | undefined;
   everReady = false;
+  /** The files it loaded from outside vigil (its module among them), as its worker reported. */
+  files = new Set<string>();
 
   constructor(
     public spec: PluginSpec,
@@ -118,8 +133,9 @@ export class PluginHost {
   private instances: InstanceInfo[] = [];
   private pluginsSection: Record<string, unknown> = {};
   private readonly tick: NodeJS.Timeout;
+  private readonly fileTick: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
-  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates' | 'compileBuiltins'>>;
+  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates' | 'compileBuiltins' | 'fileCheckMs'>>;
   private readonly compiler = new PluginCompiler();
   private stopping = false;
   /** When check() last ran (monotonic ms). */
@@ -138,6 +154,8 @@ export class PluginHost {
     this.unsubscribe = opts.bus.subscribe((e) => this.dispatch(e));
     this.tick = setInterval(() => this.check(), this.o.heartbeatMs);
     this.tick.unref();
+    this.fileTick = setInterval(() => this.checkFiles(), opts.fileCheckMs ?? 2000);
+    this.fileTick.unref();
   }
 
   /** Starts (or, on reload, reconciles to) this set of plugins. */
@@ -170,7 +188,8 @@ export class PluginHost {
       const changed =
         JSON.stringify(slot.spec) !== JSON.stringify(spec) ||
         (spec.origin === 'user' && (instancesChanged || sectionChanged)) ||
-        slot.state === 'waiting-for-fix';
+        slot.state === 'waiting-for-fix' ||
+        slot.state === 'refused';
       if (!changed) continue;
       slot.spec = spec;
       this.restartNow(slot);
@@ -225,6 +244,7 @@ export class PluginHost {
     this.stopping = true;
     this.unsubscribe();
     clearInterval(this.tick);
+    clearInterval(this.fileTick);
     await Promise.all([...this.slots.values()].map((s) => this.retire(s)));
     this.slots.clear();
     this.compiler.close();
@@ -234,7 +254,7 @@ export class PluginHost {
 
   private dispatch(event: VigilEvent): void {
     for (const slot of this.slots.values()) {
-      if (slot.state === 'stopped' || slot.state === 'waiting-for-fix') continue;
+      if (slot.state === 'stopped' || slot.state === 'waiting-for-fix' || slot.state === 'refused') continue;
       if (slot.state === 'running') this.send(slot, event, 0);
       else slot.queue.push({ event, attempts: 0 });
     }
@@ -259,12 +279,24 @@ export class PluginHost {
     slot.version++;
     slot.startedAt = monoMs();
     slot.lastPong = monoMs();
+    slot.files.clear();
+    if (slot.spec.checkFiles) {
+      // the module itself before a worker exists; what it imports, in the worker's resolver
+      const problem = pluginFileProblem(slot.spec.entry);
+      if (problem) return this.refuse(slot, describeUnsafe(problem));
+    } else if (slot.spec.origin === 'user') {
+      const problem = pluginFileProblem(slot.spec.entry);
+      this.opts.log.warn(
+        `plugin ${slot.spec.id}: SECURITY: allow_unsafe_plugins is set, so its files are not checked` + (problem ? `; loading it although: ${describeUnsafe(problem)}` : ''),
+      );
+    }
     const init: WorkerInit = {
       entry: slot.spec.entry,
       config: slot.spec.config,
       pluginsSection: this.pluginsSection,
       instances: this.withStates(this.instances),
       version: slot.version,
+      ...(slot.spec.checkFiles ? { checkFiles: true } : {}),
     };
     if (slot.spec.origin !== 'builtin' || this.opts.compileBuiltins === false) return this.startWorker(slot, WORKER_ENTRY, init);
     // compiling takes a moment off the event loop (esbuild's own process); the slot may have
@@ -362,6 +394,40 @@ export class PluginHost {
       case 'stopped':
         slot.stoppedWaiter?.();
         return;
+      case 'file':
+        slot.files.add(m.file);
+        return;
+      case 'refused':
+        this.refuse(slot, m.error);
+        return;
+    }
+  }
+
+  /** A plugin with an unsafe file: stopped (if it ran), reported once, left until a reload or
+   * an edit of its files starts it again (and checks them again). */
+  private refuse(slot: Slot, why: string): void {
+    if (slot.state === 'refused' || slot.state === 'stopped' || this.stopping) return;
+    const id = slot.spec.id;
+    slot.lastError = why;
+    slot.failures++;
+    this.opts.log.error(`plugin ${id}: refused: ${why}`);
+    if (slot.restartTimer) clearTimeout(slot.restartTimer);
+    slot.restartTimer = undefined;
+    // a refused plugin's queue is dropped: nothing of it may run, and a reload starts it afresh
+    slot.queue = [];
+    slot.unacked.clear();
+    this.terminate(slot, 'refused');
+    for (const w of slot.readyWaiters.splice(0)) w();
+    this.opts.bus.publish({ type: 'plugin.failed', plugin: id, cause: 'unsafe', error: why, restartInMs: -1 });
+  }
+
+  /** Every file a user plugin loaded, checked again: a chmod or chown is no event chokidar
+   * reports, and a directory above the files may change too. */
+  private checkFiles(): void {
+    for (const slot of this.slots.values()) {
+      if (!slot.spec.checkFiles || slot.state === 'refused' || slot.state === 'stopped' || slot.state === 'waiting-for-fix') continue;
+      const [problem] = pluginFilesProblems([slot.spec.entry, ...slot.files]);
+      if (problem) this.refuse(slot, describeUnsafe(problem));
     }
   }
 

@@ -64,7 +64,7 @@ export async function pluginSpecs(config: Config): Promise<PluginSpec[]> {
   if (dir) {
     for (const f of userPluginFiles(dir)) {
       if (specs.some((s) => s.id === f.id)) continue; // a built-in's name is taken
-      specs.push({ id: f.id, entry: f.entry, config: undefined, origin: 'user' });
+      specs.push({ id: f.id, entry: f.entry, config: undefined, origin: 'user', checkFiles: !config.global_defs.allow_unsafe_plugins });
     }
   }
   return specs;

@@ -12,6 +12,8 @@ export interface WorkerInit {
   instances: InstanceInfo[];
   /** Changes with every (re)load of the file, so the import is fresh after an edit. */
   version: number;
+  /** Refuse to load any file that fails plugin-security.ts (user plugins). */
+  checkFiles?: boolean;
 }
 
 export type HostMessage =
@@ -29,4 +31,8 @@ export type WorkerMessage =
   | { t: 'handler-error'; cause: 'threw' | 'rejected'; error: string; seq: number }
   | { t: 'handled'; seq: number }
   | { t: 'crashed'; error: string }
+  /** A file the plugin loaded from outside vigil's own code (checked again while it runs). */
+  | { t: 'file'; file: string }
+  /** A file it would have loaded is unsafe (plugin-security.ts): nothing of it ran. */
+  | { t: 'refused'; error: string }
   | { t: 'stopped' };

@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import type { PluginDefinition } from './api.ts';
+import { isUnsafeError } from './plugin-security.ts';
 import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
 import { errorText, PluginConfigError, PluginRuntime, type HostPort } from './runtime.ts';
 
@@ -55,5 +56,6 @@ try {
   post({ t: 'ready', name: runtime.def.name });
   for (const m of early.splice(0)) if (m.t === 'event') runtime.deliver(m.event);
 } catch (e) {
-  post({ t: 'setup-failed', error: e instanceof PluginConfigError ? e.message : errorText(e), issues: e instanceof PluginConfigError ? e.issues : [] });
+  if (e instanceof Error && isUnsafeError(e.message)) post({ t: 'refused', error: e.message });
+  else post({ t: 'setup-failed', error: e instanceof PluginConfigError ? e.message : errorText(e), issues: e instanceof PluginConfigError ? e.issues : [] });
 }

@@ -8,11 +8,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventBus } from '../../src/bus/bus.ts';
-import type { EventBody, VigilEvent } from '../../src/bus/events.ts';
-import { PluginHost, type HostOptions, type PluginSpec } from '../../src/plugins/host.ts';
+import type { EventBody } from '../../src/bus/events.ts';
+import type { PluginSpec } from '../../src/plugins/host.ts';
 import { userPluginFiles } from '../../src/plugins/loader.ts';
-import type { Logger } from '../../src/daemon/log.ts';
+import { rig, until } from '../lib/host-rig.ts';
 
 let dir: string;
 
@@ -69,41 +68,6 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function quietLog(lines: string[]): Logger {
-  const w = (level: string) => (m: string) => void lines.push(`${level}: ${m}`);
-  return { debug: w('debug'), info: w('info'), warn: w('warn'), error: w('error') };
-}
-
-interface Rig {
-  bus: EventBus;
-  host: PluginHost;
-  events: VigilEvent[];
-  adjustments: Array<[string, string, string, number]>;
-  faults: Array<[string, string, string, boolean]>;
-  lines: string[];
-}
-
-function rig(opts: Partial<HostOptions> = {}): Rig {
-  const bus = new EventBus();
-  const events: VigilEvent[] = [];
-  bus.subscribe((e) => events.push(e));
-  const adjustments: Rig['adjustments'] = [];
-  const faults: Rig['faults'] = [];
-  const lines: string[] = [];
-  const host = new PluginHost({
-    bus,
-    log: quietLog(lines),
-    onAdjust: (p, i, s, w) => adjustments.push([p, i, s, w]),
-    onFault: (p, i, s, a) => faults.push([p, i, s, a]),
-    onRemoved: () => undefined,
-    heartbeatMs: 100,
-    unresponsiveMs: 1000,
-    initialBackoffMs: 200,
-    ...opts,
-  });
-  return { bus, host, events, adjustments, faults, lines };
-}
-
 const spec = (id: string, ext = 'ts'): PluginSpec => ({ id, entry: join(dir, `${id}.${ext}`), config: undefined, origin: 'user' });
 const tr = (instance: string, to: 'master' | 'backup' | 'fault'): EventBody => ({
   type: 'instance.transition',
@@ -115,14 +79,6 @@ const tr = (instance: string, to: 'master' | 'backup' | 'fault'): EventBody => (
   reason: 'master-down-timer',
   priority: 100,
 });
-
-async function until(what: string, fn: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('plugin host', () => {
   test('finds .ts and .mjs plugins in a bare directory and loads them with vigil/plugin and zod', async () => {

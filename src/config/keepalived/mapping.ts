@@ -140,6 +140,7 @@ const GLOBAL_KEYS: Record<string, Kind> = {
   vrrp_notify_fifo_script: 'words',
   max_auto_priority: 'int',
   plugins_dir: 'string',
+  allow_unsafe_plugins: 'flag',
 };
 
 /** Notify scripts, the same keywords in instances and sync groups. */
