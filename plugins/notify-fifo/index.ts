@@ -12,9 +12,18 @@
 // when the pipe is full (EAGAIN), we keep it in a bounded queue and retry, so a reader that
 // comes late still sees every transition in order; only beyond `queue_limit` lines are the
 // oldest dropped (with a warning).
+//
+// The daemon runs as root and the path comes from the config, often in /tmp: nothing but a FIFO
+// owned by the daemon (or by the script's user, as keepalived allows) is opened or written.
+// A symbolic link is never followed (O_NOFOLLOW); a FIFO in a directory someone else can change
+// (writable by others without the sticky bit, or owned by another user) is refused, since they
+// could swap it under the daemon and its reader; what was opened is checked again (fstat), and
+// the FIFO made for a script user is handed over on the open descriptor (fchown), never through
+// the path. A FIFO others may write to is used, with a warning: they could feed its reader.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, fstatSync, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fchownSync, fstatSync, lstatSync, openSync, unlinkSync, writeSync, type Stats } from 'node:fs';
+import { dirProblem, octal, writableByOthers } from '../../src/config/file-trust.ts';
 import { definePlugin, type PluginLogger } from '../../src/plugins/api.ts';
 import { lookupUser } from '../../src/plugins/run.ts';
 import { schema, type NotifyFifoConfig } from './config.ts';
@@ -26,6 +35,8 @@ const STATE_WORD: Record<string, string> = { master: 'MASTER', backup: 'BACKUP',
 class Fifo {
   private fd: number | undefined;
   private created = false;
+  /** The inode opened: only that one is removed at stop. */
+  private ino: number | undefined;
   private readonly queue: Buffer[] = [];
   private retry: NodeJS.Timeout | undefined;
   private dropped = 0;
@@ -41,9 +52,25 @@ class Fifo {
     return this.spec.path;
   }
 
-  /** mkfifo if missing, start the reader script, open. False when the FIFO cannot be used. */
+  /** mkfifo if missing, open, check what was opened, start the reader script. False when the
+   * FIFO cannot (or must not) be used; the log says why. */
   async open(run: (argv: string[]) => Promise<{ ok: boolean; stderr: string }>): Promise<boolean> {
     const path = this.spec.path;
+    // keepalived's words first, then ours
+    const refuse = (why: string, detail: string) => {
+      this.log.error(`notify fifo ${path} ${why} - not using (${detail})`);
+      return false;
+    };
+    const ids = this.spec.user !== undefined ? lookupUser(this.spec.user, this.spec.group) : undefined;
+    // keepalived accepts a FIFO owned by itself or by the script's user
+    const ours = process.geteuid?.() ?? 0;
+    const allowedUids = new Set([ours]);
+    if (ids) allowedUids.add(ids.uid);
+    // A directory someone else may change (writable by others without the sticky bit, or
+    // theirs) lets them swap the FIFO under the daemon and its reader at any time.
+    const dir = dirProblem(path, { euid: ours, ...(ids ? { also: ids.uid } : {}) });
+    if (dir) return refuse('is in a directory others can change', `${dir.dir} ${dir.reason}: they could replace the fifo`);
+
     let st = lstatSync(path, { throwIfNoEntry: false });
     if (!st) {
       // Node has no mkfifo(); the coreutils command makes it. Mode 0644 as keepalived.
@@ -55,30 +82,40 @@ class Fifo {
       }
       this.created = r.ok;
     }
-    // An existing path may be anything, even planted by someone else: keepalived refuses what
-    // is not a FIFO owned by itself or the script's user.
-    const allowedUids = new Set([process.getuid?.() ?? 0]);
-    const ids = this.spec.user !== undefined ? lookupUser(this.spec.user, this.spec.group) : undefined;
-    if (ids) allowedUids.add(ids.uid);
-    if (!st?.isFIFO() || !allowedUids.has(st.uid)) {
-      this.log.error(`notify fifo ${path} is not a fifo we own - not using`);
+    // An existing path may be anything, even planted by someone else: a link (to /etc/passwd,
+    // say) is never followed, and nothing but a FIFO we own is opened, nor written to. Checked
+    // on the path first (no open of a device or a file at all), then on what was opened.
+    if (st?.isSymbolicLink()) return refuse('is not a fifo we own', 'a symbolic link: never followed');
+    const what = (s: Stats) => `${describe(s)} owned by uid ${s.uid}`;
+    if (!st?.isFIFO() || !allowedUids.has(st.uid)) return refuse('is not a fifo we own', st ? what(st) : 'gone');
+    try {
+      this.fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW | constants.O_NOCTTY);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') return refuse('is not a fifo we own', 'a symbolic link: never followed');
+      this.log.error(`unable to open notify fifo ${path}: ${(e as Error).message}`);
       return false;
     }
-    if (this.spec.user !== undefined && ids && this.created) {
-      // keepalived chowns the FIFO it creates to the configured user
-      const r = await run(['chown', `${ids.uid}:${ids.gid}`, path]);
-      if (!r.ok) this.log.warn(`failed to set uid:gid for fifo ${path}: ${r.stderr}`);
+    const opened = fstatSync(this.fd);
+    if (!opened.isFIFO() || !allowedUids.has(opened.uid)) {
+      closeSync(this.fd);
+      this.fd = undefined;
+      return refuse('is not a fifo we own', `${what(opened)}, swapped in after the check`);
+    }
+    this.ino = opened.ino;
+    if (writableByOthers(opened)) {
+      this.log.warn(`notify fifo ${path} is writable by others (mode ${octal(opened.mode)}): anyone could feed its reader false state lines; chmod 0644 ${path}`);
+    }
+    if (this.spec.user !== undefined && ids && this.created && (opened.uid !== ids.uid || opened.gid !== ids.gid)) {
+      // keepalived chowns the FIFO it creates to the configured user; done on the open FIFO,
+      // never through the path (which someone could point elsewhere meanwhile)
+      try {
+        fchownSync(this.fd, ids.uid, ids.gid);
+      } catch (e) {
+        this.log.warn(`failed to set uid:gid for fifo ${path}: ${(e as Error).message}`);
+      }
     }
     if (this.spec.script) this.startScript(ids);
-    try {
-      this.fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_NOFOLLOW);
-      if (!fstatSync(this.fd).isFIFO()) throw new Error('not a fifo');
-    } catch (e) {
-      this.log.error(`unable to open notify fifo ${path}: ${(e as Error).message}`);
-      if (this.fd !== undefined) closeSync(this.fd);
-      this.fd = undefined;
-      return false;
-    }
     return true;
   }
 
@@ -149,9 +186,11 @@ class Fifo {
     if (this.retry) clearTimeout(this.retry);
     if (this.queue.length > 0) this.log.warn(`notify fifo ${this.spec.path}: ${this.queue.length} line(s) unwritten at stop`);
     // keepalived unlinks first, so a script that reopens the FIFO in a loop cannot reopen it
-    if (this.created) {
+    // (only the FIFO we made and opened: never what someone put in its place meanwhile)
+    if (this.created && this.ino !== undefined) {
       try {
-        unlinkSync(this.spec.path);
+        const st = lstatSync(this.spec.path);
+        if (st.isFIFO() && st.ino === this.ino) unlinkSync(this.spec.path);
       } catch {
         // already gone
       }
@@ -160,6 +199,15 @@ class Fifo {
     this.fd = undefined;
     await stopChild(this.child);
   }
+}
+
+function describe(st: Stats): string {
+  if (st.isFIFO()) return 'a fifo';
+  if (st.isFile()) return 'a regular file';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a fifo';
 }
 
 /** SIGTERM by PID, SIGKILL after 1 s; resolves once it has exited. */

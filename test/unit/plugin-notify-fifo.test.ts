@@ -1,9 +1,11 @@
 // notify-fifo on real FIFOs: keepalived's line format, the FIFO created when missing, lines kept
 // in order while no reader is attached (even beyond the pipe's capacity), the reader script
 // started with the FIFO path and ended at stop, and refusal of a path that is not a FIFO.
+// A root daemon must not write where a user points it: links, planted files, others' FIFOs and
+// FIFOs in directories others can change are refused (real owners: chown to nobody).
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
@@ -179,4 +181,92 @@ test('a path that exists but is not a FIFO is refused and left alone', async () 
   await h.stop();
   h = undefined;
   assert.equal(readFileSync(path, 'utf8'), 'keep me\n');
+});
+
+const NOBODY = 65534;
+const asRoot = process.getuid?.() === 0 ? false : 'needs root (chown to nobody)';
+const errors = (hh: Harness) => hh.recorded.logs.filter((l) => l.level === 'error').map((l) => l.msg);
+
+/** Starts the plugin on `path`, sends a transition, stops: what the log said. */
+async function tryFifo(fifo: { path: string; user?: string }): Promise<Harness> {
+  const hh = await startPlugin(plugin, { fifos: [fifo] });
+  h = hh;
+  hh.emit(transition('VI_1', 'backup', 'master', 100));
+  await hh.idle();
+  await hh.stop();
+  h = undefined;
+  return hh;
+}
+
+test('a symbolic link in place of the FIFO (to /etc/passwd, say) is never followed: the target is untouched', async () => {
+  const d = tempDir();
+  const target = join(d, 'passwd');
+  writeFileSync(target, 'root:x:0:0::/root:/bin/sh\n');
+  const path = join(d, 'vrrp.fifo');
+  symlinkSync(target, path);
+  const hh = await tryFifo({ path });
+  assert.deepEqual(errors(hh), [`notify fifo ${path} is not a fifo we own - not using (a symbolic link: never followed)`]);
+  assert.equal(readFileSync(target, 'utf8'), 'root:x:0:0::/root:/bin/sh\n');
+  assert.ok(lstatSync(path).isSymbolicLink(), 'the link is left where it is');
+  // a link to a real FIFO of ours is refused as well (O_NOFOLLOW, as keepalived opens it)
+  const real = join(d, 'real.fifo');
+  execFileSync('mkfifo', ['-m', '0644', real]);
+  rmSync(path);
+  symlinkSync(real, path);
+  assert.deepEqual(errors(await tryFifo({ path })), [`notify fifo ${path} is not a fifo we own - not using (a symbolic link: never followed)`]);
+});
+
+test('a regular file planted by another user, and a FIFO owned by another user, are refused', { skip: asRoot }, async () => {
+  const d = tempDir();
+  const path = join(d, 'vrrp.fifo');
+  writeFileSync(path, 'planted\n');
+  chownSync(path, NOBODY, NOBODY);
+  assert.deepEqual(errors(await tryFifo({ path })), [`notify fifo ${path} is not a fifo we own - not using (a regular file owned by uid ${NOBODY})`]);
+  assert.equal(readFileSync(path, 'utf8'), 'planted\n');
+  rmSync(path);
+  execFileSync('mkfifo', ['-m', '0644', path]);
+  chownSync(path, NOBODY, NOBODY);
+  assert.deepEqual(errors(await tryFifo({ path })), [`notify fifo ${path} is not a fifo we own - not using (a fifo owned by uid ${NOBODY})`]);
+  assert.ok(existsSync(path), 'not ours: not removed');
+  // ... unless it is the script user's (keepalived accepts a FIFO owned by that user)
+  assert.deepEqual(errors(await tryFifo({ path, user: 'nobody' })), []);
+});
+
+test('a FIFO in a directory others can write to without the sticky bit, or owned by another user, is refused; a sticky one is fine', { skip: asRoot }, async () => {
+  const d = tempDir();
+  const path = join(d, 'vrrp.fifo');
+  chmodSync(d, 0o777);
+  assert.deepEqual(errors(await tryFifo({ path })), [
+    `notify fifo ${path} is in a directory others can change - not using (${d} is writable by others (mode 0777) without the sticky bit: they could replace the fifo)`,
+  ]);
+  assert.equal(existsSync(path), false, 'not even created there');
+  chmodSync(d, 0o755);
+  chownSync(d, NOBODY, NOBODY);
+  assert.deepEqual(errors(await tryFifo({ path })), [`notify fifo ${path} is in a directory others can change - not using (${d} is owned by uid ${NOBODY}: they could replace the fifo)`]);
+  chownSync(d, 0, 0);
+  chmodSync(d, 0o1777);
+  const hh = await startPlugin(plugin, { fifos: [{ path }] });
+  h = hh;
+  assert.deepEqual(errors(hh), []);
+  assert.ok(lstatSync(path).isFIFO());
+});
+
+test('a FIFO created for a script user is 0644 and given to that user (on the open FIFO); a FIFO others can write to is used with a warning', { skip: asRoot }, async () => {
+  const d = tempDir();
+  const path = join(d, 'vrrp.fifo');
+  h = await startPlugin(plugin, { fifos: [{ path, user: 'nobody' }] });
+  const st = lstatSync(path);
+  assert.ok(st.isFIFO());
+  assert.equal(st.mode & 0o777, 0o644);
+  assert.equal(st.uid, NOBODY);
+  await h.stop();
+  h = undefined;
+  assert.equal(existsSync(path), false, 'ours (created): removed at stop');
+
+  execFileSync('mkfifo', ['-m', '0666', path]);
+  h = await startPlugin(plugin, { fifos: [{ path }] });
+  assert.ok(h.recorded.logs.some((l) => l.level === 'warn' && l.msg === `notify fifo ${path} is writable by others (mode 0666): anyone could feed its reader false state lines; chmod 0644 ${path}`));
+  const reader = attachReader(path);
+  h.emit(transition('VI_1', 'backup', 'master', 100));
+  await waitFor('the line', () => reader.out() === 'INSTANCE "VI_1" MASTER 100\n');
 });
