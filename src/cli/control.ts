@@ -2,10 +2,10 @@
 // (src/control/socket.ts). The socket is found from the same -f / -p the daemon was started
 // with (or --socket), through the one function the daemon uses too.
 
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
-import { dirname } from 'node:path';
 import type { VigilEvent } from '../bus/events.ts';
+import { dirProblem, effectiveUid, trustedOwner } from '../config/file-trust.ts';
 import { loadConfigFile } from '../config/load.ts';
 import type { InstanceStatus } from '../daemon/engine.ts';
 import type { ReloadResult } from '../daemon/run.ts';
@@ -42,25 +42,39 @@ export function resolveSocket(opts: Pick<ControlCliOptions, 'file' | 'configId' 
 
 class ControlError extends Error {}
 
+/** Why the socket at `path` must not be talked to, or undefined. Node cannot ask who is on the
+ * other end (no SO_PEERCRED), so what is trusted is who could have put the socket there: an
+ * impostor answering `vigil status` or `reload` in the daemon's name. A socket owned by root or
+ * by the caller is trusted unless its directory (or one above) is one others can change
+ * without the sticky bit. One owned by another user (a daemon run as its own user) only when
+ * nobody but root and that user can change any directory from / down to it (a sticky,
+ * world-writable directory is not enough: anyone may create a socket there). Missing: connect()
+ * says so. */
+export function trustProblem(path: string): string | undefined {
+  const uid = effectiveUid();
+  let real: string;
+  let owner: number;
+  try {
+    real = realpathSync(path);
+    owner = statSync(real).uid;
+  } catch {
+    return undefined;
+  }
+  if (trustedOwner(owner, uid)) {
+    const d = dirProblem(real, { euid: uid });
+    return d ? `${path} is in a directory others can change (${d.dir} ${d.reason}): it could be anyone's socket; not talking to it` : undefined;
+  }
+  const d = dirProblem(real, { euid: uid, also: owner, sticky: false });
+  if (!d) return undefined;
+  const where = d.reason.startsWith('is writable') ? 'in a directory others can write to' : `in ${d.dir}, which ${d.reason}`;
+  return `${path} is owned by uid ${owner}, neither root nor you (uid ${uid}), ${where}; not talking to it`;
+}
+
 /** One connection: sends a request, hands each response line to `onLine` until it returns
  * true (done) or the daemon closes the connection. */
 function converse(path: string, req: ControlRequest, onLine: (msg: ControlResponse) => boolean, timeoutMs: number | undefined): Promise<void> {
-  // An impostor can only plant a socket in a directory others can write to: there, one owned by
-  // neither root nor us is not talked to (a reload or status must not go to it). A daemon run
-  // as its own user in its own directory (systemd's RuntimeDirectory=) is fine.
-  const uid = process.getuid?.();
-  let owner: number | undefined;
-  let dirOpen = false;
-  try {
-    owner = statSync(path).uid;
-    const dir = statSync(dirname(path));
-    dirOpen = (dir.mode & 0o022) !== 0 || (dir.uid !== 0 && dir.uid !== owner);
-  } catch {
-    owner = undefined; // missing: connect() says so below
-  }
-  if (owner !== undefined && uid !== undefined && owner !== 0 && owner !== uid && dirOpen) {
-    return Promise.reject(new ControlError(`${path} is owned by uid ${owner}, neither root nor you (uid ${uid}), in a directory others can write to; not talking to it`));
-  }
+  const refused = trustProblem(path);
+  if (refused) return Promise.reject(new ControlError(refused));
   return new Promise((resolve, reject) => {
     const sock: Socket = createConnection(path);
     let buf = '';

@@ -45,9 +45,10 @@ export interface DirProblem {
 }
 
 /** The first directory, from / down to the one holding `path`, that someone other than root
- * (or the daemon's user) could change: owned by another user, or writable by others without
- * the sticky bit (or, with `sticky: false`, writable by others at all). Symlinks on the way
- * are resolved first: what counts is where the file really is. */
+ * (or the daemon's user, or `also`) could change: owned by another user, or writable by others
+ * without the sticky bit (or, with `sticky: false`, the one holding `path` writable by others
+ * at all: where anyone may create an entry of their own). Symlinks on the way are resolved
+ * first: what counts is where the file really is. */
 export function dirProblem(path: string, opts: { euid?: number; sticky?: boolean; also?: number } = {}): DirProblem | undefined {
   const euid = opts.euid ?? effectiveUid();
   let dir: string;
@@ -69,7 +70,7 @@ export function dirProblem(path: string, opts: { euid?: number; sticky?: boolean
       return { dir: d, reason: `cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})` };
     }
     if (!trustedOwner(st.uid, euid) && st.uid !== opts.also) return { dir: d, reason: `is owned by uid ${st.uid}` };
-    const sticky = (st.mode & 0o1000) !== 0 && opts.sticky !== false;
+    const sticky = (st.mode & 0o1000) !== 0 && (opts.sticky !== false || d !== dir);
     if (writableByOthers(st) && !sticky) return { dir: d, reason: `is writable by ${(st.mode & 0o002) !== 0 ? 'others' : `group ${st.gid}`} (mode ${octal(st.mode)})${(st.mode & 0o1000) !== 0 ? '' : ' without the sticky bit'}` };
   }
   return undefined;

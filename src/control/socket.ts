@@ -12,7 +12,9 @@
 // wider mode) and is owned by the daemon's user; the kernel then refuses connect() to anyone
 // but that user and root. The default directory /run/vigil is 0755 and root's, so nobody else
 // can swap the socket for their own. A path from control.socket or next to a pid file is only
-// as safe as its directory: keep it out of world-writable places.
+// as safe as its directory: the daemon refuses one that someone else could change (see
+// file-trust.ts; a sticky directory like /tmp is accepted, since nobody else can remove the
+// socket there), and replaces a stale socket only when it is its own.
 //
 // The engine is never blocked by a client: events are serialized and handed to the socket's
 // own buffer; a client that does not read fast enough is cut off once that buffer passes a
@@ -21,12 +23,13 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import type { VigilEvent } from '../bus/events.ts';
 import type { EngineStatus } from '../daemon/engine.ts';
 import { configSecrets } from '../daemon/log.ts';
 import type { Daemon, ReloadResult } from '../daemon/run.ts';
 import type { PluginStatus } from '../plugins/host.ts';
+import { dirProblem, effectiveUid } from '../config/file-trust.ts';
 
 export const DEFAULT_RUN_DIR = '/run/vigil';
 
@@ -180,10 +183,11 @@ export async function startControlSocket(daemon: Daemon, opts: ControlSocketOpti
   const lingerMs = opts.lingerMs ?? 2000;
   const mask = secretMasker(daemon);
   if (path.startsWith(DEFAULT_RUN_DIR + '/')) mkdirSync(DEFAULT_RUN_DIR, { recursive: true, mode: 0o755 });
-  // the 0600 mode is the only access check (see the top): in a directory others may write to
-  // without the sticky bit, they could swap the socket for their own
-  const dirMode = lstatSync(dirname(path)).mode;
-  if (dirMode & 0o022 && !(dirMode & 0o1000)) daemon.log.warn(`control socket ${path}: its directory is writable by others; they could replace the socket (set control.socket or -p elsewhere)`);
+  // the 0600 mode is the only access check (see the top): in a directory someone else can
+  // change (writable by others without the sticky bit, or theirs, or one above it), they could
+  // swap the socket for their own and answer `vigil status` / `reload` in the daemon's name
+  const dir = dirProblem(path);
+  if (dir) throw new Error(`refusing to create ${path}: ${dir.dir} ${dir.reason}, so others could replace the socket; put it in a directory only root can write to (control.socket, or -p elsewhere)`);
   await claimPath(path);
 
   const clients = new Set<Socket>();
@@ -214,9 +218,10 @@ export async function startControlSocket(daemon: Daemon, opts: ControlSocketOpti
   };
 }
 
-/** A socket file left by a crashed run is replaced, but only if nothing answers on it: a
- * running daemon's socket (the same -f/-p started twice) is not stolen, and a path that is
- * not a socket at all is never deleted. */
+/** A socket file left by a crashed run is replaced, but only if it is ours (owned by the
+ * daemon's user) and nothing answers on it: a running daemon's socket (the same -f/-p started
+ * twice) is not stolen, another user's is not touched, and a path that is not a socket at all
+ * is never deleted. */
 async function claimPath(path: string): Promise<void> {
   let st;
   try {
@@ -225,6 +230,7 @@ async function claimPath(path: string): Promise<void> {
     return;
   }
   if (!st.isSocket()) throw new Error(`${path} exists and is not a socket; not replacing it`);
+  if (st.uid !== effectiveUid()) throw new Error(`${path} exists and is owned by uid ${st.uid}, not by the daemon; not replacing it (someone else's socket: remove it once you know whose it is)`);
   if (await answers(path)) throw new Error(`a daemon already answers on ${path}; is vigil running with the same -f/-p?`);
   unlinkSync(path);
 }

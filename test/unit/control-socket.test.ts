@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -431,5 +431,102 @@ test('vigil status will not talk to a foreign-owned socket in a directory others
     assert.equal(await controlCommand('status', { file: f.daemon.opts.file, socket: s.path, out: e.out, err: e.err }), 1);
     assert.equal(e.stderr(), `vigil status: ${s.path} is owned by uid 65534, neither root nor you (uid 0), in a directory others can write to; not talking to it\n`);
     assert.equal(e.stdout(), '');
+  });
+});
+
+const asRoot = process.getuid?.() === 0 ? false : 'needs root (chown to nobody)';
+
+test('the daemon refuses a socket directory others could change (0777 without the sticky bit, or nobody\'s); a sticky one is accepted', { skip: asRoot }, async () => {
+  const f = fakeDaemon();
+  try {
+    const d = join(f.dir, 'run');
+    mkdirSync(d, { mode: 0o755 });
+    const path = join(d, 'vigil.sock');
+    chmodSync(d, 0o777);
+    await assert.rejects(startControlSocket(f.daemon, { path }), {
+      message: `refusing to create ${path}: ${d} is writable by others (mode 0777) without the sticky bit, so others could replace the socket; put it in a directory only root can write to (control.socket, or -p elsewhere)`,
+    });
+    assert.equal(existsSync(path), false);
+    chmodSync(d, 0o755);
+    chownSync(d, 65534, 65534);
+    await assert.rejects(startControlSocket(f.daemon, { path }), /refusing to create .*: .* is owned by uid 65534, so others could replace the socket/);
+    // a directory above it counts too
+    chownSync(d, 0, 0);
+    chownSync(f.dir, 65534, 65534);
+    await assert.rejects(startControlSocket(f.daemon, { path }), new RegExp(`refusing to create ${path}: ${f.dir} is owned by uid 65534`));
+    chownSync(f.dir, 0, 0);
+    // sticky, like /tmp: nobody else can remove or rename our socket there
+    chmodSync(d, 0o1777);
+    const s = await startControlSocket(f.daemon, { path });
+    const st = lstatSync(path);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+    await s.close();
+  } finally {
+    await f.cleanup();
+  }
+});
+
+test('a stale socket owned by another user is not unlinked (in a sticky directory anyone may plant one)', { skip: asRoot }, async () => {
+  const f = fakeDaemon();
+  const path = join(f.dir, 'vigil.sock');
+  try {
+    chmodSync(f.dir, 0o1777);
+    const r = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(path)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    assert.equal(r.signal, 'SIGKILL');
+    chownSync(path, 65534, 65534);
+    await assert.rejects(startControlSocket(f.daemon, { path }), {
+      message: `${path} exists and is owned by uid 65534, not by the daemon; not replacing it (someone else's socket: remove it once you know whose it is)`,
+    });
+    assert.ok(lstatSync(path).isSocket(), 'left alone');
+    // ours (a crashed run of this daemon): replaced
+    chownSync(path, 0, 0);
+    const s = await startControlSocket(f.daemon, { path });
+    await s.close();
+  } finally {
+    await f.cleanup();
+  }
+});
+
+test('vigil status as root: a nobody-owned socket is refused where a third user could have made it; a root-owned socket in an open directory too', { skip: asRoot }, async () => {
+  await withControl(async (f, s) => {
+    const run = async () => {
+      const e = sink();
+      const code = await controlCommand('status', { file: f.daemon.opts.file, socket: s.path, json: true, out: e.out, err: e.err });
+      return { code, err: e.stderr(), out: e.stdout() };
+    };
+    assert.equal((await run()).code, 0, 'root\'s socket in root\'s 0700 directory');
+    // nobody's socket in a directory of a third user (uid 1): that user could have made it
+    chownSync(s.path, 65534, 65534);
+    chownSync(f.dir, 1, 1);
+    let r = await run();
+    assert.equal(r.code, 1);
+    assert.equal(r.err, `vigil status: ${s.path} is owned by uid 65534, neither root nor you (uid 0), in ${f.dir}, which is owned by uid 1; not talking to it\n`);
+    assert.equal(r.out, '');
+    // ... or in root's directory that a group other than root may write to
+    chownSync(f.dir, 0, 1);
+    chmodSync(f.dir, 0o770);
+    r = await run();
+    assert.equal(r.code, 1);
+    assert.equal(r.err, `vigil status: ${s.path} is owned by uid 65534, neither root nor you (uid 0), in a directory others can write to; not talking to it\n`);
+    // a daemon run as nobody, in a directory only root and nobody can change (systemd's
+    // RuntimeDirectory=): reached as usual
+    chownSync(f.dir, 65534, 65534);
+    chmodSync(f.dir, 0o755);
+    assert.equal((await run()).code, 0);
+    chownSync(f.dir, 0, 0);
+    chmodSync(f.dir, 0o700);
+    // root's socket, but in a directory anyone can swap it in (no sticky bit)
+    chownSync(s.path, 0, 0);
+    chmodSync(f.dir, 0o777);
+    r = await run();
+    assert.equal(r.code, 1);
+    assert.equal(r.err, `vigil status: ${s.path} is in a directory others can change (${f.dir} is writable by others (mode 0777) without the sticky bit): it could be anyone's socket; not talking to it\n`);
+    // reload and events are refused the same way, before anything is sent
+    const e = sink();
+    assert.equal(await controlCommand('reload', { file: f.daemon.opts.file, socket: s.path, out: e.out, err: e.err }), 1);
+    assert.deepEqual(f.reloadCalls, []);
+    assert.equal(await controlCommand('events', { file: f.daemon.opts.file, socket: s.path, out: e.out, err: e.err }), 1);
+    chmodSync(f.dir, 0o700);
   });
 });
