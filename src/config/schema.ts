@@ -197,6 +197,9 @@ export const globalDefsSchema = z.object({
   /** Development only: load user plugins whose files a user other than root could change
    * (plugin-security.ts), with a warning for each, instead of refusing them. */
   allow_unsafe_plugins: z.boolean().default(false),
+  /** User plugins that run in a process of their own as an unprivileged user, not as root in a
+   * worker thread: plugin name (its file name), or `*` for every user plugin, to `user [group]`. */
+  plugin_user: z.record(z.string(), z.string().regex(/^\S+( \S+)?$/, 'expected "user" or "user group"')).default({}),
 });
 
 /** vigil's own: how operators reach the daemon. */
@@ -214,8 +217,12 @@ export const controlSchema = z.object({
       listen: z.string().default('127.0.0.1:9650'),
       /** Bearer token required on every request when set. Never logged. */
       token: z.string().min(1).optional(),
+      /** The token read from a file of its own (root's, mode 0600; e.g. a systemd credential),
+       * so the config need not hold it. Read at start; a trailing newline is dropped. */
+      token_file: z.string().min(1).optional(),
     })
     .strict()
+    .refine((h) => h.token === undefined || h.token_file === undefined, { message: 'set token or token_file, not both', path: ['token_file'] })
     .optional(),
 });
 

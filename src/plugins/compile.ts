@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { builtinModules } from 'node:module';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, stop as stopEsbuild, type Plugin } from 'esbuild';
 
@@ -31,6 +31,55 @@ const packagesByUrl: Plugin = {
     });
   },
 };
+
+const API_SOURCE = fileURLToPath(new URL('./api.ts', import.meta.url));
+/** vigil's own code and packages: what a user plugin's bundle may take from here unchecked. */
+const VIGIL_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const TRUSTED = ['src/', 'plugins/', 'node_modules/'].map((d) => join(VIGIL_ROOT, d));
+
+/** For a self-contained user plugin: 'vigil/plugin' is vigil's api.ts and 'zod' vigil's zod, as
+ * the worker's resolver gives them (resolve-hook.mjs), both bundled in. */
+const vigilAndZod: Plugin = {
+  name: 'vigil-and-zod',
+  setup(b) {
+    b.onResolve({ filter: /^(vigil|vigil\/plugin)$/ }, () => ({ path: API_SOURCE }));
+    b.onResolve({ filter: /^zod(\/.*)?$/ }, (args) => ({ path: fileURLToPath(import.meta.resolve(args.path)) }));
+  },
+};
+
+export interface Standalone {
+  /** One ES module: the plugin with everything it imports but Node's own modules. */
+  code: string;
+  /** The files it was made of, vigil's own left out (for plugin-security.ts). */
+  files: string[];
+}
+
+/** A user plugin bundled into one module that a process can import from a data: URL, reading
+ * no file (plugin-process.ts: the process has given up root by then). */
+export async function bundleStandalone(entry: string): Promise<Standalone> {
+  const cwd = dirname(entry);
+  const out = await build({
+    entryPoints: [entry],
+    absWorkingDir: cwd,
+    bundle: true,
+    write: false,
+    metafile: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    logLevel: 'silent',
+    // a bundled CommonJS package may require() Node's modules; a data: module has no require
+    banner: { js: "import { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire('/');" },
+    plugins: [vigilAndZod],
+  });
+  const code = out.outputFiles[0]?.text;
+  if (code === undefined) throw new Error(`esbuild produced nothing for ${entry}`);
+  const files = Object.keys(out.metafile.inputs)
+    .filter((f) => !/^[a-z-]+:/.test(f))
+    .map((f) => resolve(cwd, f))
+    .filter((f) => !TRUSTED.some((t) => f.startsWith(t)));
+  return { code, files };
+}
 
 /** A directory of this process's own, named with its pid; those of processes that are gone (an
  * engine that was killed never removed its own) are removed first. */
@@ -84,10 +133,30 @@ export class PluginCompiler {
       this.runtime = undefined; // try the runtime again next time
       throw e;
     } finally {
-      if (--this.pending === 0) {
-        this.idleTimer = setTimeout(() => void stopEsbuild(), IDLE_STOP_MS);
-        this.idleTimer.unref();
-      }
+      this.released();
+    }
+  }
+
+  /** The worker runtime, compiled (a plugin process runs it), and a user plugin bundled whole. */
+  async compileStandalone(entry: string): Promise<{ runtime: URL; plugin: Standalone }> {
+    clearTimeout(this.idleTimer);
+    this.pending++;
+    try {
+      this.runtime ??= this.bundle(WORKER_SOURCE);
+      const [runtime, plugin] = await Promise.all([this.runtime, bundleStandalone(entry)]);
+      return { runtime: pathToFileURL(runtime), plugin };
+    } catch (e) {
+      this.runtime = undefined;
+      throw e;
+    } finally {
+      this.released();
+    }
+  }
+
+  private released(): void {
+    if (--this.pending === 0) {
+      this.idleTimer = setTimeout(() => void stopEsbuild(), IDLE_STOP_MS);
+      this.idleTimer.unref();
     }
   }
 

@@ -24,6 +24,8 @@ import type { VigilEvent } from '../bus/events.ts';
 import type { Logger } from '../daemon/log.ts';
 import type { InstanceInfo } from './api.ts';
 import { PluginCompiler } from './compile.ts';
+import { PluginProcess, type PluginRunner, type RunAs } from './plugin-process.ts';
+import { lookupUser } from './run.ts';
 import { describeUnsafe, pluginFileProblem, pluginFilesProblems } from './plugin-security.ts';
 import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
 
@@ -46,6 +48,9 @@ export interface PluginSpec {
   /** Refuse the plugin when a file it loads is unsafe (plugin-security.ts). User plugins, unless
    * global_defs.allow_unsafe_plugins. */
   checkFiles?: boolean;
+  /** Run it in a process of its own as this user (global_defs.plugin_user), not as root in a
+   * worker thread. */
+  runAs?: { user: string; group?: string };
 }
 
 export interface HostOptions {
@@ -97,7 +102,7 @@ export interface PluginStatus {
 }
 
 class Slot {
-  worker: Worker | undefined;
+  worker: PluginRunner | undefined;
   state: SlotState = 'starting';
   name: string | undefined;
   restarts = 0;
@@ -298,11 +303,12 @@ export class PluginHost {
       version: slot.version,
       ...(slot.spec.checkFiles ? { checkFiles: true } : {}),
     };
-    if (slot.spec.origin !== 'builtin' || this.opts.compileBuiltins === false) return this.startWorker(slot, WORKER_ENTRY, init);
     // compiling takes a moment off the event loop (esbuild's own process); the slot may have
     // been stopped, failed or restarted meanwhile, and then this start is void
     const version = slot.version;
     const current = () => slot.version === version && slot.state === 'starting' && !slot.worker;
+    if (slot.spec.runAs) return this.spawnProcess(slot, init, slot.spec.runAs, current);
+    if (slot.spec.origin !== 'builtin' || this.opts.compileBuiltins === false) return this.startWorker(slot, WORKER_ENTRY, init);
     this.compiler.compile(slot.spec.entry).then(
       (c) => {
         if (current()) this.startWorker(slot, c.runtime, { ...init, entry: c.entry });
@@ -314,21 +320,53 @@ export class PluginHost {
     );
   }
 
-  private startWorker(slot: Slot, runtime: URL, init: WorkerInit): void {
-    const worker = new Worker(runtime, {
-      workerData: init,
-      execArgv: [],
-      resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb },
-    });
+  /** A plugin with a user of its own (global_defs.plugin_user): bundled whole, its files checked
+   * (they are known before it runs), then started in a process that becomes that user. */
+  private spawnProcess(slot: Slot, init: WorkerInit, runAs: NonNullable<PluginSpec['runAs']>, current: () => boolean): void {
+    const ids = lookupUser(runAs.user, runAs.group);
+    if (!ids) {
+      const error = `plugin_user ${runAs.user}${runAs.group ? ` ${runAs.group}` : ''} does not exist`;
+      slot.lastError = error;
+      slot.failures++;
+      this.opts.log.error(`plugin ${slot.spec.id}: ${error}`);
+      this.opts.bus.publish({ type: 'plugin.failed', plugin: slot.spec.id, cause: 'setup', error, restartInMs: -1 });
+      this.terminate(slot, 'waiting-for-fix');
+      for (const w of slot.readyWaiters.splice(0)) w();
+      return;
+    }
+    this.compiler.compileStandalone(slot.spec.entry).then(
+      ({ runtime, plugin }) => {
+        if (!current()) return;
+        for (const f of plugin.files) slot.files.add(f);
+        if (slot.spec.checkFiles) {
+          const [problem] = pluginFilesProblems(plugin.files);
+          if (problem) return this.refuse(slot, describeUnsafe(problem));
+        }
+        this.startWorker(slot, runtime, init, { code: plugin.code, runAs: { ...ids, user: runAs.user } });
+      },
+      (e: Error) => {
+        if (current()) this.fail(slot, 'setup', `cannot bundle it for its own process: ${e.message.split('\n')[0]}`);
+      },
+    );
+  }
+
+  private startWorker(slot: Slot, runtime: URL, init: WorkerInit, own?: { code: string; runAs: RunAs }): void {
+    const worker: PluginRunner = own
+      ? new PluginProcess(runtime, init, own.code, own.runAs, this.o.maxHeapMb)
+      : new Worker(runtime, {
+          workerData: init,
+          execArgv: [],
+          resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb },
+        });
     slot.worker = worker;
     const version = slot.version;
     worker.on('message', (m: WorkerMessage) => {
       if (slot.worker === worker) this.onMessage(slot, m);
     });
-    worker.on('error', (e) => {
+    worker.on('error', (e: Error) => {
       if (slot.worker === worker && slot.version === version) this.fail(slot, 'threw', e.message);
     });
-    worker.on('exit', (code) => {
+    worker.on('exit', (code: number) => {
       if (slot.worker !== worker || slot.version !== version) return;
       if (slot.state === 'stopped') return;
       this.fail(slot, 'exited', `worker exited with code ${code}`);

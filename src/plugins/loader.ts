@@ -64,10 +64,21 @@ export async function pluginSpecs(config: Config): Promise<PluginSpec[]> {
   if (dir) {
     for (const f of userPluginFiles(dir)) {
       if (specs.some((s) => s.id === f.id)) continue; // a built-in's name is taken
-      specs.push({ id: f.id, entry: f.entry, config: undefined, origin: 'user', checkFiles: !config.global_defs.allow_unsafe_plugins });
+      const spec: PluginSpec = { id: f.id, entry: f.entry, config: undefined, origin: 'user', checkFiles: !config.global_defs.allow_unsafe_plugins };
+      const who = pluginUser(config, f.id);
+      if (who) spec.runAs = who;
+      specs.push(spec);
     }
   }
   return specs;
+}
+
+/** The user a user plugin runs as (global_defs.plugin_user: its own entry, else `*`), if any. */
+export function pluginUser(config: Config, id: string): { user: string; group?: string } | undefined {
+  const users = config.global_defs.plugin_user;
+  const [user, group] = (users[id] ?? users['*'] ?? '').trim().split(/\s+/);
+  if (!user) return undefined;
+  return group ? { user, group } : { user };
 }
 
 /** What plugins are told of each instance. */

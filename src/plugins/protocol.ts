@@ -16,6 +16,15 @@ export interface WorkerInit {
   checkFiles?: boolean;
 }
 
+/** A plugin process's first message (plugin-process.ts): its init, the plugin bundled into one
+ * module, and the user to become before importing it. */
+export interface ProcessInit {
+  t: 'init';
+  init: WorkerInit;
+  code: string;
+  runAs?: { uid: number; gid: number; user?: string };
+}
+
 export type HostMessage =
   | { t: 'ping'; n: number }
   | { t: 'event'; event: VigilEvent }

@@ -203,7 +203,7 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
   for (const st of statements) {
     switch (st.keyword) {
       case 'global_defs':
-        mapBlock(st, ['global_defs'], GLOBAL_KEYS, GLOBAL_UNSUPPORTED, out.global_defs as Obj, ctx);
+        mapBlock(st, ['global_defs'], GLOBAL_KEYS, GLOBAL_UNSUPPORTED, out.global_defs as Obj, ctx, (s) => mapPluginUser(s, out.global_defs as Obj, ctx));
         break;
       case 'vrrp_instance':
         named(st, 'vrrp_instance', out, ctx, (o, path) => mapInstance(st, path, o, ctx));
@@ -345,6 +345,20 @@ function mapBlock(
       error(ctx, s, fieldPath, `unknown keyword '${s.keyword}'`);
     }
   }
+}
+
+/** vigil's `plugin_user PLUGIN USER [GROUP]`: that user plugin runs in a process of its own as
+ * USER (`*` for every user plugin). */
+function mapPluginUser(s: Statement, globals: Obj, ctx: Ctx): boolean {
+  if (s.keyword !== 'plugin_user') return false;
+  const [plugin, ...who] = s.args.map((a) => a.text);
+  if (!plugin || who.length === 0 || who.length > 2) {
+    error(ctx, s, ['global_defs', 'plugin_user'], 'plugin_user takes a plugin name (or *), a user and optionally a group');
+    return true;
+  }
+  const users = (globals.plugin_user ??= {}) as Obj;
+  setAt(users, plugin, who.join(' '), ['global_defs', 'plugin_user', plugin], s, ctx);
+  return true;
 }
 
 function mapInstance(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
