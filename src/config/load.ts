@@ -2,10 +2,11 @@
 // read it, validate it against the schema and the plugins' section schemas, then run the
 // semantic checks. Never throws on bad input: every problem is a Diagnostic with its place.
 
+import type { Stats } from 'node:fs';
 import { hostname } from 'node:os';
 import type { z } from 'zod';
 import { hasErrors, PositionMap, type Diagnostic, type Path } from './diagnostics.ts';
-import { configFileWarnings, readWithStat } from './file-trust.ts';
+import { configFileWarnings, octal, readWithStat } from './file-trust.ts';
 import { lex } from './keepalived/lexer.ts';
 import { mapKeepalived } from './keepalived/mapping.ts';
 import { parse } from './keepalived/parser.ts';
@@ -22,6 +23,9 @@ export interface LoadOptions extends SemanticOptions {
   /** keepalived's -i: which @id lines apply. Defaults to the host name, as in keepalived. */
   configId?: string;
   plugins?: PluginSectionRegistry;
+  /** The file's owner and mode, as read (loadConfigFile sets it): a secret written in a file
+   * others can read is warned about. */
+  fileStat?: Pick<Stats, 'mode' | 'gid'>;
 }
 
 export interface LoadResult {
@@ -52,7 +56,7 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult
       diagnostics: [{ file, line: 1, col: 1, severity: 'error', field: 'file', message: (e as Error).message }],
     };
   }
-  const r = loadConfigText(read.text, file, opts);
+  const r = loadConfigText(read.text, file, { ...opts, fileStat: read.stat });
   // who could change the file, first: it is about all that follows
   // (an include's directory warning that repeats the main file's is dropped)
   const own = fileTrustDiagnostics(file, read.stat);
@@ -98,6 +102,18 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   }
 
   diagnostics.push(...checkSemantics(config, read.positions, opts));
+  // the HTTP listener's token guards metrics, status and events: in a config file others can
+  // read, it guards nothing (YAML has no includes: the token is in this file)
+  const st = opts.fileStat;
+  if (config.control.http?.token !== undefined && st && ((st.mode & 0o004) !== 0 || ((st.mode & 0o040) !== 0 && st.gid !== 0))) {
+    const path = ['control', 'http', 'token'];
+    diagnostics.push({
+      ...read.positions.get(path),
+      severity: 'warning',
+      field: path.join('.'),
+      message: `the token is in a file ${(st.mode & 0o004) !== 0 ? 'others' : `group ${st.gid}`} can read (mode ${octal(st.mode)}): chmod 600 ${file}, or move it to a file of its own (control.http.token_file, mode 0600)`,
+    });
+  }
   return { config: hasErrors(diagnostics) ? null : config, format, diagnostics };
 }
 

@@ -17,11 +17,12 @@
 // make it wait, nor make the daemon's memory grow.
 
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { VigilEvent } from '../bus/events.ts';
+import { dirProblem, effectiveUid, octal, trustedOwner } from '../config/file-trust.ts';
 import type { Logger } from '../daemon/log.ts';
 import { createMetrics, type Metrics, type MetricsSource } from './metrics.ts';
 import { secretMasker } from './socket.ts';
@@ -34,6 +35,8 @@ export interface HttpControlSource extends MetricsSource {
 export interface HttpControlOptions {
   listen: string;
   token?: string | undefined;
+  /** Read the token from this file (see readTokenFile). */
+  tokenFile?: string | undefined;
   /** Bytes an /events client may have waiting before it is dropped. */
   maxClientBuffer?: number;
   /** A comment line on idle /events streams, so proxies and the page can tell it is alive. */
@@ -64,6 +67,36 @@ export function isLoopback(host: string): boolean {
   if (isIP(host) === 4) return host.startsWith('127.');
   if (isIP(host) === 6) return host === '::1' || /^::ffff:127\./i.test(host);
   return false;
+}
+
+/** The token in control.http.token_file, or why it is refused. A secret the daemon trusts to
+ * guard the listener: nobody but its owner may read or write it (no group or other bits at
+ * all), the owner is root (or the daemon's user), it is a regular file, and nobody else can
+ * change a directory above it (they could put a token of their own in its place). A trailing
+ * newline is dropped. The error never quotes the file's content. */
+export function readTokenFile(path: string, euid: number = effectiveUid()): { ok: true; token: string } | { ok: false; error: string } {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    return { ok: false, error: `cannot read token file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) return { ok: false, error: `token file ${path} is not a regular file` };
+    if ((st.mode & 0o077) !== 0) {
+      const who = (st.mode & 0o007) !== 0 ? 'others' : 'its group';
+      return { ok: false, error: `token file ${path} is readable or writable by ${who} (mode ${octal(st.mode)}); chmod 600 ${path}` };
+    }
+    if (!trustedOwner(st.uid, euid)) return { ok: false, error: `token file ${path} is owned by uid ${st.uid}, not ${euid === 0 ? 'root' : `root or uid ${euid}`}; chown ${euid === 0 ? 'root' : euid} ${path}` };
+    const dir = dirProblem(path, { euid });
+    if (dir) return { ok: false, error: `token file ${path}: ${dir.dir} ${dir.reason}, so others could put a token of their own in its place; keep it in a directory only root can write to` };
+    const token = readFileSync(fd, 'utf8').replace(/\r?\n$/, '');
+    if (token === '' || /\s/.test(token)) return { ok: false, error: `token file ${path} must hold one token (no blanks), and nothing else` };
+    return { ok: true, token };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function digest(s: string): Buffer {
@@ -98,11 +131,20 @@ export async function startHttpControl(src: HttpControlSource, opts: HttpControl
     log.error(`http: ${(e as Error).message}; the HTTP listener is not started`);
     return undefined;
   }
-  if (!isLoopback(host) && !opts.token) {
+  let token = opts.token;
+  if (opts.tokenFile !== undefined) {
+    const r = readTokenFile(opts.tokenFile);
+    if (!r.ok) {
+      log.error(`http: refusing control.http.token_file: ${r.error}; the HTTP listener is not started`);
+      return undefined;
+    }
+    token = r.token;
+  }
+  if (!isLoopback(host) && !token) {
     log.error(`http: refusing to listen on ${opts.listen}: a non-loopback address needs control.http.token (metrics and events would be open to the network); the HTTP listener is not started`);
     return undefined;
   }
-  const tokenDigest = opts.token ? digest(opts.token) : undefined;
+  const tokenDigest = token ? digest(token) : undefined;
   const maxClientBuffer = opts.maxClientBuffer ?? 256 * 1024;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const metrics = createMetrics(src);

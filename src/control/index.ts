@@ -27,7 +27,7 @@ export async function startControl(daemon: Daemon): Promise<void> {
   // (imported only then: prom-client is not small, and most daemons never serve metrics)
   if (http) {
     const { startHttpControl } = await import('./http.ts');
-    await startHttpControl(daemon, { listen: http.listen, token: http.token });
+    await startHttpControl(daemon, { listen: http.listen, token: http.token, tokenFile: http.token_file });
   }
   // last: READY=1 tells systemd (and the supervisor) that everything above is up
   startSystemd(daemon);

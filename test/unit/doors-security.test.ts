@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatDiagnostic, type Diagnostic } from '../../src/config/diagnostics.ts';
 import { loadConfigFile, type LoadOptions } from '../../src/config/load.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { readTokenFile } from '../../src/control/http.ts';
 
 const NOBODY = 65534;
 const root = process.getuid?.() === 0;
@@ -116,5 +118,58 @@ describe('config file and includes: who could change them', { skip: needsRoot },
     const r = spawnSync(bin, ['-t', '-f', file], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.ok(r.stderr.includes(`${file}:1:1: file: warning: config file is writable by others (mode 0646): whoever can change it controls what the daemon (running as root) does; chmod go-w ${file}`), r.stderr);
+  });
+});
+
+describe('the HTTP listener\'s token', { skip: needsRoot }, () => {
+  const SECRET = 'tok-' + 'z'.repeat(24);
+
+  test('token_file: 0600 and root\'s is read (one trailing newline dropped); group or other bits, another owner, an open directory, or not a token: refused, never quoting the file', () => {
+    const d = freshDir();
+    const file = join(d, 'http.token');
+    writeFileSync(file, SECRET + '\n', { mode: 0o600 });
+    assert.deepEqual(readTokenFile(file), { ok: true, token: SECRET });
+    const refused = (): string => {
+      const r = readTokenFile(file);
+      assert.equal(r.ok, false);
+      const error = (r as { error: string }).error;
+      assert.ok(!error.includes(SECRET), 'the secret is not in the error');
+      return error;
+    };
+    chmodSync(file, 0o640);
+    assert.equal(refused(), `token file ${file} is readable or writable by its group (mode 0640); chmod 600 ${file}`);
+    chmodSync(file, 0o620);
+    assert.equal(refused(), `token file ${file} is readable or writable by its group (mode 0620); chmod 600 ${file}`);
+    chmodSync(file, 0o604);
+    assert.equal(refused(), `token file ${file} is readable or writable by others (mode 0604); chmod 600 ${file}`);
+    chmodSync(file, 0o600);
+    chownSync(file, NOBODY, NOBODY);
+    assert.equal(refused(), `token file ${file} is owned by uid ${NOBODY}, not root; chown root ${file}`);
+    chownSync(file, 0, 0);
+    chmodSync(d, 0o777);
+    assert.equal(refused(), `token file ${file}: ${d} is writable by others (mode 0777) without the sticky bit, so others could put a token of their own in its place; keep it in a directory only root can write to`);
+    chmodSync(d, 0o700);
+    writeFileSync(file, `${SECRET} ${SECRET}\n`);
+    assert.equal(refused(), `token file ${file} must hold one token (no blanks), and nothing else`);
+    assert.equal(readTokenFile(join(d, 'missing')).ok, false);
+    assert.equal(configSchema.safeParse({ control: { http: { token: SECRET, token_file: file } } }).success, false, 'one or the other');
+  });
+
+  test('an inline token in a YAML file others (or a non-root group) can read: a warning at the token, without the token; 0600: none', () => {
+    const d = freshDir();
+    const file = join(d, 'vigil.yaml');
+    writeFileSync(file, `vrrp_instance:\n  VI_1:\n    interface: lo\n    virtual_router_id: 51\n    virtual_ipaddress:\n      - address: 192.0.2.100/24\ncontrol:\n  http:\n    listen: 127.0.0.1:9650\n    token: ${SECRET}\n`, { mode: 0o644 });
+    const warned = () => loadConfigFile(file, host).diagnostics.filter((x) => x.field === 'control.http.token').map(formatDiagnostic);
+    const want = (mode: string, who = 'others') => [
+      `${file}:10:12: control.http.token: warning: the token is in a file ${who} can read (mode ${mode}): chmod 600 ${file}, or move it to a file of its own (control.http.token_file, mode 0600)`,
+    ];
+    assert.deepEqual(warned(), want('0644'));
+    chmodSync(file, 0o640);
+    assert.deepEqual(warned(), [], 'the root group may read');
+    chownSync(file, 0, NOBODY);
+    assert.deepEqual(warned(), want('0640', `group ${NOBODY}`));
+    chmodSync(file, 0o600);
+    assert.deepEqual(warned(), []);
+    assert.ok(loadConfigFile(file, host).config, 'a warning: the config loads');
   });
 });

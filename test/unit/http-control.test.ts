@@ -337,3 +337,38 @@ test('a client that does not read is dropped; the bus and other clients go on', 
     assert.ok(publishMs < 2000, `publishing was never held up (${publishMs.toFixed(1)} ms in publish for ${total} events)`);
   });
 });
+
+test('control.http.token_file: a 0600 root file is the token; one others could read, or nobody\'s, is refused and the listener does not start; the token is never logged', { skip: process.getuid?.() === 0 ? false : 'needs root (chown)' }, async () => {
+  const { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-token-'));
+  const file = join(dir, 'http.token');
+  const token = 'file-token-' + 'y'.repeat(20);
+  try {
+    writeFileSync(file, token + '\n', { mode: 0o600 });
+    const d = fakeDaemon();
+    const ctl = await startHttpControl(d.src, { listen: '0.0.0.0:0', tokenFile: file });
+    assert.ok(ctl, d.lines.join('\n'));
+    const base = `http://127.0.0.1:${ctl.address.port}`;
+    assert.equal((await fetch(`${base}/status`)).status, 401);
+    assert.equal((await fetch(`${base}/status`, { headers: { authorization: `Bearer ${token}` } })).status, 200, 'the trailing newline is not part of the token');
+    await ctl.close();
+    assert.ok(!d.lines.some((l) => l.includes(token)));
+
+    chmodSync(file, 0o644);
+    const d2 = fakeDaemon();
+    assert.equal(await startHttpControl(d2.src, { listen: '127.0.0.1:0', tokenFile: file }), undefined, 'not even on loopback: it would run without the guard the operator asked for');
+    assert.ok(d2.lines.includes(`error: http: refusing control.http.token_file: token file ${file} is readable or writable by others (mode 0644); chmod 600 ${file}; the HTTP listener is not started`), d2.lines.join('\n'));
+    assert.ok(!d2.lines.some((l) => l.includes(token)));
+
+    chmodSync(file, 0o600);
+    chownSync(file, 65534, 65534);
+    const d3 = fakeDaemon();
+    assert.equal(await startHttpControl(d3.src, { listen: '127.0.0.1:0', tokenFile: file }), undefined);
+    assert.ok(d3.lines.includes(`error: http: refusing control.http.token_file: token file ${file} is owned by uid 65534, not root; chown root ${file}; the HTTP listener is not started`), d3.lines.join('\n'));
+    assert.equal(d3.stops.length, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
