@@ -4,6 +4,8 @@
 //   sim       virtual-to-wall time ratio of the simulated LAN with a 5-router group
 //   events    transition event -> notify script start, through the real plugin host (a worker
 //             thread) and the built-in notify-script plugin running a real script
+//   plugin    (root) a user plugin in a worker thread against one in its own process as nobody
+//             (global_defs.plugin_user): event round trip and memory (PSS and RSS)
 //   lab       (root, keepalived and tcpdump installed) vigil and keepalived side by side in
 //             network namespaces: failover, advert timing, scale, notify latency, reload; a
 //             table, and JSON under bench/results/. See BENCHMARKS.md.
@@ -21,6 +23,7 @@ import type { Advert } from '../src/vrrp/types.ts';
 import { SECOND, SimLan } from '../test/sim/lan.ts';
 import { keepalivedInstalled } from './bench/lab.ts';
 import { runLab } from './bench/run-lab.ts';
+import { benchPluginIsolation } from './bench/plugin-isolation.ts';
 
 function rate(n: number, ms: number): string {
   return `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;
@@ -156,6 +159,8 @@ const argv = process.argv.slice(2);
 const trialsArg = argv.indexOf('--trials');
 const labTrials = trialsArg >= 0 ? Number(argv[trialsArg + 1]) : 10;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+if (isRoot) await benchPluginIsolation();
+else console.log('plugin skipped: running a plugin as nobody needs root');
 if (argv.includes('--quick-only')) {
   console.log('lab    skipped: --quick-only');
 } else if (!isRoot) {

@@ -254,7 +254,7 @@ export function renderStatus(s: ControlStatus, now = Date.now()): string {
   }
   if (s.plugins.length > 0) {
     const prow = [['PLUGIN', 'STATE', 'RESTARTS', 'FAILURES', 'ERRORS', 'EVENTS', 'LAST ERROR']];
-    for (const p of s.plugins) prow.push([p.id, p.state, String(p.restarts), String(p.failures), String(p.handlerErrors), String(p.eventsDelivered), p.lastError ?? '-']);
+    for (const p of s.plugins) prow.push([p.id, p.user ? `${p.state} (as ${p.user})` : p.state, String(p.restarts), String(p.failures), String(p.handlerErrors), String(p.eventsDelivered), p.lastError ?? '-']);
     text += '\n' + table(prow);
   }
   return text;

@@ -93,6 +93,9 @@ export interface PluginStatus {
   name: string | undefined;
   origin: 'builtin' | 'user';
   state: SlotState;
+  /** The user it runs as, in a process of its own (global_defs.plugin_user); absent: root, in a
+   * worker thread of the engine. */
+  user?: string;
   restarts: number;
   failures: number;
   handlerErrors: number;
@@ -234,6 +237,7 @@ export class PluginHost {
       name: s.name,
       origin: s.spec.origin,
       state: s.state,
+      ...(s.spec.runAs ? { user: s.spec.runAs.group ? `${s.spec.runAs.user}:${s.spec.runAs.group}` : s.spec.runAs.user } : {}),
       restarts: s.restarts,
       failures: s.failures,
       handlerErrors: s.handlerErrors,

@@ -8,7 +8,8 @@ import { dirname, resolve } from 'node:path';
 import { build, stop } from 'esbuild';
 import type { Diagnostic } from '../config/diagnostics.ts';
 import type { Config } from '../config/schema.ts';
-import { userPluginFiles } from './loader.ts';
+import { builtinNames, userPluginFiles } from './loader.ts';
+import { lookupUser } from './run.ts';
 import { describeUnsafe, PLUGIN_FILE_RULE, pluginFileProblem, pluginFilesProblems } from './plugin-security.ts';
 
 /** The local modules `entry` imports, itself included. */
@@ -30,7 +31,7 @@ export async function localModules(entry: string): Promise<string[]> {
 
 export async function checkUserPlugins(config: Config): Promise<Diagnostic[]> {
   const dir = config.global_defs.plugins_dir;
-  if (!dir) return [];
+  if (!dir) return checkPluginUsers(config);
   const out: Diagnostic[] = [];
   const severity = config.global_defs.allow_unsafe_plugins ? ('warning' as const) : ('error' as const);
   const field = 'global_defs.plugins_dir';
@@ -54,6 +55,24 @@ export async function checkUserPlugins(config: Config): Promise<Diagnostic[]> {
     }
   } finally {
     await stop();
+  }
+  out.push(...checkPluginUsers(config));
+  return out;
+}
+
+/** global_defs.plugin_user: each names a user plugin (or `*`) and a user that exists. */
+function checkPluginUsers(config: Config): Diagnostic[] {
+  const dir = config.global_defs.plugins_dir;
+  const ids = new Set(dir ? userPluginFiles(dir).map((p) => p.id) : []);
+  const builtins = new Set(builtinNames());
+  const out: Diagnostic[] = [];
+  for (const [id, words] of Object.entries(config.global_defs.plugin_user)) {
+    const field = `global_defs.plugin_user.${id}`;
+    const at = { file: dir ? resolve(dir) : '-', line: 1, col: 1, field };
+    const [user, group] = words.trim().split(/\s+/);
+    if (builtins.has(id) && !ids.has(id)) out.push({ ...at, severity: 'error', message: `'${id}' is a built-in plugin: built-ins run inside the daemon, only user plugins can run as another user` });
+    else if (id !== '*' && !ids.has(id)) out.push({ ...at, severity: 'warning', message: `no user plugin '${id}' in ${dir ?? '(no plugins_dir)'}` });
+    if (user && !lookupUser(user, group)) out.push({ ...at, severity: 'error', message: `user ${user}${group ? ` or group ${group}` : ''} does not exist; the plugin would not start` });
   }
   return out;
 }

@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { PluginFailed } from '../../src/bus/events.ts';
+import type { EventOf } from '../../src/bus/events.ts';
 import type { PluginSpec } from '../../src/plugins/host.ts';
 import { userPluginFiles } from '../../src/plugins/loader.ts';
 import { pluginFileProblem } from '../../src/plugins/plugin-security.ts';
@@ -48,7 +48,7 @@ function pluginsDir(name: string): string {
 }
 
 const spec = (id: string, entry: string): PluginSpec => ({ id, entry, config: undefined, origin: 'user', checkFiles: true });
-const failures = (events: ReturnType<typeof rig>['events']) => events.filter((e): e is PluginFailed & { seq: number } => e.type === 'plugin.failed');
+const failures = (events: ReturnType<typeof rig>['events']) => events.filter((e): e is EventOf<'plugin.failed'> => e.type === 'plugin.failed');
 
 before(() => {
   assert.equal(process.getuid?.(), 0, 'these tests need root (they chown files to nobody)');
@@ -242,5 +242,22 @@ describe('vigil -t', () => {
     r = spawnSync(process.execPath, [bin, '-t', '-f', cfg()], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /valid YAML configuration \(0 errors/);
+  });
+
+  test('checks plugin_user: a user that exists, a user plugin (not a built-in); keepalived.conf reaches it too', () => {
+    const d = pluginsDir('cli-users');
+    write(join(d, 'watcher.ts'), plugin('watcher'));
+    const conf = write(
+      join(base, 'users.conf'),
+      `global_defs {\n  plugins_dir ${d}\n  plugin_user watcher nobody\n  plugin_user notify-script nobody\n  plugin_user ghost no-such-user-here\n}\nvrrp_instance VI_1 {\n  interface eth0\n  virtual_router_id 51\n  priority 100\n  virtual_ipaddress {\n    192.0.2.10/24\n  }\n}\n`,
+    );
+    const r = spawnSync(process.execPath, [bin, '-t', '-f', conf], { encoding: 'utf8' });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /global_defs\.plugin_user\.notify-script: 'notify-script' is a built-in plugin/);
+    assert.match(r.stderr, /global_defs\.plugin_user\.ghost: warning: no user plugin 'ghost'/);
+    assert.match(r.stderr, /global_defs\.plugin_user\.ghost: user no-such-user-here does not exist/);
+    assert.doesNotMatch(r.stderr, /plugin_user\.watcher/);
+    const yaml = spawnSync(process.execPath, [bin, 'convert', conf], { encoding: 'utf8' });
+    assert.match(yaml.stdout, /plugin_user:\n\s+watcher: nobody\n/);
   });
 });
