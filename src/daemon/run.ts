@@ -6,7 +6,7 @@
 // A reload that fails validation changes nothing (config.rejected on the bus, errors in the
 // log); one that passes is applied as a diff (config.reloaded says what moved).
 
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { basename, extname, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { EventBus } from '../bus/bus.ts';
@@ -18,6 +18,7 @@ import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.t
 import { startControl } from '../control/index.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
+import { writePidFile } from './pid-file.ts';
 
 export interface DaemonOptions {
   file: string;
@@ -74,7 +75,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   for (const d of first.diagnostics) log[d.severity === 'error' ? 'error' : 'warn'](formatDiagnostic(d));
   if (!first.config) return null;
   let config: Config = first.config;
-  if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
+  if (opts.pidFile) {
+    try {
+      writePidFile(opts.pidFile);
+    } catch (e) {
+      log.error((e as Error).message);
+      return null;
+    }
+  }
 
   const bus = new EventBus(undefined, (e) => log.error(`event subscriber: ${(e as Error).message}`));
   const engine = new Engine(config, log, bus);

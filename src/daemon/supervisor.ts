@@ -18,9 +18,10 @@
 // READY=1 / RELOADING=1 / WATCHDOG=1 over the IPC channel and the parent relays them.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { isSdNotifyMessage, reloadingState, sdNotify } from '../control/systemd.ts';
 import type { DaemonLogger } from './log.ts';
+import { writePidFile } from './pid-file.ts';
 
 export interface SuperviseOptions {
   /** The command line to run the engine with (--engine-child is added). */
@@ -53,7 +54,14 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
       log.warn(`systemd notify: ${(e as Error).message}`);
     }
   };
-  if (opts.pidFile) writeFileSync(opts.pidFile, `${process.pid}\n`);
+  if (opts.pidFile) {
+    try {
+      writePidFile(opts.pidFile);
+    } catch (e) {
+      log.error((e as Error).message);
+      return Promise.resolve(1);
+    }
+  }
 
   // the child's environment: it knows it is supervised (and relays systemd messages through
   // us); NOTIFY_SOCKET is ours alone, so neither the engine nor its scripts talk to systemd
@@ -205,7 +213,7 @@ export async function launch(o: LaunchOptions): Promise<number> {
   try {
     if (o.mode === 'child') return await runDaemon({ ...daemonOpts, pidFile: o.vrrpPidFile });
     // in-process, this one process is both keepalived's parent and its VRRP child
-    if (o.vrrpPidFile) writeFileSync(o.vrrpPidFile, `${process.pid}\n`);
+    if (o.vrrpPidFile) writePidFile(o.vrrpPidFile);
     try {
       return await runDaemon({ ...daemonOpts, pidFile: o.pidFile });
     } finally {
