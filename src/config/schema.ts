@@ -8,6 +8,7 @@
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { lvsSchema, virtualServerGroupSchema, virtualServerSchema } from './lvs-schema.ts';
 
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'not an IP address' });
 
@@ -233,6 +234,10 @@ export const configSchema = z.object({
   vrrp_track_process: z.record(name, trackProcessSchema).default({}),
   vrrp_instance: z.record(name, vrrpInstanceSchema).default({}),
   vrrp_sync_group: z.record(name, syncGroupSchema).default({}),
+  // the load balancer (lvs-schema.ts)
+  virtual_server: z.array(virtualServerSchema).default([]),
+  virtual_server_group: z.record(name, virtualServerGroupSchema).default({}),
+  lvs: lvsSchema.default(lvsSchema.parse({})),
   /** Plugin sections, keyed by plugin name; each is validated by that plugin's own schema
    * (see plugin-sections.ts). */
   plugins: z.record(name, z.unknown()).default({}),
