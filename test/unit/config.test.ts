@@ -243,9 +243,9 @@ describe('bad configs: each problem with its exact place', () => {
     ['a stray closing brace', '}\n', ["F:1:1: syntax: '}' without a matching '{'"]],
     ['an unknown top-level keyword', 'vrrp_instanse VI_1 {\n}\n', ["F:1:1: vrrp_instanse: unknown keyword 'vrrp_instanse'"]],
     [
-      'virtual_server is not supported yet: a warning, the rest loads',
-      MINIMAL + 'virtual_server 192.0.2.100 80 {\n    lb_algo rr\n}\n',
-      ["F:8:1: virtual_server: warning: 'virtual_server' is a keepalived keyword vigil does not support yet; ignored"],
+      'an unknown keyword inside virtual_server is an error at its line (lvs-config.test.ts has the rest)',
+      MINIMAL + 'virtual_server 192.0.2.100 80 {\n    lb_algo rr\n    nat_mask 255.255.255.0\n}\n',
+      ["F:10:5: virtual_server.0.nat_mask: unknown keyword 'nat_mask'"],
     ],
     [
       'IPv6 with VRRPv2',
@@ -330,9 +330,11 @@ describe("Debian keepalived's sample configs", () => {
     });
   }
 
-  test('virtual_server sections become "not supported yet" warnings', () => {
+  test('virtual_server sections are mapped (lvs-config.test.ts checks them in detail)', () => {
     const r = loadConfigFile(join(SAMPLES, 'keepalived.conf.sample'));
-    assert.ok(r.diagnostics.some((d) => d.field === 'virtual_server' && d.severity === 'warning' && /not support/.test(d.message)));
+    assert.ok(!r.diagnostics.some((d) => d.field === 'virtual_server' && /not support/.test(d.message)));
+    assert.equal(r.config?.virtual_server[0]?.ip, '10.10.10.2');
+    assert.equal(r.config?.virtual_server[0]?.real_server[0]?.other_checks[0]?.type, 'HTTP_GET');
     assert.ok(Object.keys(r.config?.vrrp_instance ?? {}).length > 0, 'the VRRP part still maps');
   });
 });

@@ -7,6 +7,7 @@
 
 import { isIP } from 'node:net';
 import type { Diagnostic, Path, PositionMap } from '../diagnostics.ts';
+import { mapVirtualServer, mapVirtualServerGroup } from './lvs-mapping.ts';
 import type { Statement } from './parser.ts';
 
 type Obj = Record<string, unknown>;
@@ -19,8 +20,6 @@ interface Ctx {
 /** Top-level sections keepalived knows that belong to its other subsystems or that vigil does
  * not implement yet. */
 const UNSUPPORTED_TOP = new Set([
-  'virtual_server',
-  'virtual_server_group',
   'static_ipaddress',
   'static_routes',
   'static_rules',
@@ -243,6 +242,12 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
         break;
       case 'vrrp_track_process':
         named(st, 'vrrp_track_process', out, ctx, (o, path) => mapTrackProcess(st, path, o, ctx));
+        break;
+      case 'virtual_server':
+        mapVirtualServer(st, out, ctx);
+        break;
+      case 'virtual_server_group':
+        mapVirtualServerGroup(st, out, ctx);
         break;
       case 'vrrp_sync_group':
         named(st, 'vrrp_sync_group', out, ctx, (o, path) =>
