@@ -140,6 +140,46 @@ export interface PacketsDropped {
   windowMs: number;
 }
 
+/** A real server of a virtual server came into the pool (its checkers all pass). Names are
+ * keepalived's: `[192.0.2.100]:tcp:80`, `FWM 5`, `[GROUP]:0` for the virtual server,
+ * `[198.51.100.10]:tcp:8080` for the real server. */
+export interface RealServerUp {
+  type: 'realserver.up';
+  virtualServer: string;
+  realServer: string;
+  /** Its weight in the pool now. */
+  weight: number;
+  /** The check that brought it up, or `start` (in the pool from the start, without alpha). */
+  reason: string;
+}
+
+/** A real server left the pool (a checker failed its retries), or was inhibited (kept at weight
+ * 0: no new connections, established ones go on). */
+export interface RealServerDown {
+  type: 'realserver.down';
+  virtualServer: string;
+  realServer: string;
+  /** Why: the failed check and its error, e.g. `TCP_CHECK 198.51.100.10:8080: connection refused`. */
+  reason: string;
+  /** inhibit_on_failure: kept at weight 0 rather than removed. */
+  inhibited: boolean;
+}
+
+/** A virtual server gained or lost its quorum (the weight of its live real servers against
+ * quorum and hysteresis); with a sorry server, that is when the sorry server takes over or
+ * gives back. */
+export interface VirtualServerQuorum {
+  type: 'virtualserver.quorum';
+  virtualServer: string;
+  up: boolean;
+  /** The sum of the live real servers' weights. */
+  weight: number;
+  quorum: number;
+  hysteresis: number;
+  /** The sorry server serves now. */
+  sorryServer: boolean;
+}
+
 export type EventBody =
   | InstanceTransition
   | GroupTransition
@@ -151,7 +191,10 @@ export type EventBody =
   | PluginStarted
   | PluginFailed
   | PluginRestarted
-  | PacketsDropped;
+  | PacketsDropped
+  | RealServerUp
+  | RealServerDown
+  | VirtualServerQuorum;
 
 export type VigilEvent = EventBody & Envelope;
 export type EventType = EventBody['type'];
@@ -169,6 +212,9 @@ export const EVENT_TYPES: readonly EventType[] = [
   'plugin.failed',
   'plugin.restarted',
   'packets.dropped',
+  'realserver.up',
+  'realserver.down',
+  'virtualserver.quorum',
 ];
 
 /** The key that orders an event: consumers handle events of one key strictly in order. */
@@ -181,6 +227,10 @@ export function orderingKey(e: EventBody): string {
       return `instance:${e.instance}`;
     case 'group.transition':
       return `group:${e.group}`;
+    case 'realserver.up':
+    case 'realserver.down':
+    case 'virtualserver.quorum':
+      return `vs:${e.virtualServer}`;
     default:
       return e.type.split('.')[0] ?? e.type;
   }

@@ -1,0 +1,269 @@
+// The load balancer at run time: keepalived's check process in one object. For every virtual
+// server it runs the real servers' checkers on keepalived's timeline (checker-state.ts), keeps
+// the pool and the quorum (virtual-server.ts), publishes what changed on the bus
+// (realserver.up / realserver.down / virtualserver.quorum: notify scripts, FIFO lines, webhooks
+// and user plugins follow them as they follow VRRP), and hands the data plane the whole desired
+// state after every change, one transaction at a time (a burst of changes is one apply).
+//
+// Checks are sockets and timers on the engine's loop (tcp-check.ts): no computation, no user
+// code, so they cannot delay an advert (DESIGN.md rule 2). The data plane runs `nft` as a child
+// process. A reload keeps every virtual server whose resolved config did not change (its
+// checkers' states and timers too), re-creates the changed ones, and applies once.
+
+import { networkInterfaces } from 'node:os';
+import type { EventBus } from '../bus/bus.ts';
+import type { EventBody } from '../bus/events.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../daemon/log.ts';
+import { CheckerState } from './checker-state.ts';
+import type { DataPlane, DataPlaneCounters, DesiredState, Service } from './model.ts';
+import { resolveVirtualServers, type Check, type ResolvedVirtualServer } from './resolve.ts';
+import { tcpProbe } from './tcp-check.ts';
+import { VirtualServerState } from './virtual-server.ts';
+
+export interface BalancerOptions {
+  bus: EventBus;
+  log: Logger;
+  dataPlane: DataPlane;
+  /** Leave the data plane in place at stop (keepalived's -I). */
+  keepOnStop?: boolean;
+  /** 0..1, for the warmup spread (tests pin it). */
+  random?: () => number;
+  /** The addresses on local interfaces, for ha_suspend. */
+  localAddresses?: () => Set<string>;
+}
+
+export interface VirtualServerStatus {
+  name: string;
+  quorumUp: boolean;
+  weight: number;
+  quorum: number;
+  sorryServerActive: boolean;
+  realServers: Array<{ name: string; alive: boolean; weight: number; checks: Array<{ name: string; up: boolean }> }>;
+}
+
+interface Running {
+  key: string;
+  vs: ResolvedVirtualServer;
+  state: VirtualServerState;
+  abort: AbortController;
+  timers: Set<NodeJS.Timeout>;
+}
+
+/** keepalived starts every checker 1 s after start, plus a random share of its warmup. */
+const FIRST_CHECK_MS = 1000;
+const APPLY_RETRY_MS = 1000;
+
+function localAddressSet(): Set<string> {
+  const out = new Set<string>();
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) out.add(a.address);
+  return out;
+}
+
+export class Balancer {
+  private running = new Map<string, Running>();
+  private applying = false;
+  private dirty = false;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private applied: Promise<void> = Promise.resolve();
+  /** Applies done and failed, for status and tests. */
+  readonly applies = { done: 0, failed: 0, lastError: undefined as string | undefined };
+
+  constructor(private readonly o: BalancerOptions) {}
+
+  get active(): boolean {
+    return this.running.size > 0;
+  }
+
+  /** Starts (or, on reload, reconciles to) the config's virtual servers; resolves once the data
+   * plane holds the resulting state (or refused it: then the error is logged and retried). */
+  async apply(config: Config): Promise<{ kept: string[]; started: string[]; removed: string[] }> {
+    const wanted = new Map(resolveVirtualServers(config).map((vs) => [vs.name, vs]));
+    const result = { kept: [] as string[], started: [] as string[], removed: [] as string[] };
+    for (const [name, r] of this.running) {
+      const next = wanted.get(name);
+      if (next && JSON.stringify(next) === r.key) continue;
+      this.halt(r);
+      this.running.delete(name);
+      if (!next) result.removed.push(name);
+    }
+    for (const [name, vs] of wanted) {
+      if (this.running.has(name)) {
+        result.kept.push(name);
+        continue;
+      }
+      this.launch(vs);
+      result.started.push(name);
+    }
+    this.requestApply();
+    await this.applied;
+    return result;
+  }
+
+  /** Stops every checker; with omega, says which real servers and quorums go down (keepalived
+   * runs those notifiers at shutdown); removes the data plane unless kept. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    for (const r of this.running.values()) {
+      this.halt(r);
+      if (!r.vs.omega) continue;
+      for (const rs of r.state.liveServers()) this.publish({ type: 'realserver.down', virtualServer: r.vs.name, realServer: rs.name, reason: 'shutdown', inhibited: false });
+      if (r.state.quorumUp) this.publish({ type: 'virtualserver.quorum', virtualServer: r.vs.name, up: false, weight: 0, quorum: r.vs.quorum, hysteresis: r.vs.hysteresis, sorryServer: false });
+    }
+    const hadAny = this.running.size > 0;
+    this.running.clear();
+    await this.applied.catch(() => undefined);
+    if (!hadAny && this.applies.done === 0) return;
+    if (this.o.keepOnStop) {
+      this.o.log.info('LVS: leaving the data plane in place (keep_on_stop)');
+      return;
+    }
+    await this.o.dataPlane.remove().catch((e: Error) => this.o.log.error(`LVS: removing the data plane: ${e.message}`));
+  }
+
+  status(): VirtualServerStatus[] {
+    return [...this.running.values()].map((r) => ({
+      name: r.vs.name,
+      quorumUp: r.state.quorumUp,
+      weight: r.state.weight(),
+      quorum: r.vs.quorum,
+      sorryServerActive: !!r.vs.sorry && !r.state.quorumUp,
+      realServers: r.state.status().map((s, i) => ({
+        name: s.name,
+        alive: s.alive,
+        weight: s.weight,
+        checks: s.checks.map((up, j) => ({ name: r.vs.realServers[i]?.checks[j]?.name ?? '?', up })),
+      })),
+    }));
+  }
+
+  counters(): Promise<DataPlaneCounters> {
+    return this.o.dataPlane.counters();
+  }
+
+  /** The whole desired data-plane state now. */
+  desired(): DesiredState {
+    const services: Service[] = [];
+    for (const r of this.running.values()) {
+      const backends = r.state.backends();
+      for (const s of r.vs.services) {
+        services.push({
+          id: s.id,
+          family: r.vs.family,
+          match: s.match,
+          algorithm: r.vs.algorithm,
+          ...(r.vs.hashPort ? { hashPort: true } : {}),
+          ...(r.vs.persistence ? { persistence: r.vs.persistence } : {}),
+          ...(r.vs.snat ? { snat: true } : {}),
+          backends,
+        });
+      }
+    }
+    return { services };
+  }
+
+  // --- internals ----------------------------------------------------------------------------
+
+  private launch(vs: ResolvedVirtualServer): void {
+    const r: Running = { key: JSON.stringify(vs), vs, state: new VirtualServerState(vs), abort: new AbortController(), timers: new Set() };
+    this.running.set(vs.name, r);
+    for (const e of r.state.start()) this.publish(e);
+    vs.realServers.forEach((rs, i) =>
+      rs.checks.forEach((check, j) => {
+        const cs = new CheckerState(check);
+        const warm = check.warmupMs > 0 ? (this.o.random ?? Math.random)() * check.warmupMs : 0;
+        this.schedule(r, FIRST_CHECK_MS + warm, () => this.attempt(r, i, j, check, cs));
+      }),
+    );
+  }
+
+  private halt(r: Running): void {
+    r.abort.abort();
+    for (const t of r.timers) clearTimeout(t);
+    r.timers.clear();
+  }
+
+  private schedule(r: Running, ms: number, fn: () => void): void {
+    if (r.abort.signal.aborted) return;
+    const t = setTimeout(() => {
+      r.timers.delete(t);
+      fn();
+    }, ms);
+    r.timers.add(t);
+  }
+
+  private async attempt(r: Running, i: number, j: number, check: Check, cs: CheckerState): Promise<void> {
+    const again = (ms: number) => this.schedule(r, ms, () => void this.attempt(r, i, j, check, cs));
+    if (r.abort.signal.aborted) return;
+    if (r.vs.haSuspend && !this.hasLocalAddress(r.vs)) return again(check.delayLoopMs); // frozen
+    const result = await tcpProbe(check, r.abort.signal);
+    if (r.abort.signal.aborted) return;
+    const v = cs.result(result.ok);
+    if (v.changed) {
+      const reason = result.ok ? `${check.name} passed` : `${check.name}: ${result.error}`;
+      const events = r.state.checkChanged(i, j, v.up, reason);
+      for (const e of events) this.publish(e);
+      if (events.length > 0) this.requestApply();
+    }
+    again(v.nextInMs);
+  }
+
+  private hasLocalAddress(vs: ResolvedVirtualServer): boolean {
+    const local = (this.o.localAddresses ?? localAddressSet)();
+    return vs.addresses.some((a) => local.has(a));
+  }
+
+  private publish(e: EventBody): void {
+    const log = this.o.log;
+    switch (e.type) {
+      case 'realserver.up':
+        log.info(`LVS: ${e.virtualServer}: ${e.reason === 'start' ? 'adding' : 'enabling'} real server ${e.realServer} (${e.reason})`);
+        break;
+      case 'realserver.down':
+        log.warn(`LVS: ${e.virtualServer}: ${e.inhibited ? 'disabling' : 'removing'} real server ${e.realServer} (${e.reason})`);
+        break;
+      case 'virtualserver.quorum': {
+        const vs = this.running.get(e.virtualServer)?.vs;
+        const q = e.quorum;
+        const h = e.hysteresis;
+        if (e.up) log.info(`LVS: ${e.virtualServer}: Gained quorum ${q}+${h}=${q + h} <= ${e.weight}`);
+        else log.warn(`LVS: ${e.virtualServer}: Lost quorum ${q}-${h}=${q - h} > ${e.weight}${vs?.sorry ? `; sorry server ${vs.sorry.name} serves` : ''}`);
+        break;
+      }
+      default:
+        break;
+    }
+    this.o.bus.publish(e);
+  }
+
+  private requestApply(): void {
+    this.dirty = true;
+    if (!this.applying) this.applied = this.flush();
+  }
+
+  /** Applies until the state stops changing underneath; a refused apply is retried. */
+  private async flush(): Promise<void> {
+    this.applying = true;
+    try {
+      while (this.dirty && !this.stopped) {
+        this.dirty = false;
+        try {
+          await this.o.dataPlane.apply(this.desired());
+          this.applies.done++;
+          this.applies.lastError = undefined;
+        } catch (e) {
+          this.applies.failed++;
+          this.applies.lastError = (e as Error).message;
+          this.o.log.error(`LVS: the data plane refused the new state (retrying in ${APPLY_RETRY_MS} ms): ${(e as Error).message}`);
+          clearTimeout(this.retryTimer);
+          this.retryTimer = setTimeout(() => this.requestApply(), APPLY_RETRY_MS);
+          this.retryTimer.unref();
+        }
+      }
+    } finally {
+      this.applying = false;
+    }
+  }
+}
