@@ -1,0 +1,390 @@
+// DesiredState -> one libnftables JSON document (pure: no I/O). Sent as one `nft -j -f -`, the
+// document is one netlink batch, so the kernel goes from the old table to the new one all at
+// once or not at all (LVS.md 11.6).
+//
+// Layout of the table (family inet: NAT in inet works on this kernel, checked with a load in a
+// netns, so IPv4 and IPv6 services share one table and one set of base chains):
+//
+//   nat_pre  (nat, prerouting, dstnat) --jump--> services --goto--> svc-S --goto--> be-S-K: dnat
+//   nat_out  (nat, output, -100)       --jump--> services      (locally originated clients)
+//   nat_post (nat, postrouting, srcnat): masquerade for services with snat
+//   count_fwd (filter, forward, 0) --jump--> count-S: packets/bytes per service and backend
+//
+// A nat chain sees only the first packet of a connection, so the choice in svc-S is made once
+// per connection and needs no `ct state new` / ct mark dance (nftlb's pattern); every later
+// packet follows the conntrack binding. For the same reason a counter there counts connections.
+//
+// Persistence: one dynamic set per backend (`persist-S-K-H`), looked up in svc-S before the
+// scheduler and refreshed with the JSON `set` statement (op update) in be-S-K. nftlb keeps one
+// map client -> backend instead, but nft 1.0.6 cannot write `update @map { k : v }` in JSON
+// (LVS.md 11.6), and sending text would give up the JSON API for the whole document. Per-backend
+// sets cost one lookup per backend for a new connection only, and deleting a gone backend's set
+// purges exactly its stickiness (LVS.md 11.2: stickiness to a removed backend must go).
+//
+// Replacing the state: the first document replaces the table wholly (add; delete; add: a stale
+// table from an earlier run goes, whatever it held). Later documents are given the inventory of
+// what the previous one made and update in place: every chain is flushed and refilled, objects no
+// longer wanted are deleted, the rest are re-added (a no-op for existing ones). So counters keep
+// counting and clients keep their persistence across an apply that changes something else.
+// Established connections survive either way: their NAT lives in conntrack, not in the table.
+
+import type { Backend, DesiredState, Service } from './model.ts';
+import { fnv1a, maglevSize, maglevSlots, slotRuns, wrrSlots } from './nft-slots.ts';
+
+const FAMILY = 'inet';
+
+export type Json = unknown;
+export interface NftDocument {
+  nftables: Json[];
+}
+
+/** A persistence set. */
+export interface SetSpec {
+  name: string;
+  type: 'ipv4_addr' | 'ipv6_addr';
+  timeout: number;
+}
+
+/** The named objects one document leaves in the table. */
+export interface Inventory {
+  chains: string[];
+  counters: string[];
+  sets: SetSpec[];
+}
+
+export interface CounterNames {
+  /** Service id -> its counter objects: `conn` (in the nat chain) and `pkts` (forward). */
+  services: Record<string, { conn: string; pkts: string }>;
+  backends: Record<string, Record<string, { conn: string; pkts: string }>>;
+}
+
+export interface RulesetOptions {
+  /** Table name (family inet); default `vigil`. */
+  table?: string;
+  /** What the previous document made: update in place. Absent: replace the table wholly. */
+  previous?: Inventory;
+}
+
+export interface Ruleset {
+  document: NftDocument;
+  inventory: Inventory;
+  names: CounterNames;
+}
+
+const BASE_CHAINS = [
+  { name: 'nat_pre', type: 'nat', hook: 'prerouting', prio: -100 },
+  { name: 'nat_out', type: 'nat', hook: 'output', prio: -100 },
+  { name: 'nat_post', type: 'nat', hook: 'postrouting', prio: 100 },
+  { name: 'count_fwd', type: 'filter', hook: 'forward', prio: 0 },
+] as const;
+
+/** A backend id as part of an object name, injectively: [A-Za-z0-9.] kept, anything else
+ * (`:`, `[`, `_`, ...) written `_xx` in hex. Names stay valid nft identifiers. */
+export function nameKey(id: string): string {
+  return id.replace(/[^A-Za-z0-9.]/g, (c) => `_${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+// --- expression helpers (libnftables-json(5)) -----------------------------------------------
+
+const payload = (protocol: string, field: string) => ({ payload: { protocol, field } });
+const meta = (key: string) => ({ meta: { key } });
+const ct = (key: string, dir?: 'original' | 'reply') => ({ ct: dir ? { key, dir } : { key } });
+const match = (left: Json, right: Json, op = '==') => ({ match: { op, left, right } });
+const anySet = (values: Json[]): Json => (values.length === 1 ? values[0] : { set: values });
+
+function ipProto(family: 4 | 6): 'ip' | 'ip6' {
+  return family === 4 ? 'ip' : 'ip6';
+}
+
+/** The persistence key mask: an IPv4 netmask (`255.255.255.0`) or a prefix length (`24`, `/64`)
+ * for either family. Undefined when the mask keeps the whole address. */
+export function granularityMask(family: 4 | 6, granularity: string | undefined): string | undefined {
+  if (granularity === undefined || granularity === '') return undefined;
+  const bits = family === 4 ? 32 : 128;
+  let len: number;
+  const g = granularity.trim().replace(/^\//, '');
+  if (/^\d+$/.test(g)) len = Number(g);
+  else if (family === 4 && /^\d+\.\d+\.\d+\.\d+$/.test(g)) {
+    const n = g.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+    const ones = n.toString(2).padStart(32, '0');
+    if (!/^1*0*$/.test(ones) || g.split('.').some((o) => Number(o) > 255)) throw new Error(`persistence granularity ${granularity} is not a netmask`);
+    len = ones.indexOf('0') === -1 ? 32 : ones.indexOf('0');
+  } else throw new Error(`persistence granularity ${granularity} is not a ${family === 4 ? 'netmask or prefix length' : 'prefix length'}`);
+  if (len > bits) throw new Error(`persistence granularity /${len} is longer than an IPv${family} address`);
+  if (len === bits) return undefined;
+  if (family === 4) {
+    const m = len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0;
+    return [24, 16, 8, 0].map((s) => (m >>> s) & 0xff).join('.');
+  }
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i++) {
+    const b = Math.max(0, Math.min(16, len - i * 16));
+    groups.push(((0xffff << (16 - b)) & 0xffff).toString(16));
+  }
+  // Written in full (no `::`): valid, and unambiguous to read in tests.
+  return groups.join(':');
+}
+
+// --- one service ----------------------------------------------------------------------------
+
+interface Names {
+  svc: string;
+  count: string;
+  conn: string;
+  pkts: string;
+  backend(b: Backend): { chain: string; conn: string; pkts: string; persist: string };
+}
+
+function namesOf(s: Service): Names {
+  const p = s.persistence;
+  // The definition is part of the set's name: a changed timeout or granularity makes a new set
+  // (and the old one is deleted as stale) instead of an `add` that clashes with the old one.
+  const def = p ? fnv1a(`${s.family}/${p.timeoutS}/${p.granularity ?? ''}`).toString(16).padStart(8, '0') : '';
+  return {
+    svc: `svc-${s.id}`,
+    count: `count-${s.id}`,
+    conn: `conn-${s.id}`,
+    pkts: `pkts-${s.id}`,
+    backend: (b) => {
+      const k = nameKey(b.id);
+      return { chain: `be-${s.id}-${k}`, conn: `conn-${s.id}-${k}`, pkts: `pkts-${s.id}-${k}`, persist: `persist-${s.id}-${k}-${def}` };
+    },
+  };
+}
+
+function checkService(s: Service, backends: Backend[]): void {
+  if (!/^[a-z0-9_]+$/.test(s.id)) throw new Error(`service id ${JSON.stringify(s.id)} must be [a-z0-9_]`);
+  const fam = (a: string) => (a.includes(':') ? 6 : 4);
+  if (s.match.kind === 'address') {
+    if (s.match.addresses.length === 0) throw new Error(`service ${s.id}: no addresses`);
+    for (const a of s.match.addresses) if (fam(a) !== s.family) throw new Error(`service ${s.id}: ${a} is not IPv${s.family}`);
+  }
+  const ids = new Set<string>();
+  for (const b of backends) {
+    if (fam(b.address) !== s.family) throw new Error(`service ${s.id}: backend ${b.address} is not IPv${s.family}`);
+    if (ids.has(b.id)) throw new Error(`service ${s.id}: backend id ${b.id} twice`);
+    ids.add(b.id);
+  }
+}
+
+/** Backend index per slot, and the expression that picks a slot. */
+function selector(s: Service, backends: Backend[]): { key: Json; slots: number[] } {
+  const ip = ipProto(s.family);
+  const weights = backends.map((b) => b.weight);
+  // jhash with no seed gets a random one from the kernel at each load, which would move every
+  // hashed client at every apply: the seed is fixed per service.
+  const seed = fnv1a(`seed:${s.id}`);
+  const source = s.hashPort ? { concat: [payload(ip, 'saddr'), payload('th', 'sport')] } : payload(ip, 'saddr');
+  const jhash = (expr: Json, mod: number) => ({ jhash: { mod, seed, expr } });
+  switch (s.algorithm) {
+    case 'rr': {
+      const slots = backends.map((_, i) => i);
+      return { key: { numgen: { mode: 'inc', mod: slots.length, offset: 0 } }, slots };
+    }
+    case 'wrr': {
+      const slots = wrrSlots(weights);
+      return { key: { numgen: { mode: 'inc', mod: slots.length, offset: 0 } }, slots };
+    }
+    case 'sh': {
+      const slots = wrrSlots(weights);
+      return { key: jhash(source, slots.length), slots };
+    }
+    case 'dh': {
+      const slots = wrrSlots(weights);
+      return { key: jhash(payload(ip, 'daddr'), slots.length), slots };
+    }
+    case 'mh': {
+      const slots = maglevSlots(
+        backends.map((b) => b.id),
+        weights,
+        maglevSize(backends.length),
+      );
+      return { key: jhash(source, slots.length), slots };
+    }
+  }
+}
+
+interface Built {
+  chains: string[];
+  counters: string[];
+  sets: SetSpec[];
+  /** The service's own chains' rules (the base chains' rules are collected by the caller). */
+  rules: Array<{ chain: string; rules: Json[][] }>;
+  dispatch: Json[];
+  post?: Json[];
+  countGate?: Json[];
+  names: { conn: string; pkts: string; backends: Record<string, { conn: string; pkts: string }> };
+}
+
+function buildService(s: Service): Built {
+  const backends = s.backends.filter((b) => b.weight > 0);
+  checkService(s, backends);
+  const ip = ipProto(s.family);
+  const nfproto = s.family === 4 ? 'ipv4' : 'ipv6';
+  const n = namesOf(s);
+  const m = s.match;
+  const out: Built = {
+    chains: [n.svc],
+    counters: [n.conn, n.pkts],
+    sets: [],
+    rules: [],
+    dispatch: [],
+    names: { conn: n.conn, pkts: n.pkts, backends: {} },
+  };
+
+  // What the service matches, on the first packet (nat) and on the conntrack entry (later).
+  const l4 = m.kind === 'address' ? m.protocol : undefined;
+  out.dispatch =
+    m.kind === 'fwmark'
+      ? [match(meta('mark'), m.mark), match(meta('nfproto'), nfproto), { goto: { target: n.svc } }]
+      : [
+          match(payload(ip, 'daddr'), anySet(m.addresses)),
+          m.port === undefined ? match(meta('l4proto'), m.protocol) : match(payload(m.protocol, 'dport'), m.port),
+          { goto: { target: n.svc } },
+        ];
+  const original =
+    m.kind === 'fwmark'
+      ? [match(meta('mark'), m.mark), match(meta('nfproto'), nfproto)]
+      : [
+          match(ct(`${ip} daddr`, 'original'), anySet(m.addresses)),
+          match(meta('l4proto'), m.protocol),
+          ...(m.port === undefined ? [] : [match(ct('proto-dst', 'original'), m.port)]),
+        ];
+  const dnatted = match(ct('status'), 'dnat', 'in');
+  if (s.snat) out.post = [dnatted, ...original, { masquerade: null }];
+
+  const persistKey = (() => {
+    if (!s.persistence) return undefined;
+    const mask = granularityMask(s.family, s.persistence.granularity);
+    return mask ? { '&': [payload(ip, 'saddr'), mask] } : payload(ip, 'saddr');
+  })();
+
+  const svcRules: Json[][] = [[{ counter: n.conn }]];
+  const countRules: Json[][] = [[{ counter: n.pkts }]];
+  for (const b of backends) {
+    const bn = n.backend(b);
+    out.chains.push(bn.chain);
+    out.counters.push(bn.conn, bn.pkts);
+    out.names.backends[b.id] = { conn: bn.conn, pkts: bn.pkts };
+    const beRules: Json[][] = [[{ counter: bn.conn }]];
+    if (persistKey && s.persistence) {
+      out.sets.push({ name: bn.persist, type: s.family === 4 ? 'ipv4_addr' : 'ipv6_addr', timeout: s.persistence.timeoutS });
+      svcRules.push([match(persistKey, `@${bn.persist}`), { goto: { target: bn.chain } }]);
+      beRules.push([{ set: { op: 'update', elem: persistKey, set: `@${bn.persist}` } }]);
+    }
+    // A port in a dnat needs the transport protocol stated before it (nft refuses otherwise).
+    const proto = l4 ? match(meta('l4proto'), l4) : match(meta('l4proto'), { set: ['tcp', 'udp'] });
+    const dnat = { dnat: { family: ip, addr: b.address, ...(b.port === undefined ? {} : { port: b.port }) } };
+    beRules.push(b.port === undefined ? [dnat] : [proto, dnat]);
+    out.rules.push({ chain: bn.chain, rules: beRules });
+    // Packets of the connection both ways: the reply tuple's source is the backend.
+    // (A fwmark service's protocol is unknown, and nft can type `ct reply proto-src` only after
+    // one protocol: there the backend's address alone identifies it.)
+    const replyPort = m.kind === 'address' ? (b.port ?? m.port) : undefined;
+    countRules.push([
+      match(ct(`${ip} saddr`, 'reply'), b.address),
+      ...(replyPort === undefined ? [] : [proto, match(ct('proto-src', 'reply'), replyPort)]),
+      { counter: bn.pkts },
+    ]);
+  }
+  if (backends.length > 0) {
+    const { key, slots } = selector(s, backends);
+    const data = slotRuns(slots).map(([from, to, i]) => [from === to ? from : { range: [from, to] }, { goto: { target: n.backend(backends[i] as Backend).chain } }]);
+    svcRules.push([{ vmap: { key, data: { set: data } } }]);
+    out.chains.push(n.count);
+    // A fwmark service has no original destination to match: its conntrack entries are found
+    // by their backends (a backend shared with another service is then counted in both).
+    out.countGate =
+      m.kind === 'fwmark'
+        ? [dnatted, match(meta('nfproto'), nfproto), match(ct(`${ip} saddr`, 'reply'), anySet(backends.map((b) => b.address))), { jump: { target: n.count } }]
+        : [dnatted, ...original, { jump: { target: n.count } }];
+    out.rules.push({ chain: n.count, rules: countRules });
+  }
+  // Empty pool: svc-S only counts, and the connection goes on unbalanced to the balancer itself.
+  out.rules.unshift({ chain: n.svc, rules: svcRules });
+  return out;
+}
+
+// --- the document ---------------------------------------------------------------------------
+
+export function buildRuleset(state: DesiredState, opts: RulesetOptions = {}): Ruleset {
+  const table = opts.table ?? 'vigil';
+  const ids = new Set<string>();
+  for (const s of state.services) {
+    if (ids.has(s.id)) throw new Error(`service id ${s.id} twice`);
+    ids.add(s.id);
+  }
+  // IPVS looks a packet up by its firewall mark before its address (ip_vs_service_find).
+  const ordered = [...state.services.filter((s) => s.match.kind === 'fwmark'), ...state.services.filter((s) => s.match.kind === 'address')];
+  const built = ordered.map(buildService);
+
+  const t = { family: FAMILY, table };
+  const chainObj = (name: string) => ({ chain: { ...t, name } });
+  const counterObj = (name: string) => ({ counter: { ...t, name } });
+  const setObj = (s: SetSpec) => ({ set: { ...t, name: s.name, type: s.type, flags: ['timeout'], timeout: s.timeout, size: 65535 } });
+  const rule = (chain: string, expr: Json[]) => ({ add: { rule: { ...t, chain, expr } } });
+
+  const inventory: Inventory = {
+    chains: [...BASE_CHAINS.map((c) => c.name), 'services', ...built.flatMap((b) => b.chains)],
+    counters: built.flatMap((b) => b.counters),
+    sets: built.flatMap((b) => b.sets),
+  };
+  const names: CounterNames = { services: {}, backends: {} };
+  ordered.forEach((s, i) => {
+    const b = built[i] as Built;
+    names.services[s.id] = { conn: b.names.conn, pkts: b.names.pkts };
+    names.backends[s.id] = b.names.backends;
+  });
+
+  const cmds: Json[] = [{ metainfo: { json_schema_version: 1 } }, { add: { table: { family: FAMILY, name: table } } }];
+  const prev = opts.previous;
+  if (!prev) cmds.push({ delete: { table: { family: FAMILY, name: table } } }, { add: { table: { family: FAMILY, name: table } } });
+
+  // Objects: base chains with their hooks, then the rest (re-adding an existing one is a no-op).
+  for (const c of BASE_CHAINS) cmds.push({ add: { chain: { ...t, name: c.name, type: c.type, hook: c.hook, prio: c.prio, policy: 'accept' } } });
+  for (const name of inventory.chains.slice(BASE_CHAINS.length)) cmds.push({ add: chainObj(name) });
+  for (const name of inventory.counters) cmds.push({ add: counterObj(name) });
+  // An existing set is not added again: nft marks a set that rules update from the packet path
+  // `dynamic`, a flag its JSON parser (1.0.6) cannot write, so the kernel would see a different
+  // definition and refuse the add (EEXIST). The set's name already pins its definition.
+  const had = new Set(prev?.sets.map((s) => s.name) ?? []);
+  for (const s of inventory.sets) if (!had.has(s.name)) cmds.push({ add: setObj(s) });
+
+  if (prev) {
+    const want = { chains: new Set(inventory.chains), counters: new Set(inventory.counters), sets: new Set(inventory.sets.map((s) => s.name)) };
+    const stale = {
+      chains: prev.chains.filter((c) => !want.chains.has(c)),
+      counters: prev.counters.filter((c) => !want.counters.has(c)),
+      sets: prev.sets.filter((s) => !want.sets.has(s.name)),
+    };
+    // Stale chains and counters are added before they are deleted, so the document stays valid
+    // even if one is already gone (sets cannot be, see above: a missing one fails the document,
+    // and the data plane then replaces the table).
+    for (const c of stale.chains) cmds.push({ add: chainObj(c) });
+    for (const c of stale.counters) cmds.push({ add: counterObj(c) });
+    // Every rule goes before any object is deleted: a rule still referring to an object would
+    // make its deletion fail.
+    for (const c of [...inventory.chains, ...stale.chains]) cmds.push({ flush: chainObj(c) });
+    for (const c of stale.chains) cmds.push({ delete: chainObj(c) });
+    for (const c of stale.counters) cmds.push({ delete: counterObj(c) });
+    for (const s of stale.sets) cmds.push({ delete: { set: { ...t, name: s.name } } });
+  }
+
+  cmds.push(rule('nat_pre', [{ jump: { target: 'services' } }]));
+  cmds.push(rule('nat_out', [{ jump: { target: 'services' } }]));
+  for (const b of built) {
+    cmds.push(rule('services', b.dispatch));
+    if (b.post) cmds.push(rule('nat_post', b.post));
+    if (b.countGate) cmds.push(rule('count_fwd', b.countGate));
+    for (const c of b.rules) for (const r of c.rules) cmds.push(rule(c.chain, r));
+  }
+  return { document: { nftables: cmds }, inventory, names };
+}
+
+/** The document that removes the table, and is valid whether or not the table exists. */
+export function removeDocument(table = 'vigil'): NftDocument {
+  const t = { table: { family: FAMILY, name: table } };
+  return { nftables: [{ metainfo: { json_schema_version: 1 } }, { add: t }, { delete: t }] };
+}
+
+export const TABLE_FAMILY = FAMILY;
