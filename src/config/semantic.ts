@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Diagnostic, PositionMap } from './diagnostics.ts';
+import { checkLvs } from './lvs-semantic.ts';
 import { parseRoute } from '../net/routes.ts';
 import { parseRule } from '../net/rules.ts';
 import type { Config, VrrpInstanceConfig } from './schema.ts';
@@ -131,5 +132,7 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
     if (families.size > 1) at(['vrrp_sync_group', name, 'group'], 'error', 'a sync group cannot mix IPv4 and IPv6 instances');
     if (group.group.length === 1) at(['vrrp_sync_group', name, 'group'], 'warning', 'a sync group of one instance does nothing');
   }
+  // the load balancer (virtual_server, virtual_server_group): lvs-semantic.ts
+  out.push(...checkLvs(config, positions));
   return out;
 }

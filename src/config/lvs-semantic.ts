@@ -1,0 +1,305 @@
+// Checks of the load balancer configuration beyond shape (virtual_server, real_server,
+// virtual_server_group), made on the validated config for keepalived.conf and YAML alike:
+// what keepalived 2.2.7 reports after parsing (`keepalived -t`), in its words where it has
+// them, plus what vigil's nftables data plane cannot do. Facts: ../shared/docs/LVS.md 2, 3, 10.
+//
+// Where keepalived fixes a value and runs with it, the fixed value is written into the config
+// here, so the balancer gets what keepalived would run (and `vigil convert` prints it):
+// - a real server of the other address family, a duplicated real server: removed;
+// - a virtual server left with no real servers: removed;
+// - a sorry server of the other family: removed (with sorry_server_inhibit);
+// - quorum above the sum of the weights: lowered to it; hysteresis >= quorum: quorum - 1;
+// - an address virtual server with no port (or port 0) and no persistence: persistence_timeout
+//   360 (and port 0 is written as no port); a valid persistence_granularity with no
+//   persistence_timeout: 360 too;
+// - an invalid persistence_granularity, a conflicting ip_family: dropped;
+// - a fwmark virtual server's protocol and ha_suspend: cleared; sorry_server_inhibit without a
+//   sorry server, sh_port without lb_algo sh: cleared;
+// - a connection-counting scheduler (lc, wlc, lblc, lblcr, sed, nq, ovf, twos): lb_algo wrr
+//   (fo stays: the balancer keeps only the highest-weight live real server in the pool);
+// - group entries keepalived skips (bad address, empty range, host bits set), and groups it
+//   removes (empty; IPv4, IPv6 and a fwmark without family): removed.
+// Left unset, for the balancer to apply the same fallbacks: protocol (UDP), lb_algo (wrr, where
+// keepalived's default is wlc), lb_kind (NAT); each gets keepalived's warning here.
+// Refused (errors): lb_kind TUN and DR, protocol SCTP, an undefined group, a group mixing IPv4
+// and IPv6, a TCP_CHECK with no port to connect to.
+
+import { isIP } from 'node:net';
+import type { Diagnostic, PositionMap } from './diagnostics.ts';
+import type { RealServerConfig, VirtualServerConfig } from './lvs-schema.ts';
+import type { Config } from './schema.ts';
+
+type P = Array<string | number>;
+
+/** Schedulers that need live per-server connection counts (LVS.md 11.3). */
+const COUNTING: Record<string, string> = {
+  lc: 'least connections',
+  wlc: 'weighted least connections',
+  lblc: 'locality-based least connections',
+  lblcr: 'locality-based least connections with replication',
+  sed: 'shortest expected delay',
+  nq: 'never queue',
+  ovf: 'weighted overflow',
+  twos: 'weighted random twos choice',
+};
+const WHY_COUNTING = 'it picks by the live connection count of each server, and nftables chooses with stateless expressions (numgen, jhash) that cannot read those counts';
+
+export function checkLvs(config: Config, positions: PositionMap): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  const at = (path: P, severity: Diagnostic['severity'], message: string) => out.push({ ...positions.get(path), severity, field: path.join('.'), message });
+
+  const groupFamily = checkGroups(config, at);
+
+  const keep: VirtualServerConfig[] = [];
+  config.virtual_server.forEach((vs, i) => {
+    if (checkVirtualServer(config, vs, ['virtual_server', i], groupFamily, at)) keep.push(vs);
+  });
+  config.virtual_server = keep;
+  return out;
+}
+
+type At = (path: P, severity: Diagnostic['severity'], message: string) => void;
+
+/** Checks and cleans the groups; returns each remaining group's address family (4, 6, or
+ * undefined for fwmarks without a family). */
+function checkGroups(config: Config, at: At): Map<string, 4 | 6 | undefined | 'removed'> {
+  const families = new Map<string, 4 | 6 | undefined | 'removed'>();
+  for (const [name, entries] of Object.entries(config.virtual_server_group)) {
+    const p = ['virtual_server_group', name];
+    const fams = new Set<number>();
+    let bareMark = false;
+    const kept = entries.filter((e, i) => {
+      if ('fwmark' in e) {
+        if (e.family) fams.add(e.family === 'inet' ? 4 : 6);
+        else bareMark = true;
+        return true;
+      }
+      const r = groupAddress(e.address);
+      if ('error' in r) {
+        at([...p, i], 'warning', r.error);
+        return false;
+      }
+      fams.add(r.family);
+      return true;
+    });
+    if (kept.length === 0) {
+      at(p, 'warning', `virtual server group ${name} has no entries - removing`);
+      delete config.virtual_server_group[name];
+      families.set(name, 'removed');
+      continue;
+    }
+    if (fams.has(4) && fams.has(6) && bareMark) {
+      at(p, 'warning', `virtual server group ${name} cannot have IPv4, IPv6 and fwmark without family - removing`);
+      delete config.virtual_server_group[name];
+      families.set(name, 'removed');
+      continue;
+    }
+    config.virtual_server_group[name] = kept;
+    if (fams.size > 1) {
+      // keepalived makes one IPVS service per entry; vigil's services have one family
+      at(p, 'error', `virtual server group ${name} mixes IPv4 and IPv6 addresses: vigil balances one address family per virtual server; split the group`);
+    }
+    families.set(name, fams.size === 1 ? ([...fams][0] as 4 | 6) : undefined);
+  }
+  return families;
+}
+
+/** A group address: IP, A.B.C.D-E (last part; hex for IPv6), A-B (full range), or CIDR. */
+export function groupAddress(text: string): { family: 4 | 6 } | { error: string } {
+  const invalid = { error: `Invalid virtual server group IP address ${text} - skipping` };
+  const slash = text.indexOf('/');
+  if (slash >= 0) {
+    const addr = text.slice(0, slash);
+    const bits = text.slice(slash + 1);
+    const fam = isIP(addr);
+    if (fam === 0 || !/^\d+$/.test(bits) || Number(bits) > (fam === 4 ? 32 : 128)) return invalid;
+    const value = toBigInt(addr);
+    const width = fam === 4 ? 32n : 128n;
+    const host = (1n << (width - BigInt(bits))) - 1n;
+    if ((value & host) !== 0n) return { error: `Address mask bits not empty - ${text} - skipping` };
+    return { family: fam === 4 ? 4 : 6 };
+  }
+  const dash = text.lastIndexOf('-');
+  if (dash < 0) {
+    const fam = isIP(text);
+    return fam === 0 ? invalid : { family: fam === 4 ? 4 : 6 };
+  }
+  const start = text.slice(0, dash);
+  const end = text.slice(dash + 1);
+  const fam = isIP(start);
+  if (fam === 0) return invalid;
+  const family = fam === 4 ? 4 : 6;
+  if (isIP(end) !== 0) {
+    if (isIP(end) !== fam) return invalid;
+    return toBigInt(end) < toBigInt(start) ? { error: `Address range end is less than address range start - ${text} - skipping` } : { family };
+  }
+  // the last byte (IPv4, decimal) or 16-bit group (IPv6, hex)
+  const last = fam === 4 ? (/^\d+$/.test(end) ? Number(end) : NaN) : /^[0-9a-fA-F]{1,4}$/.test(end) ? parseInt(end, 16) : NaN;
+  if (Number.isNaN(last) || last > (fam === 4 ? 255 : 0xffff)) return invalid;
+  const mask = fam === 4 ? 0xffn : 0xffffn;
+  const first = Number(toBigInt(start) & mask);
+  if (last <= first) return { error: `Address range end is not greater than address range start - ${text} - skipping` };
+  return { family };
+}
+
+function toBigInt(addr: string): bigint {
+  if (isIP(addr) === 4) return addr.split('.').reduce((n, b) => (n << 8n) | BigInt(Number(b)), 0n);
+  // IPv6, possibly with an embedded IPv4 tail and one ::
+  let a = addr;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(a);
+  if (v4?.[1]) {
+    const n = Number(toBigInt(v4[1]));
+    a = a.slice(0, -v4[1].length) + `${(n >>> 16).toString(16)}:${(n & 0xffff).toString(16)}`;
+  }
+  const [head = '', tail] = a.split('::');
+  const h = head ? head.split(':') : [];
+  const t = tail !== undefined && tail !== '' ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill('0'), ...t];
+  return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
+}
+
+/** A netmask with contiguous ones (255.255.255.0), as keepalived requires. */
+function solidNetmask(text: string): boolean {
+  if (isIP(text) !== 4) return false;
+  const n = toBigInt(text);
+  const inv = ~n & 0xffffffffn;
+  return (inv & (inv + 1n)) === 0n;
+}
+
+/** Checks one virtual server and applies keepalived's fixes; false when it is dropped. */
+function checkVirtualServer(config: Config, vs: VirtualServerConfig, p: P, groupFamily: Map<string, 4 | 6 | undefined | 'removed'>, at: At): boolean {
+  // the address family: the address's, the group's, ip_family, else the first real server's
+  let family: 4 | 6 | undefined;
+  if (vs.ip !== undefined) family = isIP(vs.ip) === 4 ? 4 : 6;
+  else if (vs.group !== undefined) {
+    const g = groupFamily.get(vs.group);
+    if (!(vs.group in config.virtual_server_group)) {
+      const why = g === 'removed' ? `virtual_server_group ${vs.group} was removed (above)` : `no virtual_server_group ${vs.group} is configured`;
+      at([...p, 'group'], 'error', `virtual_server group ${vs.group}: ${why}. keepalived 2.2.7 accepts this in -t and drops the virtual server at run time ('Virtual server group ${vs.group} specified but not configured'); vigil is stricter and refuses it`);
+      return true;
+    }
+    family = g === 'removed' ? undefined : g;
+  }
+  if (vs.ip_family !== undefined) {
+    const f = vs.ip_family === 'inet' ? 4 : 6;
+    if (family !== undefined && f !== family) {
+      at([...p, 'ip_family'], 'warning', `Virtual server specified family ${vs.ip_family} conflicts with server family; ignored`);
+      delete vs.ip_family;
+    } else family = f;
+  }
+
+  // real servers: keepalived skips one of the other family, then removes duplicates
+  const seen = new Set<string>();
+  const kept: RealServerConfig[] = [];
+  vs.real_server.forEach((rs, j) => {
+    const rp = [...p, 'real_server', j];
+    const f = isIP(rs.ip) === 4 ? 4 : 6;
+    family ??= f;
+    if (f !== family) {
+      at(rp, 'warning', `Address family of virtual server and real server ${rs.ip} don't match - skipping real server`);
+      return;
+    }
+    const key = `${rs.ip}|${rs.port ?? vs.port ?? 0}`;
+    if (seen.has(key)) {
+      at(rp, 'warning', `real server ${rs.ip}${rs.port === undefined ? '' : ` port ${rs.port}`} is duplicated - removing second rs`);
+      return;
+    }
+    seen.add(key);
+    kept.push(rs);
+    rs.tcp_check.forEach((c, k) => {
+      if (c.connect_port === undefined && rs.port === undefined) {
+        at([...rp, 'tcp_check', k], 'error', `TCP_CHECK of real server ${rs.ip} has no port to connect to: the real server has no port and the check no connect_port (keepalived 2.2.7 runs it against port 0, where it always fails); set connect_port`);
+      }
+      if (c.connect_ip !== undefined && isIP(c.connect_ip) !== f) at([...rp, 'tcp_check', k, 'connect_ip'], 'error', `connect_ip ${c.connect_ip} is not of the real server's address family`);
+      if (c.bindto !== undefined && isIP(c.bindto) !== (c.connect_ip !== undefined ? isIP(c.connect_ip) : f)) {
+        at([...rp, 'tcp_check', k, 'bindto'], 'error', `bindto ${c.bindto} is not of the checked address's family`);
+      }
+    });
+    rs.other_checks.forEach((c, k) => {
+      at([...rp, 'other_checks', k], 'warning', `${c.type} is not yet supported by vigil: this real server has no ${c.type} check`);
+    });
+  });
+  vs.real_server = kept;
+  if (kept.length === 0) {
+    at(p, 'warning', 'Virtual server has no real servers - ignoring');
+    return false;
+  }
+
+  if (vs.sorry_server && isIP(vs.sorry_server.ip) !== (family === 4 ? 4 : 6)) {
+    at([...p, 'sorry_server'], 'warning', `Address family of virtual server and sorry server ${vs.sorry_server.ip} don't match - skipping sorry server${vs.sorry_server_inhibit ? ' (and sorry_server_inhibit)' : ''}`);
+    delete vs.sorry_server;
+    vs.sorry_server_inhibit = false;
+  }
+  if (vs.sorry_server_inhibit && !vs.sorry_server) {
+    at([...p, 'sorry_server_inhibit'], 'warning', 'Ignoring sorry_server inhibit used before or without sorry_server');
+    vs.sorry_server_inhibit = false;
+  }
+
+  if (vs.fwmark !== undefined) {
+    if (vs.protocol !== undefined) {
+      at([...p, 'protocol'], 'warning', `Virtual server FWM ${vs.fwmark}: protocol specified for fwmark - protocol will be ignored`);
+      delete vs.protocol;
+    }
+    if (vs.ha_suspend) {
+      at([...p, 'ha_suspend'], 'warning', `Virtual server FWM ${vs.fwmark}: cannot use ha_suspend with fwmarks - clearing ha_suspend`);
+      vs.ha_suspend = false;
+    }
+  } else if (vs.protocol === undefined) {
+    at([...p, 'protocol'], 'warning', 'no protocol set - defaulting to UDP');
+  } else if (vs.protocol === 'SCTP') {
+    at([...p, 'protocol'], 'error', 'protocol SCTP is not supported by the nftables data plane yet (it balances TCP and UDP); refused');
+  }
+
+  if (vs.persistence_granularity !== undefined) {
+    const g = vs.persistence_granularity;
+    let problem: string | undefined;
+    if (family === 6) {
+      if (!/^\d+$/.test(g) || Number(g) < 1 || Number(g) > 128) problem = `Invalid IPv6 persistence_granularity specified - ${g}`;
+    } else if (isIP(g) !== 4) problem = `Invalid IPv4 persistence_granularity specified - ${g}`;
+    else if (!solidNetmask(g)) problem = `IPv4 persistence_granularity netmask is not solid - ${g}`;
+    if (problem) {
+      at([...p, 'persistence_granularity'], 'warning', `${problem}; ignored`);
+      delete vs.persistence_granularity;
+    } else vs.persistence_timeout ??= 360; // keepalived: granularity turns persistence on
+  }
+
+  if (vs.ip !== undefined && (vs.port === undefined || vs.port === 0)) {
+    delete vs.port; // port 0 is no port
+    if (vs.persistence_timeout === undefined) {
+      at([...p, 'port'], 'warning', 'zero port only valid for persistent services - setting persistence_timeout 360');
+      vs.persistence_timeout = 360;
+    }
+  }
+
+  if (vs.lb_algo === undefined) {
+    at([...p, 'lb_algo'], 'warning', `no scheduler set: keepalived's default 'wlc' cannot be expressed in nftables (${WHY_COUNTING}); vigil uses wrr`);
+  } else if (COUNTING[vs.lb_algo] !== undefined) {
+    at([...p, 'lb_algo'], 'warning', `lb_algo ${vs.lb_algo} (${COUNTING[vs.lb_algo]}) cannot be expressed in nftables: ${WHY_COUNTING}; vigil uses wrr`);
+    vs.lb_algo = 'wrr';
+  }
+  if (vs.sh_port && vs.lb_algo !== 'sh') {
+    at([...p, 'sh_port'], 'warning', 'sh-port only applies to sh scheduler - ignoring');
+    vs.sh_port = false;
+  }
+
+  if (vs.lb_kind === undefined) at([...p, 'lb_kind'], 'warning', 'no forwarding method set, setting default NAT');
+  else if (vs.lb_kind === 'TUN') {
+    at([...p, 'lb_kind'], 'error', 'lb_kind TUN is refused: nftables has no encapsulation statement (IPIP, GUE and GRE would need tunnel devices and policy routing, which vigil does not manage); use NAT');
+  } else if (vs.lb_kind === 'DR') {
+    at([...p, 'lb_kind'], 'error', "DR is not supported by the nftables data plane yet (direct routing rewrites each packet's MAC address at netdev ingress, statelessly, and needs every real server's MAC; not built yet); use NAT");
+  }
+
+  // quorum against what the real servers can bring (keepalived clamps weights to 0..INT32_MAX)
+  const total = vs.real_server.reduce((sum, rs) => sum + (rs.weight ?? vs.weight), 0);
+  if (total === 0) {
+    at([...p, 'quorum'], 'warning', `the real servers' weights add up to 0, so quorum ${vs.quorum} is never reached`);
+  } else if (vs.quorum > total) {
+    at([...p, 'quorum'], 'warning', `Warning - quorum ${vs.quorum} exceeds total weight of real servers ${total}, reducing quorum to ${total}`);
+    vs.quorum = total;
+  }
+  if (vs.hysteresis >= vs.quorum && total > 0) {
+    at([...p, 'hysteresis'], 'warning', `hysteresis ${vs.hysteresis} >= quorum ${vs.quorum}; setting hysteresis to ${vs.quorum - 1}`);
+    vs.hysteresis = vs.quorum - 1;
+  }
+  return true;
+}
