@@ -1,6 +1,7 @@
-// notify-fifo's config: the FIFOs to write VRRP state lines to (keepalived's notify_fifo and
-// vrrp_notify_fifo, which get the same VRRP lines), each with an optional long-running reader
-// script started with the FIFO's path as its last argument.
+// notify-fifo's config: the FIFOs to write state lines to, as keepalived's global_defs say:
+// notify_fifo gets every line (VRRP and load balancer), vrrp_notify_fifo the VRRP lines,
+// lvs_notify_fifo the load balancer's (`VS ...`, `RS ...`); each with an optional long-running
+// reader script started with the FIFO's path as its last argument.
 
 import { z } from 'zod';
 import type { Config } from '../../src/config/schema.ts';
@@ -12,6 +13,9 @@ export const fifoSchema = z.object({
   /** Run the script as this user (global_defs script_user), and group. */
   user: z.string().optional(),
   group: z.string().optional(),
+  /** Which lines it gets: `vrrp` (INSTANCE / GROUP), `lvs` (VS / RS). Absent: all of them
+   * (keepalived's global notify_fifo). */
+  lines: z.array(z.enum(['vrrp', 'lvs'])).min(1).optional(),
 });
 
 export const schema = z.object({
@@ -58,16 +62,30 @@ export function fromVigilConfig(config: Config): z.input<typeof schema> | undefi
   // script_user is "USER [GROUP]" in keepalived
   const [user, group] = g.script_user ? splitCommand(g.script_user) : [];
   const fifos: Array<z.input<typeof fifoSchema>> = [];
-  const pairs: Array<[string | undefined, string | undefined]> = [
-    [g.notify_fifo, g.notify_fifo_script],
-    [g.vrrp_notify_fifo, g.vrrp_notify_fifo_script],
+  type Lines = Array<'vrrp' | 'lvs'>;
+  const all: Lines = ['vrrp', 'lvs'];
+  const triples: Array<[string | undefined, string | undefined, Lines]> = [
+    [g.notify_fifo, g.notify_fifo_script, all],
+    [g.vrrp_notify_fifo, g.vrrp_notify_fifo_script, ['vrrp']],
+    [g.lvs_notify_fifo, g.lvs_notify_fifo_script, ['lvs']],
   ];
-  for (const [path, script] of pairs) {
+  const kinds = new Map<string, Set<'vrrp' | 'lvs'>>();
+  for (const [path, script, lines] of triples) {
     if (!path) continue;
-    // keepalived requires the FIFO names to differ; one FIFO gets each line once
-    if (fifos.some((f) => f.path === path)) continue;
+    // keepalived wants the FIFO names to differ; one path named twice gets each of its lines
+    // once (the union of what both names get), with the first reader script
+    const seen = kinds.get(path);
+    if (seen) {
+      for (const l of lines) seen.add(l);
+      continue;
+    }
+    kinds.set(path, new Set(lines));
     const argv = script ? splitCommand(script) : [];
     fifos.push({ path, ...(argv.length > 0 ? { script: argv } : {}), ...(argv.length > 0 && user ? { user } : {}), ...(argv.length > 0 && group ? { group } : {}) });
+  }
+  for (const f of fifos) {
+    const lines = all.filter((l) => kinds.get(f.path)?.has(l));
+    if (lines.length < all.length) f.lines = lines;
   }
   return fifos.length > 0 ? { fifos } : undefined;
 }

@@ -6,6 +6,14 @@
 //   GROUP "G1" BACKUP 0               (keepalived always writes 0 for a group)
 //   INSTANCE "VI_1" MASTER_PRIORITY 90  (only with priority_changes, keepalived's notify_priority_changes)
 //
+// and the load balancer's (keepalived's checker, ipwrapper.c notify_fifo_vs / notify_fifo_rs),
+// with keepalived's names, a fwmark virtual server as `FWM 5` (one field more):
+//
+//   VS [192.0.2.100]:tcp:80 UP        (virtualserver.quorum: UP or DOWN)
+//   RS [198.51.100.10]:tcp:8080 [192.0.2.100]:tcp:80 DOWN   (realserver.up / .down; inhibited is DOWN)
+//
+// notify_fifo gets both kinds, vrrp_notify_fifo the VRRP lines, lvs_notify_fifo the LVS lines.
+//
 // Never blocking: like keepalived, the FIFO is opened O_RDWR | O_NONBLOCK. Holding both ends,
 // the open cannot fail with ENXIO or wait for a reader, and lines written while no reader is
 // attached wait in the pipe (64 KiB on Linux) for the next one. Where keepalived drops a line
@@ -32,6 +40,8 @@ const RETRY_MS = 100;
 
 const STATE_WORD: Record<string, string> = { master: 'MASTER', backup: 'BACKUP', fault: 'FAULT' };
 
+type Kind = 'vrrp' | 'lvs';
+
 class Fifo {
   private fd: number | undefined;
   private created = false;
@@ -50,6 +60,11 @@ class Fifo {
 
   get path(): string {
     return this.spec.path;
+  }
+
+  /** Whether it gets lines of this kind (no `lines`: every kind). */
+  takes(kind: Kind): boolean {
+    return this.spec.lines?.includes(kind) ?? true;
   }
 
   /** mkfifo if missing, open, check what was opened, start the reader script. False when the
@@ -232,16 +247,16 @@ export default definePlugin({
     // events of different instances published in the same tick can reach us out of order.
     // Lines are gathered for the current tick and written sorted by the bus's sequence number:
     // the FIFO shows transitions in the order they happened, as keepalived's does.
-    let batch: Array<{ seq: number; line: string }> = [];
+    let batch: Array<{ seq: number; line: string; kind: Kind }> = [];
     let scheduled: NodeJS.Immediate | undefined;
     const flushBatch = () => {
       scheduled = undefined;
       const lines = batch.sort((a, b) => a.seq - b.seq);
       batch = [];
-      for (const { line } of lines) for (const f of fifos) f.write(line);
+      for (const { line, kind } of lines) for (const f of fifos) if (f.takes(kind)) f.write(line);
     };
-    const write = (seq: number, line: string) => {
-      batch.push({ seq, line });
+    const write = (seq: number, line: string, kind: Kind = 'vrrp') => {
+      batch.push({ seq, line, kind });
       scheduled ??= setImmediate(flushBatch);
     };
     ctx.onStop(async () => {
@@ -275,6 +290,19 @@ export default definePlugin({
       ctx.on('instance.priority', (e) => {
         if (!watchPriority.has(e.instance) || e.effective === e.previous) return;
         write(e.seq, `INSTANCE "${e.instance}" ${state.get(e.instance) === 'master' ? 'MASTER_PRIORITY' : 'BACKUP_PRIORITY'} ${e.effective}\n`);
+      });
+    }
+
+    // the load balancer's lines: only when some FIFO takes them
+    if (fifos.some((f) => f.takes('lvs'))) {
+      ctx.on('virtualserver.quorum', (e) => {
+        write(e.seq, `VS ${e.virtualServer} ${e.up ? 'UP' : 'DOWN'}\n`, 'lvs');
+      });
+      ctx.on('realserver.up', (e) => {
+        write(e.seq, `RS ${e.realServer} ${e.virtualServer} UP\n`, 'lvs');
+      });
+      ctx.on('realserver.down', (e) => {
+        write(e.seq, `RS ${e.realServer} ${e.virtualServer} DOWN\n`, 'lvs');
       });
     }
   },

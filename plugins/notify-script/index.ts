@@ -13,11 +13,19 @@
 // - Output goes to the log (keepalived sends it to /dev/null).
 // Scripts are checked once at start by keepalived's script security rules; a refused script is
 // logged as an error and never run.
+//
+// The load balancer's scripts, as keepalived's checker runs them (ipwrapper.c): a virtual
+// server's quorum_up / quorum_down on virtualserver.quorum (up / down), a real server's
+// notify_up / notify_down on realserver.up / realserver.down (an inhibited server is down too),
+// each run as written with no argument added, as its own user, else script_user, else
+// keepalived_script, else root. Events of one virtual server share an ordering key, so its
+// scripts run one after another in the order of the events. At shutdown (omega: the balancer
+// says which real servers and quorums go down) they get stop_timeout, keepalived's 1 s.
 
 import { definePlugin, type PluginContext } from '../../src/plugins/api.ts';
 import type { EventOf } from '../../src/bus/events.ts';
 import { defaultScriptUser, invocation, prepareScript, securityViolation, type PreparedScript } from '../../src/plugins/script-security.ts';
-import { schema, type NotifyScriptConfig, type ScriptSet } from './config.ts';
+import { schema, type NotifyScriptConfig, type RealServerScripts, type ScriptSet } from './config.ts';
 
 type State = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
 type Kind = 'INSTANCE' | 'GROUP';
@@ -46,7 +54,7 @@ export default definePlugin({
   configSchema: schema,
   setup(ctx) {
     const cfg = ctx.config;
-    const prepared = prepareAll(ctx, cfg);
+    const { prepared, lvs } = prepareAll(ctx, cfg);
 
     const run = async (kind: Kind, name: string, state: State, priority: number, eventMono: number): Promise<void> => {
       const scripts = prepared.get(`${kind}:${name}`);
@@ -72,17 +80,59 @@ export default definePlugin({
       // keepalived reports a group's priority as 0
       return state ? run('GROUP', e.group, state, 0, e.mono) : undefined;
     });
+
+    if (lvs.size === 0) return;
+    // Virtual servers going down at shutdown (omega): their scripts get stop_timeout.
+    const stopping = new Set<string>();
+    const lvsTimeout = (vs: string) => (stopping.has(vs) ? cfg.stop_timeout : cfg.timeout) * 1000;
+    const realServer = (vs: string, rs: string, key: keyof RealServerScripts, eventMono: number): Promise<void> | undefined => {
+      const script = lvs.get(vs)?.realServers.get(rs)?.[key];
+      if (!script?.ok) return undefined;
+      return runOne(ctx, `${key} for ${rs} in VS ${vs}`, script, [], lvsTimeout(vs), eventMono);
+    };
+    ctx.on('realserver.up', (e: EventOf<'realserver.up'>) => {
+      stopping.delete(e.virtualServer);
+      return realServer(e.virtualServer, e.realServer, 'notify_up', e.mono);
+    });
+    ctx.on('realserver.down', (e: EventOf<'realserver.down'>) => {
+      if (e.reason === 'shutdown') stopping.add(e.virtualServer);
+      return realServer(e.virtualServer, e.realServer, 'notify_down', e.mono);
+    });
+    ctx.on('virtualserver.quorum', (e: EventOf<'virtualserver.quorum'>) => {
+      if (e.up) stopping.delete(e.virtualServer);
+      const key = e.up ? 'quorum_up' : 'quorum_down';
+      const script = lvs.get(e.virtualServer)?.[key];
+      if (!script?.ok) return undefined;
+      return runOne(ctx, `${key} for VS ${e.virtualServer}`, script, [], lvsTimeout(e.virtualServer), e.mono);
+    });
   },
 });
 
 type PreparedSet = Partial<Record<keyof ScriptSet, PreparedScript>>;
+type PreparedRealServer = Partial<Record<keyof RealServerScripts, PreparedScript>>;
+interface PreparedVirtualServer {
+  quorum_up?: PreparedScript;
+  quorum_down?: PreparedScript;
+  realServers: Map<string, PreparedRealServer>;
+}
 
 /** Every configured script, split, given its user and checked, with keepalived's messages. */
-function prepareAll(ctx: PluginContext<NotifyScriptConfig>, cfg: NotifyScriptConfig): Map<string, PreparedSet> {
+function prepareAll(
+  ctx: PluginContext<NotifyScriptConfig>,
+  cfg: NotifyScriptConfig,
+): { prepared: Map<string, PreparedSet>; lvs: Map<string, PreparedVirtualServer> } {
   const fallback = defaultScriptUser(cfg.script_user, cfg.enable_script_security);
   const out = new Map<string, PreparedSet>();
   const all: PreparedScript[] = [];
   let fallbackUsed = false;
+  const prepare = (what: string, s: { line: string; user?: string | undefined; group?: string | undefined }): PreparedScript => {
+    fallbackUsed ||= s.user === undefined;
+    const r = prepareScript(s.line, s, fallback, cfg.enable_script_security);
+    for (const w of r.warnings) ctx.log.warn(`${what}: ${w}`);
+    if (!r.ok) ctx.log.error(`${what} ('${s.line}') disabled: ${r.error}`);
+    all.push(r);
+    return r;
+  };
   const sets: Array<[Kind, string, ScriptSet]> = [
     ...Object.entries(cfg.instances).map(([n, s]): [Kind, string, ScriptSet] => ['INSTANCE', n, s]),
     ...Object.entries(cfg.groups).map(([n, s]): [Kind, string, ScriptSet] => ['GROUP', n, s]),
@@ -92,15 +142,23 @@ function prepareAll(ctx: PluginContext<NotifyScriptConfig>, cfg: NotifyScriptCon
     for (const key of Object.keys(set) as Array<keyof ScriptSet>) {
       const s = set[key];
       if (!s) continue;
-      fallbackUsed ||= s.user === undefined;
       const what = `${key === 'notify' ? 'notify' : key === 'rx_lower_pri' ? 'notify_master_rx_lower_pri' : `notify_${key}`} of ${kind === 'GROUP' ? 'sync group' : 'instance'} ${name}`;
-      const r = prepareScript(s.line, s, fallback, cfg.enable_script_security);
-      for (const w of r.warnings) ctx.log.warn(`${what}: ${w}`);
-      if (!r.ok) ctx.log.error(`${what} ('${s.line}') disabled: ${r.error}`);
-      p[key] = r;
-      all.push(r);
+      p[key] = prepare(what, s);
     }
     out.set(`${kind}:${name}`, p);
+  }
+  const lvs = new Map<string, PreparedVirtualServer>();
+  for (const [vsName, vs] of Object.entries(cfg.virtual_servers)) {
+    const pv: PreparedVirtualServer = { realServers: new Map() };
+    if (vs.quorum_up) pv.quorum_up = prepare(`quorum_up of virtual server ${vsName}`, vs.quorum_up);
+    if (vs.quorum_down) pv.quorum_down = prepare(`quorum_down of virtual server ${vsName}`, vs.quorum_down);
+    for (const [rsName, rs] of Object.entries(vs.real_servers)) {
+      const pr: PreparedRealServer = {};
+      if (rs.notify_up) pr.notify_up = prepare(`notify_up of real server ${rsName} in virtual server ${vsName}`, rs.notify_up);
+      if (rs.notify_down) pr.notify_down = prepare(`notify_down of real server ${rsName} in virtual server ${vsName}`, rs.notify_down);
+      pv.realServers.set(rsName, pr);
+    }
+    lvs.set(vsName, pv);
   }
   if (fallbackUsed && fallback.ok && fallback.warning) ctx.log.warn(fallback.warning);
   const violation = securityViolation(
@@ -108,7 +166,7 @@ function prepareAll(ctx: PluginContext<NotifyScriptConfig>, cfg: NotifyScriptCon
     cfg.enable_script_security,
   );
   if (violation) ctx.log.warn(violation);
-  return out;
+  return { prepared: out, lvs };
 }
 
 async function runOne(

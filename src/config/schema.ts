@@ -192,6 +192,9 @@ export const globalDefsSchema = z.object({
   notify_fifo_script: z.string().optional(),
   vrrp_notify_fifo: z.string().optional(),
   vrrp_notify_fifo_script: z.string().optional(),
+  /** The load balancer's FIFO: `VS ...` and `RS ...` lines (notify_fifo gets them too). */
+  lvs_notify_fifo: z.string().optional(),
+  lvs_notify_fifo_script: z.string().optional(),
   max_auto_priority: z.number().int().min(-1).max(99).optional(),
   /** Where user plugins live (vigil's own). */
   plugins_dir: z.string().optional(),

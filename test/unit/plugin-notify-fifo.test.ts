@@ -3,6 +3,7 @@
 // started with the FIFO path and ended at stop, and refusal of a path that is not a FIFO.
 // A root daemon must not write where a user points it: links, planted files, others' FIFOs and
 // FIFOs in directories others can change are refused (real owners: chown to nobody).
+// The load balancer's VS / RS lines go to notify_fifo and lvs_notify_fifo, not vrrp_notify_fifo.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -67,7 +68,7 @@ test('splitCommand and fromVigilConfig: both FIFOs, scripts as argv, script_user
     },
   });
   assert.deepEqual(schema.parse(fromVigilConfig(cfg)), {
-    fifos: [{ path: '/run/k.fifo', script: ['/usr/local/bin/fifo-reader', '-v'], user: 'nobody', group: 'nogroup' }, { path: '/run/v.fifo' }],
+    fifos: [{ path: '/run/k.fifo', script: ['/usr/local/bin/fifo-reader', '-v'], user: 'nobody', group: 'nogroup' }, { path: '/run/v.fifo', lines: ['vrrp'] }],
     priority_changes: [],
     queue_limit: 10_000,
   });
@@ -269,4 +270,65 @@ test('a FIFO created for a script user is 0644 and given to that user (on the op
   const reader = attachReader(path);
   h.emit(transition('VI_1', 'backup', 'master', 100));
   await waitFor('the line', () => reader.out() === 'INSTANCE "VI_1" MASTER 100\n');
+});
+
+test('fromVigilConfig: lvs_notify_fifo (+ script) takes the LVS lines, notify_fifo every line; one path named twice gets both kinds once', () => {
+  const cfg = configSchema.parse({
+    global_defs: { notify_fifo: '/run/k.fifo', vrrp_notify_fifo: '/run/v.fifo', lvs_notify_fifo: '/run/l.fifo', lvs_notify_fifo_script: '/usr/local/bin/lvs-reader "x y"', script_user: 'nobody' },
+  });
+  assert.deepEqual(fromVigilConfig(cfg), {
+    fifos: [{ path: '/run/k.fifo' }, { path: '/run/v.fifo', lines: ['vrrp'] }, { path: '/run/l.fifo', script: ['/usr/local/bin/lvs-reader', 'x y'], user: 'nobody', lines: ['lvs'] }],
+  });
+  assert.deepEqual(fromVigilConfig(configSchema.parse({ global_defs: { lvs_notify_fifo: '/run/l.fifo' } })), { fifos: [{ path: '/run/l.fifo', lines: ['lvs'] }] });
+  assert.deepEqual(fromVigilConfig(configSchema.parse({ global_defs: { vrrp_notify_fifo: '/run/same', lvs_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
+  assert.deepEqual(fromVigilConfig(configSchema.parse({ global_defs: { notify_fifo: '/run/same', lvs_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
+});
+
+test('LVS lines: VS UP/DOWN and RS UP/DOWN (inhibited is DOWN, FWM 5 as keepalived writes it) on notify_fifo and lvs_notify_fifo; none on vrrp_notify_fifo', async () => {
+  const d = tempDir();
+  const all = join(d, 'notify.fifo');
+  const vrrp = join(d, 'vrrp.fifo');
+  const lvs = join(d, 'lvs.fifo');
+  h = await startPlugin(plugin, { fifos: [{ path: all }, { path: vrrp, lines: ['vrrp'] }, { path: lvs, lines: ['lvs'] }] });
+  const readAll = attachReader(all);
+  const readVrrp = attachReader(vrrp);
+  const readLvs = attachReader(lvs);
+  const VS = '[192.0.2.100]:tcp:80';
+  const RS = '[198.51.100.10]:tcp:8080';
+  h.emit({ type: 'virtualserver.quorum', virtualServer: VS, up: true, weight: 1, quorum: 1, hysteresis: 0, sorryServer: false });
+  h.emit(transition('VI_1', 'backup', 'master', 100));
+  h.emit({ type: 'realserver.down', virtualServer: VS, realServer: RS, reason: 'TCP_CHECK 198.51.100.10:8080: connection refused', inhibited: false });
+  h.emit({ type: 'virtualserver.quorum', virtualServer: VS, up: false, weight: 0, quorum: 1, hysteresis: 0, sorryServer: false });
+  h.emit({ type: 'realserver.up', virtualServer: VS, realServer: RS, weight: 1, reason: 'TCP_CHECK 198.51.100.10:8080: connected' });
+  h.emit({ type: 'realserver.down', virtualServer: 'FWM 5', realServer: '[198.51.100.12]:none:0', reason: 'TCP_CHECK 198.51.100.12:80: timeout', inhibited: true });
+  h.emit({ type: 'virtualserver.quorum', virtualServer: 'FWM 5', up: false, weight: 0, quorum: 1, hysteresis: 0, sorryServer: false });
+  await h.idle();
+  const lvsLines = [
+    `VS ${VS} UP`,
+    `RS ${RS} ${VS} DOWN`,
+    `VS ${VS} DOWN`,
+    `RS ${RS} ${VS} UP`,
+    'RS [198.51.100.12]:none:0 FWM 5 DOWN',
+    'VS FWM 5 DOWN',
+  ];
+  const withVrrp = [lvsLines[0], 'INSTANCE "VI_1" MASTER 100', ...lvsLines.slice(1)].join('\n') + '\n';
+  await waitFor('notify_fifo lines', () => readAll.out().length >= withVrrp.length);
+  assert.equal(readAll.out(), withVrrp);
+  await waitFor('lvs_notify_fifo lines', () => readLvs.out().length >= lvsLines.join('\n').length + 1);
+  assert.equal(readLvs.out(), lvsLines.join('\n') + '\n');
+  await waitFor('vrrp_notify_fifo line', () => readVrrp.out().length > 0);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(readVrrp.out(), 'INSTANCE "VI_1" MASTER 100\n');
+});
+
+test('an lvs_notify_fifo alone takes no VRRP lines', async () => {
+  const path = join(tempDir(), 'lvs-only.fifo');
+  h = await startPlugin(plugin, { fifos: [{ path, lines: ['lvs'] }] });
+  const reader = attachReader(path);
+  h.emit(transition('VI_1', 'backup', 'master', 100));
+  h.emit({ type: 'realserver.up', virtualServer: '[GRP]:0', realServer: '[198.51.100.10]:tcp:80', weight: 1, reason: 'TCP_CHECK 198.51.100.10:80: connected' });
+  await h.idle();
+  await waitFor('the RS line', () => reader.out().length > 0);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(reader.out(), 'RS [198.51.100.10]:tcp:80 [GRP]:0 UP\n');
 });

@@ -259,3 +259,214 @@ test('fromVigilConfig: scripts from instances and sync groups; nothing configure
     groups: { G1: { fault: { line: '/bin/f' } } },
   });
 });
+
+// ---- the load balancer's scripts (keepalived's checker: quorum_up / quorum_down, notify_up / notify_down)
+
+const VS = '[192.0.2.100]:tcp:80';
+const RS1 = '[198.51.100.10]:tcp:8080';
+const RS2 = '[198.51.100.11]:tcp:8080';
+const rsUp = (rs: string, vs = VS): EventBody => ({ type: 'realserver.up', virtualServer: vs, realServer: rs, weight: 1, reason: 'TCP_CHECK 198.51.100.10:8080: connected' });
+const rsDown = (rs: string, vs = VS, reason = 'TCP_CHECK 198.51.100.10:8080: connection refused', inhibited = false): EventBody => ({
+  type: 'realserver.down',
+  virtualServer: vs,
+  realServer: rs,
+  reason,
+  inhibited,
+});
+const quorum = (up: boolean, vs = VS): EventBody => ({ type: 'virtualserver.quorum', virtualServer: vs, up, weight: up ? 2 : 0, quorum: 1, hysteresis: 0, sorryServer: false });
+
+/** Appends `label argc [args] uid` to `out`: what keepalived passes (nothing) and who runs it. */
+const argvRecorder = (out: string): string => script(`echo "$# [$*] $(id -u)" >> '${out}'`);
+
+test('LVS: quorum_up / quorum_down and notify_up / notify_down run as written, no arguments added, in event order', async () => {
+  const out = join(dir, 'lvs.log');
+  const rec = argvRecorder(out);
+  const h = await startPlugin(plugin, {
+    virtual_servers: {
+      [VS]: {
+        quorum_up: { line: `${rec} quorum-up` },
+        quorum_down: { line: `${rec} quorum-down 'two words'` },
+        real_servers: {
+          [RS1]: { notify_up: { line: `${rec} rs1-up` }, notify_down: { line: `${rec} rs1-down` } },
+          [RS2]: { notify_down: { line: `${rec} rs2-down` } },
+        },
+      },
+      'FWM 5': { quorum_up: { line: `${rec} fwm-up` } },
+    },
+  });
+  try {
+    h.emit(quorum(true));
+    h.emit(rsDown(RS1));
+    h.emit(rsDown(RS2, VS, 'TCP_CHECK 198.51.100.11:8080: timeout', true)); // inhibited: down too
+    h.emit(quorum(false));
+    h.emit(rsUp(RS2)); // no notify_up configured for it
+    h.emit(rsUp(RS1));
+    h.emit(quorum(true));
+    h.emit(quorum(true, 'FWM 5'));
+    // names without scripts, and other virtual servers, run nothing
+    h.emit(rsDown(RS1, '[192.0.2.200]:tcp:80'));
+    h.emit(quorum(false, 'FWM 5'));
+    await h.idle();
+    const uid = process.getuid?.() ?? 0;
+    // FWM 5 is another ordering key: its script may run at any point between the others
+    assert.deepEqual(
+      lines(out).filter((l) => !l.includes('fwm')),
+      [`1 [quorum-up] ${uid}`, `1 [rs1-down] ${uid}`, `1 [rs2-down] ${uid}`, `2 [quorum-down two words] ${uid}`, `1 [rs1-up] ${uid}`, `1 [quorum-up] ${uid}`],
+    );
+    assert.deepEqual(
+      lines(out).filter((l) => l.includes('fwm')),
+      [`1 [fwm-up] ${uid}`],
+    );
+    assert.deepEqual(h.recorded.errors, []);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('LVS: one virtual server\'s scripts run one after another; another virtual server does not wait', async () => {
+  const out = join(dir, 'lvs-slow.log');
+  const slow = script(`echo "start $1 $(date +%s%N)" >> '${out}'; sleep 0.5; echo "end $1 $(date +%s%N)" >> '${out}'`);
+  const fast = script(`echo "start $1 $(date +%s%N)" >> '${out}'; echo "end $1 $(date +%s%N)" >> '${out}'`);
+  const h = await startPlugin(plugin, {
+    virtual_servers: {
+      [VS]: { quorum_down: { line: `${fast} vs-quorum-down` }, real_servers: { [RS1]: { notify_down: { line: `${slow} rs1-down` } } } },
+      'FWM 5': { quorum_down: { line: `${fast} fwm-quorum-down` } },
+    },
+  });
+  try {
+    h.emit(rsDown(RS1));
+    h.emit(quorum(false));
+    h.emit(quorum(false, 'FWM 5'));
+    await h.idle();
+    const ev = lines(out).map((l) => {
+      const [what, who, ns] = l.split(' ');
+      return { what, who, t: Number(BigInt(ns ?? '0') / 1000n) / 1000 };
+    });
+    const at = (what: string, who: string): number => {
+      const e = ev.find((x) => x.what === what && x.who === who);
+      assert.ok(e, `${what} ${who} missing in ${JSON.stringify(ev)}`);
+      return e.t;
+    };
+    assert.ok(at('start', 'vs-quorum-down') >= at('end', 'rs1-down'), 'quorum_down started before notify_down finished');
+    assert.ok(at('start', 'fwm-quorum-down') < at('end', 'rs1-down'), 'FWM 5 waited for another virtual server');
+  } finally {
+    await h.stop();
+  }
+});
+
+test('LVS: the plugin timeout kills a hung script; at an omega shutdown stop_timeout applies', async () => {
+  const out = join(dir, 'lvs-timeout.log');
+  const hang = script(`echo "hang $1" >> '${out}'; exec sleep 30`);
+  const rec = argvRecorder(out);
+  const h = await startPlugin(plugin, {
+    timeout: 0.4,
+    stop_timeout: 0.2,
+    virtual_servers: { [VS]: { quorum_down: { line: `${hang} quorum-down` }, real_servers: { [RS1]: { notify_down: { line: `${hang} rs1-down` }, notify_up: { line: `${rec} rs1-up` } } } } },
+  });
+  try {
+    h.emit(rsDown(RS1));
+    h.emit(rsUp(RS1));
+    await h.idle();
+    h.emit(rsDown(RS1, VS, 'shutdown'));
+    h.emit(quorum(false));
+    await h.idle();
+    const uid = process.getuid?.() ?? 0;
+    assert.deepEqual(lines(out), ['hang rs1-down', `1 [rs1-up] ${uid}`, 'hang rs1-down', 'hang quorum-down']);
+    const kills = h.recorded.logs.filter((l) => l.level === 'error' && l.msg.includes('timeout')).map((l) => l.msg);
+    assert.deepEqual(kills, [
+      `notify_down for ${RS1} in VS ${VS}: killed after 0.4 s (timeout)`,
+      `notify_down for ${RS1} in VS ${VS}: killed after 0.2 s (timeout)`,
+      `quorum_down for VS ${VS}: killed after 0.2 s (timeout)`,
+    ]);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('LVS script security: an unsafe script is refused under enable_script_security and never run; the others still run', async () => {
+  const out = join(dir, 'lvs-insecure.log');
+  const unsafe = script(`echo ran >> '${out}'`, 0o777);
+  const rec = argvRecorder(out);
+  const h = await startPlugin(plugin, {
+    script_user: 'root',
+    enable_script_security: true,
+    virtual_servers: { [VS]: { quorum_up: { line: unsafe }, real_servers: { [RS1]: { notify_down: { line: `${unsafe} down` }, notify_up: { line: `${rec} up` } } } } },
+  });
+  try {
+    const errs = h.recorded.logs.filter((l) => l.level === 'error').map((l) => l.msg);
+    assert.ok(errs.some((m) => m.startsWith(`quorum_up of virtual server ${VS} (`) && m.includes('unsafe permissions')), JSON.stringify(errs));
+    assert.ok(errs.some((m) => m.startsWith(`notify_down of real server ${RS1} in virtual server ${VS} (`) && m.includes('unsafe permissions')), JSON.stringify(errs));
+    h.emit(quorum(true));
+    h.emit(rsDown(RS1));
+    h.emit(rsUp(RS1));
+    await h.idle();
+    assert.deepEqual(lines(out), ['1 [up] 0']);
+  } finally {
+    await h.stop();
+  }
+});
+
+test('LVS users: the script\'s own user, else script_user', { skip: process.getuid?.() !== 0 || !lookupUser('nobody') ? 'needs root and user nobody' : false }, async () => {
+  const nobody = lookupUser('nobody');
+  assert.ok(nobody);
+  const shared = mkdtempSync(join(tmpdir(), 'vigil-notify-lvs-user-'));
+  try {
+    chmodSync(shared, 0o777);
+    chmodSync(dir, 0o755);
+    const out = join(shared, 'ids.log');
+    const rec = argvRecorder(out);
+    const h = await startPlugin(plugin, {
+      script_user: 'nobody',
+      virtual_servers: { [VS]: { quorum_up: { line: `${rec} default` }, real_servers: { [RS1]: { notify_up: { line: `${rec} own`, user: 'root' } } } } },
+    });
+    try {
+      h.emit(quorum(true));
+      h.emit(rsUp(RS1));
+      await h.idle();
+      assert.deepEqual(lines(out), [`1 [default] ${nobody.uid}`, '1 [own] 0']);
+    } finally {
+      await h.stop();
+    }
+  } finally {
+    chmodSync(dir, 0o700);
+    rmSync(shared, { recursive: true, force: true });
+  }
+});
+
+test('fromVigilConfig: virtual servers\' scripts by keepalived\'s names; LVS scripts alone start the plugin', () => {
+  const config = configSchema.parse({
+    global_defs: { script_user: 'nobody' },
+    virtual_server: [
+      {
+        ip: '192.0.2.100',
+        port: 80,
+        protocol: 'TCP',
+        quorum_up: '/bin/qu "a b"',
+        quorum_down: { script: '/bin/qd', user: 'root' },
+        real_server: [
+          { ip: '198.51.100.10', port: 8080, notify_up: '/bin/up', notify_down: { script: '/bin/down', user: 'nobody', group: 'nogroup' } },
+          { ip: '198.51.100.11', port: 8080 },
+        ],
+      },
+      { fwmark: 5, real_server: [{ ip: '198.51.100.12', notify_down: '/bin/fd' }] },
+      // no scripts: left out
+      { ip: '192.0.2.101', port: 443, protocol: 'TCP', real_server: [{ ip: '198.51.100.13', port: 443 }] },
+    ],
+  });
+  assert.deepEqual(fromVigilConfig(config), {
+    script_user: 'nobody',
+    enable_script_security: false,
+    instances: {},
+    groups: {},
+    virtual_servers: {
+      '[192.0.2.100]:tcp:80': {
+        quorum_up: { line: '/bin/qu "a b"' },
+        quorum_down: { line: '/bin/qd', user: 'root' },
+        real_servers: { '[198.51.100.10]:tcp:8080': { notify_up: { line: '/bin/up' }, notify_down: { line: '/bin/down', user: 'nobody', group: 'nogroup' } } },
+      },
+      'FWM 5': { real_servers: { '[198.51.100.12]:none:0': { notify_down: { line: '/bin/fd' } } } },
+    },
+  });
+  // a virtual server without scripts starts nothing
+  assert.equal(fromVigilConfig(configSchema.parse({ virtual_server: [{ ip: '192.0.2.101', port: 443, protocol: 'TCP', real_server: [{ ip: '198.51.100.13', port: 443 }] }] })), undefined);
+});

@@ -137,6 +137,8 @@ const GLOBAL_KEYS: Record<string, Kind> = {
   notify_fifo_script: 'words',
   vrrp_notify_fifo: 'string',
   vrrp_notify_fifo_script: 'words',
+  lvs_notify_fifo: 'string',
+  lvs_notify_fifo_script: 'words',
   max_auto_priority: 'int',
   plugins_dir: 'string',
   allow_unsafe_plugins: 'flag',
