@@ -1,4 +1,4 @@
-// DesiredState -> one libnftables JSON document (pure: no I/O). Sent as one `nft -j -f -`, the
+// DesiredState -> one libnftables JSON document (pure: no I/O, no clock). Sent as one `nft -j -f -`, the
 // document is one netlink batch, so the kernel goes from the old table to the new one all at
 // once or not at all (LVS.md 11.6).
 //
@@ -28,6 +28,7 @@
 // counting and clients keep their persistence across an apply that changes something else.
 // Established connections survive either way: their NAT lives in conntrack, not in the table.
 
+import { isIP } from 'node:net';
 import type { Backend, DesiredState, Service } from './model.ts';
 import { fnv1a, maglevSize, maglevSlots, slotRuns, wrrSlots } from './nft-slots.ts';
 
@@ -152,16 +153,24 @@ function namesOf(s: Service): Names {
   };
 }
 
+/** Refuses what nft would refuse late or, worse, accept: an address that is not a literal is a
+ * host name to nft, which it would resolve through DNS at every apply. */
 function checkService(s: Service, backends: Backend[]): void {
   if (!/^[a-z0-9_]+$/.test(s.id)) throw new Error(`service id ${JSON.stringify(s.id)} must be [a-z0-9_]`);
-  const fam = (a: string) => (a.includes(':') ? 6 : 4);
+  const isPort = (p: number | undefined) => p === undefined || (Number.isInteger(p) && p >= 1 && p <= 65535);
+  const checkAddress = (a: string, what: string) => {
+    if (isIP(a) !== s.family) throw new Error(`service ${s.id}: ${what} ${a} is not an IPv${s.family} address`);
+  };
   if (s.match.kind === 'address') {
     if (s.match.addresses.length === 0) throw new Error(`service ${s.id}: no addresses`);
-    for (const a of s.match.addresses) if (fam(a) !== s.family) throw new Error(`service ${s.id}: ${a} is not IPv${s.family}`);
-  }
+    for (const a of s.match.addresses) checkAddress(a, 'address');
+    if (!isPort(s.match.port)) throw new Error(`service ${s.id}: bad port ${s.match.port}`);
+  } else if (!Number.isInteger(s.match.mark) || s.match.mark < 0 || s.match.mark > 0xffffffff) throw new Error(`service ${s.id}: bad fwmark ${s.match.mark}`);
+  if (s.persistence && !(Number.isInteger(s.persistence.timeoutS) && s.persistence.timeoutS > 0)) throw new Error(`service ${s.id}: bad persistence timeout ${s.persistence.timeoutS}`);
   const ids = new Set<string>();
   for (const b of backends) {
-    if (fam(b.address) !== s.family) throw new Error(`service ${s.id}: backend ${b.address} is not IPv${s.family}`);
+    checkAddress(b.address, 'backend');
+    if (!isPort(b.port)) throw new Error(`service ${s.id}: backend ${b.id}: bad port ${b.port}`);
     if (ids.has(b.id)) throw new Error(`service ${s.id}: backend id ${b.id} twice`);
     ids.add(b.id);
   }

@@ -297,7 +297,11 @@ test('update in place: no table delete; stale objects flushed then deleted; exis
 test('bad states are refused with the reason', () => {
   assert.throws(() => buildRuleset({ services: [web(), web()] }), /service id web twice/);
   assert.throws(() => buildRuleset({ services: [web({ id: 'Web-1' })] }), /must be \[a-z0-9_\]/);
-  assert.throws(() => buildRuleset({ services: [web({ backends: [be('2001:db8::1')] })] }), /not IPv4/);
+  assert.throws(() => buildRuleset({ services: [web({ backends: [be('2001:db8::1')] })] }), /backend 2001:db8::1 is not an IPv4 address/);
+  assert.throws(() => buildRuleset({ services: [web({ backends: [be('rs1.example.com')] })] }), /not an IPv4 address/, 'nft would resolve a name');
+  assert.throws(() => buildRuleset({ services: [web({ backends: [be('198.51.100.1', 1, 70000)] })] }), /bad port/);
+  assert.throws(() => buildRuleset({ services: [web({ match: { kind: 'fwmark', mark: -1 } })] }), /bad fwmark/);
+  assert.throws(() => buildRuleset({ services: [web({ persistence: { timeoutS: 0 } })] }), /bad persistence timeout/);
   assert.throws(() => buildRuleset({ services: [web({ backends: [be('198.51.100.1'), be('198.51.100.1')] })] }), /twice/);
 });
 
