@@ -257,7 +257,21 @@ export function renderStatus(s: ControlStatus, now = Date.now()): string {
     for (const p of s.plugins) prow.push([p.id, p.user ? `${p.state} (as ${p.user})` : p.state, String(p.restarts), String(p.failures), String(p.handlerErrors), String(p.eventsDelivered), p.lastError ?? '-']);
     text += '\n' + table(prow);
   }
+  if (s.lvs) text += '\n' + renderLvs(s.lvs);
   return text;
+}
+
+function renderLvs(lvs: NonNullable<ControlStatus['lvs']>): string {
+  const rows = [['VIRTUAL SERVER', 'QUORUM', 'WEIGHT', 'REAL SERVER', 'STATE', 'CHECKS']];
+  for (const vs of lvs.virtualServers) {
+    const quorum = `${vs.quorumUp ? 'up' : 'down'}${vs.sorryServerActive ? ' (sorry server)' : ''}`;
+    vs.realServers.forEach((rs, i) => {
+      const checks = rs.checks.map((c) => `${c.name} ${c.up ? 'ok' : 'FAIL'}`).join(', ') || '-';
+      rows.push(i === 0 ? [vs.name, quorum, `${vs.weight}/${vs.quorum}`, rs.name, rs.alive ? `up (weight ${rs.weight})` : 'DOWN', checks] : ['', '', '', rs.name, rs.alive ? `up (weight ${rs.weight})` : 'DOWN', checks]);
+    });
+  }
+  const applies = `data plane: ${lvs.applies.done} applied, ${lvs.applies.failed} refused${lvs.applies.lastError ? ` (last: ${lvs.applies.lastError})` : ''}\n`;
+  return table(rows) + applies;
 }
 
 function renderReload(r: Extract<ReloadResult, { ok: true }>): string {

@@ -18,12 +18,15 @@ import type { EventBus } from '../bus/bus.ts';
 import type { EngineStatus, InstanceStatus } from '../daemon/engine.ts';
 import type { PluginStatus } from '../plugins/host.ts';
 import type { Config } from '../config/schema.ts';
+import { lvsSnapshot, registerLvsMetrics, type LvsSnapshot, type LvsSource } from './lvs-metrics.ts';
 
 /** What metrics read; the Daemon object satisfies it (tests pass a fake). */
 export interface MetricsSource {
   readonly bus: EventBus;
   readonly engine: { status(): EngineStatus };
   readonly host: { status(): PluginStatus[] };
+  /** The load balancer, when the daemon has one. */
+  readonly balancer?: LvsSource;
   config(): Config;
 }
 
@@ -46,6 +49,7 @@ const COMMON = ['iname', 'intf', 'vrid'] as const;
 interface Snapshot {
   engine: EngineStatus;
   plugins: PluginStatus[];
+  lvs?: LvsSnapshot | undefined;
 }
 
 export interface Metrics {
@@ -67,6 +71,7 @@ export function createMetrics(src: MetricsSource): Metrics {
   const registers = [registry];
 
   // --- keepalived exporter compatible ------------------------------------------------------
+  registerLvsMetrics(registry, () => current().lvs);
   new Gauge({
     name: 'keepalived_up',
     help: 'Status of the VRRP daemon (always 1 while vigil answers)',
@@ -313,7 +318,7 @@ export function createMetrics(src: MetricsSource): Metrics {
     contentType: registry.contentType,
     http,
     async render() {
-      snap = { engine: src.engine.status(), plugins: src.host.status() };
+      snap = { engine: src.engine.status(), plugins: src.host.status(), lvs: await lvsSnapshot(src.balancer) };
       try {
         return await registry.metrics();
       } finally {

@@ -29,6 +29,7 @@ import type { EngineStatus } from '../daemon/engine.ts';
 import { configSecrets } from '../daemon/log.ts';
 import type { Daemon, ReloadResult } from '../daemon/run.ts';
 import type { PluginStatus } from '../plugins/host.ts';
+import type { VirtualServerStatus } from '../lvs/balancer.ts';
 import { dirProblem, effectiveUid } from '../config/file-trust.ts';
 
 export const DEFAULT_RUN_DIR = '/run/vigil';
@@ -87,6 +88,8 @@ export interface ControlStatus {
   engine: EngineStatus;
   plugins: PluginStatus[];
   bus: { lastSeq: number; subscriberErrors: number };
+  /** The load balancer's virtual servers (absent when none is configured). */
+  lvs?: { virtualServers: VirtualServerStatus[]; applies: { done: number; failed: number; lastError?: string | undefined } };
 }
 
 export function collectStatus(daemon: Daemon, socket?: string): ControlStatus {
@@ -106,6 +109,7 @@ export function collectStatus(daemon: Daemon, socket?: string): ControlStatus {
     engine: daemon.engine.status(),
     plugins: daemon.host.status(),
     bus: { lastSeq: daemon.bus.lastSeq, subscriberErrors: daemon.bus.subscriberErrors },
+    ...(daemon.balancer.active ? { lvs: { virtualServers: daemon.balancer.status(), applies: { ...daemon.balancer.applies } } } : {}),
   };
 }
 

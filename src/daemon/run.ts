@@ -16,6 +16,8 @@ import type { Config } from '../config/schema.ts';
 import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
 import { startControl } from '../control/index.ts';
+import { Balancer } from '../lvs/balancer.ts';
+import { NftDataPlane } from '../lvs/nft-dataplane.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
 import { writePidFile } from './pid-file.ts';
@@ -42,6 +44,8 @@ export interface Daemon {
   readonly log: Logger;
   readonly bus: EventBus;
   readonly engine: Engine;
+  /** The load balancer (virtual_server); idle when none is configured. */
+  readonly balancer: Balancer;
   readonly host: PluginHost;
   config(): Config;
   /** Re-reads the config and applies it; reloads are serialized. */
@@ -101,6 +105,10 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   if (specs.length > 0) await host.ready(5000);
   log.info(`starting with ${Object.keys(config.vrrp_instance).length} instance(s) from ${opts.file}`);
   await engine.start();
+  // the load balancer after VRRP: its checks and its nft transaction must not delay the first
+  // adverts (a refused data plane is logged and retried, never fatal)
+  const balancer = new Balancer({ bus, log, dataPlane: new NftDataPlane({ table: config.lvs.table, warn: (m) => log.warn(`LVS: ${m}`) }), keepOnStop: config.lvs.keep_on_stop });
+  if (config.virtual_server.length > 0) await balancer.apply(config);
 
   const reloadNow = async (why: string): Promise<ReloadResult> => {
     if (stopping) return { ok: false, errors: ['the daemon is stopping'] };
@@ -119,6 +127,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     config = next.config;
     log.setSecrets(configSecrets(config));
     const diff = await engine.reload(config);
+    if (config.virtual_server.length > 0 || balancer.active) await balancer.apply(config);
     const plugins = host.apply(await pluginSpecs(config), instanceInfos(config), config.plugins);
     const pluginsRestarted = [...plugins.started, ...plugins.restarted];
     log.info(
@@ -168,6 +177,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
       // A reload under way finishes first; none starts once stopping (reloadNow checks).
       await reloading.catch(() => undefined);
       await engine.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
+      await balancer.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
       await watcher?.close();
       for (const fn of stopFns.reverse()) await Promise.resolve().then(fn).catch((e: Error) => log.warn(`stop: ${e.message}`));
       await host.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
@@ -184,6 +194,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     log,
     bus,
     engine,
+    balancer,
     host,
     config: () => config,
     reload,

@@ -250,9 +250,13 @@ export class Balancer {
       while (this.dirty && !this.stopped) {
         this.dirty = false;
         try {
-          await this.o.dataPlane.apply(this.desired());
+          const state = this.desired();
+          await this.o.dataPlane.apply(state);
           this.applies.done++;
           this.applies.lastError = undefined;
+          const summary = `LVS: data plane holds ${state.services.length} service(s), ${state.services.reduce((n, s) => n + s.backends.length, 0)} backend(s) in the pools`;
+          if (this.applies.done === 1) this.o.log.info(summary);
+          else this.o.log.debug(summary);
         } catch (e) {
           this.applies.failed++;
           this.applies.lastError = (e as Error).message;

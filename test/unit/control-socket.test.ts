@@ -90,6 +90,7 @@ function fakeDaemon(): Fake {
     bus,
     engine,
     host: { status: () => plugins } as unknown as Daemon['host'],
+    balancer: { active: false } as unknown as Daemon['balancer'],
     config: () => config,
     reload: (why) => {
       fake.reloadCalls.push(why);
