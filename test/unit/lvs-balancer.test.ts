@@ -249,4 +249,45 @@ describe('the balancer with real TCP_CHECKs on loopback', () => {
       a.close();
     }
   });
+
+  test('ha_suspend: while the virtual address is on no local interface the checks are frozen; once it is, they run', async () => {
+    const bus = new EventBus();
+    const events: VigilEvent[] = [];
+    bus.subscribe((e) => events.push(e));
+    const dp = new RecordingDataPlane();
+    let local = new Set<string>();
+    let probes = 0;
+    const balancer = new Balancer({
+      bus,
+      log: quietLog([]),
+      dataPlane: dp,
+      random: () => 0,
+      localAddresses: () => {
+        probes++;
+        return local;
+      },
+    });
+    // nothing listens on port 9 of loopback: every check that runs fails
+    const config = cfg({
+      virtual_server: [
+        {
+          ip: '192.0.2.100',
+          port: 80,
+          protocol: 'TCP',
+          ha_suspend: true,
+          real_server: [{ ip: '127.0.0.1', port: 9, tcp_check: [{ connect_timeout: 0.2, retry: 0, delay_loop: 0.1, warmup: 0 }] }],
+        },
+      ],
+    } as ConfigInput);
+    try {
+      await balancer.apply(config);
+      await until('a few suspended rounds', () => probes >= 4, 5000);
+      assert.equal(events.filter((e) => e.type === 'realserver.down').length, 0, 'no check ran while the address was elsewhere');
+      assert.equal(balancer.status()[0]?.realServers[0]?.alive, true, 'its state is frozen');
+      local = new Set(['192.0.2.100']); // this node became Master: the address is here now
+      await until('the check ran and failed', () => events.some((e) => e.type === 'realserver.down'), 5000);
+    } finally {
+      await balancer.stop();
+    }
+  });
 });
