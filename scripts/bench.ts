@@ -9,8 +9,11 @@
 //   lab       (root, keepalived and tcpdump installed) vigil and keepalived side by side in
 //             network namespaces: failover, advert timing, scale, notify latency, reload; a
 //             table, and JSON under bench/results/. See BENCHMARKS.md.
+//   lvs       (root, wrk and haproxy installed) the load balancer: new connections/s through
+//             the virtual service for a plain router, a hand-written nftables DNAT ruleset,
+//             vigil and HAProxy in the same lab; its figures go into the lab part's JSON.
 //
-//   npm run bench [-- --quick-only] [-- --trials N]
+//   npm run bench [-- --quick-only] [-- --trials N] [-- --lvs-only] [-- --lvs-runs N]
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +27,7 @@ import { SECOND, SimLan } from '../test/sim/lan.ts';
 import { keepalivedInstalled } from './bench/lab.ts';
 import { runLab } from './bench/run-lab.ts';
 import { benchPluginIsolation } from './bench/plugin-isolation.ts';
+import { benchLvs, lvsToolsInstalled, saveLvs } from './bench/lvs.ts';
 
 function rate(n: number, ms: number): string {
   return `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;
@@ -161,13 +165,19 @@ const labTrials = trialsArg >= 0 ? Number(argv[trialsArg + 1]) : 10;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 if (isRoot) await benchPluginIsolation();
 else console.log('plugin skipped: running a plugin as nobody needs root');
+const lvsOnly = argv.includes('--lvs-only');
+const lvsRunsArg = argv.indexOf('--lvs-runs');
+const lvsRuns = lvsRunsArg >= 0 ? Number(argv[lvsRunsArg + 1]) : 5;
 if (argv.includes('--quick-only')) {
   console.log('lab    skipped: --quick-only');
 } else if (!isRoot) {
-  console.log('lab    skipped: the namespace lab figures (failover, advert timing, scale, reload, notify vs keepalived) need root');
-} else if (!keepalivedInstalled()) {
-  console.log('lab    skipped: keepalived or tcpdump is not installed (scripts/install-test-deps.sh installs both)');
+  console.log('lab    skipped: the namespace lab figures (failover, advert timing, scale, reload, notify vs keepalived, load balancer) need root');
 } else {
-  await runLab(labTrials);
+  let labFile: string | undefined;
+  if (lvsOnly) console.log('lab    skipped: --lvs-only');
+  else if (!keepalivedInstalled()) console.log('lab    skipped: keepalived or tcpdump is not installed (scripts/install-test-deps.sh installs both)');
+  else labFile = await runLab(labTrials);
+  const missing = lvsToolsInstalled();
+  if (missing) console.log(`lvs    skipped: ${missing} is not installed (scripts/install-test-deps.sh installs wrk and haproxy)`);
+  else console.log(`lvs    results in ${saveLvs(await benchLvs({ runs: lvsRuns }), labFile)}`);
 }
-

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs: iproute2 (ip netns, veth, bridge),
 # keepalived (the interop peer), tcpdump (wire captures), nftables, chromium (status page),
-# faketime (wall-clock jumps preloaded into test daemons).
+# faketime (wall-clock jumps preloaded into test daemons), wrk and haproxy (the load balancer
+# benchmark: wrk is the load generator, HAProxy the peer balancer and the real servers' responder).
 # Run as root; CI does.
 # Does nothing when everything is already there, so it is cheap to call every time.
 set -euo pipefail
@@ -14,6 +15,9 @@ command -v nft >/dev/null || need+=(nftables)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # libfaketime, preloaded into daemons in the wall-clock-jump fault test (never the machine's clock)
 [ -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || need+=(faketime)
+# the load balancer benchmark (scripts/bench/lvs.ts): load generator, peer balancer, responder
+command -v wrk >/dev/null || need+=(wrk)
+command -v haproxy >/dev/null || need+=(haproxy)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: need ${need[*]}; run this script as root" >&2
@@ -22,7 +26,10 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${need[@]}"
-# keepalived's package starts a service on some hosts; the tests run their own instances.
-if command -v systemctl >/dev/null && systemctl is-active -q keepalived 2>/dev/null; then
-  systemctl stop keepalived || true
-fi
+# keepalived's and haproxy's packages start a service on some hosts; the tests and benchmarks
+# run their own instances.
+for svc in keepalived haproxy; do
+  if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
+    systemctl stop "$svc" || true
+  fi
+done

@@ -23,6 +23,10 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 const live = new Set<Lab>();
 let hooked = false;
 export function newLab(): Lab {
+  return track(new Lab());
+}
+/** Removes `lab` on Ctrl-C too (a lab made elsewhere, e.g. by test/lib/lvs-lab.ts). */
+export function track(lab: Lab): Lab {
   if (!hooked) {
     hooked = true;
     for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -32,9 +36,11 @@ export function newLab(): Lab {
       });
     }
   }
-  const lab = new Lab();
   live.add(lab);
   return lab;
+}
+export function untrack(lab: Lab): void {
+  live.delete(lab);
 }
 export async function dropLab(lab: Lab): Promise<void> {
   await lab.cleanup();

@@ -19,7 +19,8 @@ function keepalivedVersion(): string {
   }
 }
 
-export async function runLab(trials: number): Promise<void> {
+/** Returns the JSON file it wrote. */
+export async function runLab(trials: number): Promise<string> {
   const started = Date.now();
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -79,4 +80,5 @@ export async function runLab(trials: number): Promise<void> {
     `${JSON.stringify({ date: new Date().toISOString(), machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, keepalived: keepalivedVersion() }, trials, durationS: Math.round((Date.now() - started) / 1000), rows, notes, failover: fo.results, scale }, null, 1)}\n`,
   );
   console.log(`lab    ${Math.round((Date.now() - started) / 1000)} s; results in ${file}`);
+  return file;
 }
