@@ -21,13 +21,19 @@
 //   removes (empty; IPv4, IPv6 and a fwmark without family): removed.
 // Left unset, for the balancer to apply the same fallbacks: protocol (UDP), lb_algo (wrr, where
 // keepalived's default is wlc), lb_kind (NAT); each gets keepalived's warning here.
-// Refused (errors): lb_kind TUN and DR, protocol SCTP, an undefined group, a group mixing IPv4
-// and IPv6, a TCP_CHECK with no port to connect to.
+// - lb_kind DR: a real or sorry server port other than the virtual server's is reset to it
+//   (keepalived's "ports don't match - resetting"; a TCP_CHECK with no connect_port keeps
+//   checking the port written on the real_server line, as keepalived's does).
+// Refused (errors): lb_kind TUN, protocol SCTP, an undefined group, a group mixing IPv4 and
+// IPv6, a TCP_CHECK with no port to connect to; lb_kind DR for a fwmark (or a group with fwmark
+// entries), and a DR real or sorry server that is not on a directly connected subnet of this
+// host, or not on the same interface as the virtual server's other real servers.
 
 import { isIP } from 'node:net';
 import type { Diagnostic, PositionMap } from './diagnostics.ts';
 import type { RealServerConfig, VirtualServerConfig } from './lvs-schema.ts';
 import type { Config } from './schema.ts';
+import { describeSubnets, localSubnets, onLink, type LocalSubnet } from '../lvs/neighbours.ts';
 
 type P = Array<string | number>;
 
@@ -44,15 +50,22 @@ const COUNTING: Record<string, string> = {
 };
 const WHY_COUNTING = 'it picks by the live connection count of each server, and nftables chooses with stateless expressions (numgen, jhash) that cannot read those counts';
 
-export function checkLvs(config: Config, positions: PositionMap): Diagnostic[] {
+export interface LvsCheckOptions {
+  /** This host's interface subnets, for DR (default: read from the OS). */
+  subnets?: LocalSubnet[];
+}
+
+export function checkLvs(config: Config, positions: PositionMap, opts: LvsCheckOptions = {}): Diagnostic[] {
   const out: Diagnostic[] = [];
+  let subnets = opts.subnets;
+  const hostSubnets = () => (subnets ??= localSubnets());
   const at = (path: P, severity: Diagnostic['severity'], message: string) => out.push({ ...positions.get(path), severity, field: path.join('.'), message });
 
   const groupFamily = checkGroups(config, at);
 
   const keep: VirtualServerConfig[] = [];
   config.virtual_server.forEach((vs, i) => {
-    if (checkVirtualServer(config, vs, ['virtual_server', i], groupFamily, at)) keep.push(vs);
+    if (checkVirtualServer(config, vs, ['virtual_server', i], groupFamily, at, hostSubnets)) keep.push(vs);
   });
   config.virtual_server = keep;
   return out;
@@ -158,6 +171,48 @@ function toBigInt(addr: string): bigint {
   return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
+/** lb_kind DR: what keepalived fixes (ports), and what vigil's netdev data plane needs: an
+ * address match (ingress runs before any rule could set a mark) and real servers on this host's
+ * own link (their MAC comes from the neighbour table), all on one interface. */
+function checkDirectRouting(config: Config, vs: VirtualServerConfig, p: P, at: At, subnets: () => LocalSubnet[]): void {
+  const marks = vs.fwmark !== undefined || (vs.group !== undefined && (config.virtual_server_group[vs.group] ?? []).some((e) => 'fwmark' in e));
+  if (marks) {
+    at([...p, 'lb_kind'], 'error', 'lb_kind DR with a firewall mark is refused: vigil forwards DR at netdev ingress, which runs before any rule can set a mark (and before conntrack); use an address virtual server, or NAT');
+    return;
+  }
+  const proto = vs.protocol === 'TCP' ? 'tcp' : 'udp';
+  const vsName = vs.group !== undefined ? `[${vs.group}]:${vs.port ?? 0}` : `[${vs.ip ?? ''}]:${proto}:${vs.port ?? 0}`;
+  const vsPort = vs.port || undefined;
+  vs.real_server.forEach((rs, j) => {
+    if (rs.port === undefined || rs.port === 0 || rs.port === vsPort) return;
+    at([...p, 'real_server', j], 'warning', `virtual server ${vsName} and real server [${rs.ip}]:${proto}:${rs.port} ports don't match - resetting`);
+    // keepalived's checker took its port from the real_server line before the reset
+    for (const c of rs.tcp_check) c.connect_port ??= rs.port;
+    if (vsPort === undefined) delete rs.port;
+    else rs.port = vsPort;
+  });
+  if (vs.sorry_server?.port !== undefined && vs.sorry_server.port !== 0 && vs.sorry_server.port !== vsPort) {
+    at([...p, 'sorry_server'], 'warning', `virtual server ${vsName} and sorry server ports don't match - resetting`);
+    if (vsPort === undefined) delete vs.sorry_server.port;
+    else vs.sorry_server.port = vsPort;
+  }
+  const here = subnets();
+  let first: { ifname: string; ip: string } | undefined;
+  const place = (ip: string, path: P, what: string) => {
+    const link = onLink(ip, here);
+    if (!link) {
+      at(path, 'error', `${what} ${ip} is not on a directly connected subnet of this host (${describeSubnets(here)}): lb_kind DR hands the client's packets to the ${what}'s MAC address on the balancer's own link, so it must share a segment with the balancer; put it there or use NAT`);
+      return;
+    }
+    if (!first) first = { ifname: link.ifname, ip };
+    else if (link.ifname !== first.ifname) {
+      at(path, 'error', `${what} ${ip} is on ${link.ifname}, but ${first.ip} is on ${first.ifname}: vigil forwards one DR virtual server on one interface; put its real servers on one segment`);
+    }
+  };
+  vs.real_server.forEach((rs, j) => place(rs.ip, [...p, 'real_server', j], 'real server'));
+  if (vs.sorry_server) place(vs.sorry_server.ip, [...p, 'sorry_server'], 'sorry server');
+}
+
 /** A netmask with contiguous ones (255.255.255.0), as keepalived requires. */
 function solidNetmask(text: string): boolean {
   if (isIP(text) !== 4) return false;
@@ -167,7 +222,7 @@ function solidNetmask(text: string): boolean {
 }
 
 /** Checks one virtual server and applies keepalived's fixes; false when it is dropped. */
-function checkVirtualServer(config: Config, vs: VirtualServerConfig, p: P, groupFamily: Map<string, 4 | 6 | undefined | 'removed'>, at: At): boolean {
+function checkVirtualServer(config: Config, vs: VirtualServerConfig, p: P, groupFamily: Map<string, 4 | 6 | undefined | 'removed'>, at: At, subnets: () => LocalSubnet[]): boolean {
   // the address family: the address's, the group's, ip_family, else the first real server's
   let family: 4 | 6 | undefined;
   if (vs.ip !== undefined) family = isIP(vs.ip) === 4 ? 4 : 6;
@@ -285,9 +340,7 @@ function checkVirtualServer(config: Config, vs: VirtualServerConfig, p: P, group
   if (vs.lb_kind === undefined) at([...p, 'lb_kind'], 'warning', 'no forwarding method set, setting default NAT');
   else if (vs.lb_kind === 'TUN') {
     at([...p, 'lb_kind'], 'error', 'lb_kind TUN is refused: nftables has no encapsulation statement (IPIP, GUE and GRE would need tunnel devices and policy routing, which vigil does not manage); use NAT');
-  } else if (vs.lb_kind === 'DR') {
-    at([...p, 'lb_kind'], 'error', "DR is not supported by the nftables data plane yet (direct routing rewrites each packet's MAC address at netdev ingress, statelessly, and needs every real server's MAC; not built yet); use NAT");
-  }
+  } else if (vs.lb_kind === 'DR') checkDirectRouting(config, vs, p, at, subnets);
 
   // quorum against what the real servers can bring (keepalived clamps weights to 0..INT32_MAX)
   const total = vs.real_server.reduce((sum, rs) => sum + (rs.weight ?? vs.weight), 0);

@@ -8,10 +8,13 @@ import { checkLvs } from './lvs-semantic.ts';
 import { parseRoute } from '../net/routes.ts';
 import { parseRule } from '../net/rules.ts';
 import type { Config, VrrpInstanceConfig } from './schema.ts';
+import type { LocalSubnet } from '../lvs/neighbours.ts';
 
 export interface SemanticOptions {
   /** Interfaces present on this host; by default read from the OS. */
   interfaces?: Map<string, string[]>;
+  /** Their subnets, for lb_kind DR (lvs-semantic.ts); by default read from the OS. */
+  subnets?: LocalSubnet[];
 }
 
 /** The address family of an instance: that of its first virtual address (IPv4 if none). */
@@ -133,6 +136,6 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
     if (group.group.length === 1) at(['vrrp_sync_group', name, 'group'], 'warning', 'a sync group of one instance does nothing');
   }
   // the load balancer (virtual_server, virtual_server_group): lvs-semantic.ts
-  out.push(...checkLvs(config, positions));
+  out.push(...checkLvs(config, positions, opts.subnets ? { subnets: opts.subnets } : {}));
   return out;
 }

@@ -16,7 +16,8 @@ import type { EventBody } from '../bus/events.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../daemon/log.ts';
 import { CheckerState } from './checker-state.ts';
-import type { DataPlane, DataPlaneCounters, DesiredState, Service } from './model.ts';
+import type { Backend, DataPlane, DataPlaneCounters, DesiredState, Service } from './model.ts';
+import { Neighbours } from './neighbours.ts';
 import { resolveVirtualServers, type Check, type ResolvedVirtualServer } from './resolve.ts';
 import { tcpProbe } from './tcp-check.ts';
 import { VirtualServerState } from './virtual-server.ts';
@@ -31,6 +32,8 @@ export interface BalancerOptions {
   random?: () => number;
   /** The addresses on local interfaces, for ha_suspend. */
   localAddresses?: () => Set<string>;
+  /** DR: where the real servers are and their MACs (neighbours.ts); default: the kernel's. */
+  neighbours?: (onChange: () => void) => Neighbours;
 }
 
 export interface VirtualServerStatus {
@@ -67,6 +70,7 @@ export class Balancer {
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private applied: Promise<void> = Promise.resolve();
+  private neighbours: Neighbours | undefined;
   /** Applies done and failed, for status and tests. */
   readonly applies = { done: 0, failed: 0, lastError: undefined as string | undefined };
 
@@ -96,6 +100,7 @@ export class Balancer {
       this.launch(vs);
       result.started.push(name);
     }
+    await this.trackNeighbours();
     this.requestApply();
     await this.applied;
     return result;
@@ -106,6 +111,7 @@ export class Balancer {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
+    this.neighbours?.stop();
     for (const r of this.running.values()) {
       this.halt(r);
       if (!r.vs.omega) continue;
@@ -148,6 +154,7 @@ export class Balancer {
     const services: Service[] = [];
     for (const r of this.running.values()) {
       const backends = r.state.backends();
+      const dr = r.vs.forwarding === 'dr' ? this.drPlacement(backends) : undefined;
       for (const s of r.vs.services) {
         services.push({
           id: s.id,
@@ -157,7 +164,8 @@ export class Balancer {
           ...(r.vs.hashPort ? { hashPort: true } : {}),
           ...(r.vs.persistence ? { persistence: r.vs.persistence } : {}),
           ...(r.vs.snat ? { snat: true } : {}),
-          backends,
+          ...(dr ? { forwarding: 'dr' as const, ifname: dr.ifname, ownMac: dr.ownMac, slotBase: r.vs.realServers.map((rs) => ({ id: rs.id, weight: rs.weight })) } : {}),
+          backends: r.vs.forwarding !== 'dr' ? backends : (dr?.backends ?? []),
         });
       }
     }
@@ -165,6 +173,32 @@ export class Balancer {
   }
 
   // --- internals ----------------------------------------------------------------------------
+
+  /** DR: follows the real and sorry servers' MACs (neighbours.ts); a change applies again. */
+  private async trackNeighbours(): Promise<void> {
+    const addresses = new Set<string>();
+    for (const r of this.running.values()) {
+      if (r.vs.forwarding !== 'dr') continue;
+      for (const rs of r.vs.realServers) addresses.add(rs.ip);
+      if (r.vs.sorry) addresses.add(r.vs.sorry.ip);
+    }
+    if (addresses.size === 0 && !this.neighbours) return;
+    this.neighbours ??= (this.o.neighbours ?? ((onChange) => new Neighbours({ log: this.o.log, onChange })))(() => this.requestApply());
+    await this.neighbours.track(addresses);
+  }
+
+  /** DR: the pool's backends whose MAC is known, on the interface of the first of them (vigil -t
+   * checks that they share one); the others stay out (neighbours.ts logs why). With none known,
+   * the service has no interface to be on yet and is left to NAT with an empty pool (it only
+   * counts: nothing is balanced). */
+  private drPlacement(backends: Backend[]): { ifname: string; ownMac: string; backends: Backend[] } | undefined {
+    const placed = backends.map((b) => ({ b, p: this.neighbours?.placement(b.address) }));
+    const first = placed.find((x) => x.p)?.p;
+    if (!first) return undefined;
+    // DR never changes the port: the frame goes as the client sent it
+    const kept = placed.filter((x) => x.p && x.p.ifname === first.ifname).map(({ b: { port: _port, ...b }, p }) => ({ ...b, mac: (p as { mac: string }).mac }));
+    return { ifname: first.ifname, ownMac: first.ownMac, backends: kept };
+  }
 
   private launch(vs: ResolvedVirtualServer): void {
     const r: Running = { key: JSON.stringify(vs), vs, state: new VirtualServerState(vs), abort: new AbortController(), timers: new Set() };

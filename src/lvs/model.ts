@@ -14,6 +14,15 @@ export type Protocol = 'tcp' | 'udp';
  * warning). */
 export type Algorithm = 'rr' | 'wrr' | 'sh' | 'dh' | 'mh';
 
+/** How a chosen backend is reached. `nat` (the default): the first packet of a connection is
+ * DNATed (conntrack does the rest, replies come back through the balancer). `dr` (keepalived's
+ * direct routing): every packet to the service, as it enters `ifname`, gets the backend's MAC as
+ * its destination and the balancer's as its source and is sent back out of `ifname` unchanged
+ * above layer 2; the backend holds the virtual address itself and answers the client directly.
+ * Stateless (no conntrack at netdev ingress): every packet is hashed on its flow to a fixed slot
+ * table, so packets of one flow always reach the same backend. */
+export type Forwarding = 'nat' | 'dr';
+
 /** What a service matches: addresses (one for `virtual_server IP PORT`, several for a group),
  * with a port (absent: every port, persistence services only) and protocol; or a firewall mark
  * (`virtual_server fwmark N`, the mark set by the operator's own rules before NAT). */
@@ -29,6 +38,9 @@ export interface Backend {
   port?: number;
   /** > 0: a backend with weight 0 (inhibited, quorum lost, ...) is simply left out of the state. */
   weight: number;
+  /** DR: the backend's MAC address on the service's interface (`02:00:5e:00:01:0a`); required
+   * there, ignored by NAT. The port must then be absent or the service's port. */
+  mac?: string;
 }
 
 export interface Service {
@@ -45,6 +57,17 @@ export interface Service {
   /** Also source-NAT to the balancer's address (one-armed setups, where the backends do not
    * route their replies through the balancer). LVS NAT does not; off by default. */
   snat?: boolean;
+  /** Absent: `nat`. */
+  forwarding?: Forwarding;
+  /** DR: the interface the backends are on, where the service's packets arrive and leave. */
+  ifname?: string;
+  /** DR: the balancer's own MAC address on `ifname` (the source of the forwarded frames). */
+  ownMac?: string;
+  /** DR: every configured backend, in the pool or not, with its configured weight: the slot
+   * table is theirs, and only the slots of those out of the pool are handed to the others, so a
+   * backend leaving moves exactly its own flows (and every node computes the same table).
+   * Absent: the table of the pool alone (a backend leaving moves a few percent of the rest). */
+  slotBase?: Array<{ id: string; weight: number }>;
   /** The backends in the pool now, in config order: the live real servers, or the sorry server.
    * Empty: new connections to the service are not balanced (they reach the balancer itself). */
   backends: Backend[];

@@ -7,7 +7,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Counters, DataPlane, DataPlaneCounters, DesiredState } from './model.ts';
-import { buildRuleset, removeDocument, TABLE_FAMILY, type CounterNames, type Inventory, type NftDocument } from './nft-ruleset.ts';
+import { buildRuleset, DR_FAMILY, removeDocument, TABLE_FAMILY, type CounterName, type CounterNames, type Inventory, type NftDocument } from './nft-ruleset.ts';
 
 export interface NftDataPlaneOptions {
   /** Table name (family inet); default `vigil`. */
@@ -53,8 +53,9 @@ export class NftDataPlane implements DataPlane {
   apply(state: DesiredState): Promise<void> {
     return this.serial(async () => {
       // The first apply of this process replaces whatever table a previous run left (adopting
-      // it would mean trusting its content); later ones update in place.
-      const update = buildRuleset(state, { table: this.table, previous: this.inventory });
+      // it would mean trusting its content), and its DR tables; later ones update in place.
+      const stale = this.inventory ? [] : await this.ownDrTables();
+      const update = buildRuleset(state, { table: this.table, previous: this.inventory, staleDrTables: stale });
       try {
         await this.load(update.document);
         this.remember(update);
@@ -64,7 +65,7 @@ export class NftDataPlane implements DataPlane {
         // deleted an object of ours?): rebuild it wholly, at the cost of counters and stickiness.
         this.warn(`nft refused the update of table ${TABLE_FAMILY} ${this.table} (${err.stderr.trim()}); replacing the table`);
         this.inventory = undefined;
-        const replace = buildRuleset(state, { table: this.table });
+        const replace = buildRuleset(state, { table: this.table, staleDrTables: await this.ownDrTables() });
         await this.load(replace.document);
         this.remember(replace);
       }
@@ -73,7 +74,8 @@ export class NftDataPlane implements DataPlane {
 
   remove(): Promise<void> {
     return this.serial(async () => {
-      await this.load(removeDocument(this.table));
+      const dr = new Set([...Object.keys(this.inventory?.dr ?? {}), ...(await this.ownDrTables())]);
+      await this.load(removeDocument(this.table, [...dr]));
       this.inventory = undefined;
       this.names = undefined;
     });
@@ -86,15 +88,20 @@ export class NftDataPlane implements DataPlane {
       const out: DataPlaneCounters = { services: {}, backends: {} };
       const names = this.names;
       if (!names) return out;
-      const listed = JSON.parse(await this.run(['-j', 'list', 'table', TABLE_FAMILY, this.table])) as { nftables?: unknown[] };
+      // keyed `table/name`: the inet table's under '', each DR table's under its name
       const values = new Map<string, { packets: number; bytes: number }>();
-      for (const item of listed.nftables ?? []) {
-        const c = (item as { counter?: { name: string; packets: number; bytes: number } }).counter;
-        if (c) values.set(c.name, { packets: c.packets, bytes: c.bytes });
+      const tables: Array<[string, string, string]> = [[TABLE_FAMILY, this.table, '']];
+      for (const name of Object.keys(this.inventory?.dr ?? {})) tables.push([DR_FAMILY, name, name]);
+      for (const [family, table, key] of tables) {
+        const listed = JSON.parse(await this.run(['-j', 'list', 'table', family, table])) as { nftables?: unknown[] };
+        for (const item of listed.nftables ?? []) {
+          const c = (item as { counter?: { name: string; packets: number; bytes: number } }).counter;
+          if (c) values.set(`${key}/${c.name}`, { packets: c.packets, bytes: c.bytes });
+        }
       }
-      const read = (n: { conn: string; pkts: string }): Counters => {
-        const pkts = values.get(n.pkts);
-        return { packets: pkts?.packets ?? 0, bytes: pkts?.bytes ?? 0, connections: values.get(n.conn)?.packets ?? 0 };
+      const read = (n: CounterName): Counters => {
+        const pkts = values.get(`${n.table ?? ''}/${n.pkts}`);
+        return { packets: pkts?.packets ?? 0, bytes: pkts?.bytes ?? 0, connections: values.get(`${n.table ?? ''}/${n.conn}`)?.packets ?? 0 };
       };
       for (const [svc, n] of Object.entries(names.services)) out.services[svc] = read(n);
       for (const [svc, backends] of Object.entries(names.backends)) {
@@ -103,6 +110,23 @@ export class NftDataPlane implements DataPlane {
       }
       return out;
     });
+  }
+
+  /** The netdev tables named as ours (`<table>_dr_*`) now in the kernel, e.g. a previous run's. */
+  private async ownDrTables(): Promise<string[]> {
+    let listed: { nftables?: unknown[] };
+    try {
+      listed = JSON.parse(await this.run(['-j', 'list', 'tables', DR_FAMILY])) as { nftables?: unknown[] };
+    } catch {
+      return [];
+    }
+    const prefix = `${this.table}_dr_`;
+    const out: string[] = [];
+    for (const item of listed.nftables ?? []) {
+      const t = (item as { table?: { family: string; name: string } }).table;
+      if (t && t.family === DR_FAMILY && t.name.startsWith(prefix)) out.push(t.name);
+    }
+    return out;
   }
 
   private remember(r: { inventory: Inventory; names: CounterNames }): void {

@@ -27,6 +27,24 @@
 // longer wanted are deleted, the rest are re-added (a no-op for existing ones). So counters keep
 // counting and clients keep their persistence across an apply that changes something else.
 // Established connections survive either way: their NAT lives in conntrack, not in the table.
+//
+// Direct routing (services with forwarding 'dr', LVS.md 11.2 and 11.4): one more table per
+// interface, family netdev, `<table>_dr_<if>`, in the same document (nft takes commands for
+// tables of several families in one batch: one transaction still), with a base chain at hook
+// ingress on that device:
+//
+//   ingress (filter, ingress, dev <if>) --goto--> svc-S --goto--> be-S-K:
+//       ether daddr set <backend mac>; ether saddr set <own mac>; fwd to "<if>"
+//
+// Only packets to the service's address, protocol and port are touched; everything else goes on
+// to the stack. There is no conntrack at ingress, so every packet is scheduled: the backend is a
+// jhash of the flow (source address and port; sh: as configured; dh: the destination) indexing a
+// Maglev table (nft-slots.ts), so one flow always lands on one backend and removing a backend
+// moves only its own flows. Counters: `pkts` counts every packet to the service / backend (the
+// replies go from the backends straight to the clients, and are not seen), `conn` the TCP
+// packets with SYN and not ACK (connections asked for; none for UDP). Persistence works as for
+// NAT: a timeout set per backend, looked up before the hash and refreshed by every packet. The
+// DR tables are updated in place the same way; one no longer wanted is deleted.
 
 import { isIP } from 'node:net';
 import type { Backend, DesiredState, Service } from './model.ts';
@@ -46,17 +64,30 @@ export interface SetSpec {
   timeout: number;
 }
 
-/** The named objects one document leaves in the table. */
-export interface Inventory {
+/** The named objects one document leaves in one table. */
+export interface TableInventory {
   chains: string[];
   counters: string[];
   sets: SetSpec[];
 }
 
+/** The named objects one document leaves in the inet table, and its DR tables. */
+export interface Inventory extends TableInventory {
+  /** netdev table name -> its device and objects (absent: no DR service). */
+  dr?: Record<string, TableInventory & { ifname: string }>;
+}
+
+/** A counter pair; `table` is the netdev table holding it (absent: the inet table). */
+export interface CounterName {
+  conn: string;
+  pkts: string;
+  table?: string;
+}
+
 export interface CounterNames {
   /** Service id -> its counter objects: `conn` (in the nat chain) and `pkts` (forward). */
-  services: Record<string, { conn: string; pkts: string }>;
-  backends: Record<string, Record<string, { conn: string; pkts: string }>>;
+  services: Record<string, CounterName>;
+  backends: Record<string, Record<string, CounterName>>;
 }
 
 export interface RulesetOptions {
@@ -64,6 +95,16 @@ export interface RulesetOptions {
   table?: string;
   /** What the previous document made: update in place. Absent: replace the table wholly. */
   previous?: Inventory;
+  /** netdev tables of ours found in the kernel (a previous run's): deleted unless wanted, and
+   * replaced wholly if wanted and not in `previous`. */
+  staleDrTables?: string[];
+}
+
+export const DR_FAMILY = 'netdev';
+
+/** The netdev table of the DR services on `ifname`. */
+export function drTableName(table: string, ifname: string): string {
+  return `${table}_dr_${nameKey(ifname)}`;
 }
 
 export interface Ruleset {
@@ -167,13 +208,30 @@ function checkService(s: Service, backends: Backend[]): void {
     if (!isPort(s.match.port)) throw new Error(`service ${s.id}: bad port ${s.match.port}`);
   } else if (!Number.isInteger(s.match.mark) || s.match.mark < 0 || s.match.mark > 0xffffffff) throw new Error(`service ${s.id}: bad fwmark ${s.match.mark}`);
   if (s.persistence && !(Number.isInteger(s.persistence.timeoutS) && s.persistence.timeoutS > 0)) throw new Error(`service ${s.id}: bad persistence timeout ${s.persistence.timeoutS}`);
+  const dr = s.forwarding === 'dr';
+  if (s.forwarding !== undefined && s.forwarding !== 'nat' && !dr) throw new Error(`service ${s.id}: unknown forwarding ${String(s.forwarding)}`);
+  if (dr) {
+    if (s.match.kind !== 'address') throw new Error(`service ${s.id}: DR matches an address: a firewall mark is set after netdev ingress`);
+    if (!s.ifname || !/^[^\s/"]{1,15}$/.test(s.ifname)) throw new Error(`service ${s.id}: DR needs an interface name (got ${JSON.stringify(s.ifname)})`);
+    if (!isMac(s.ownMac)) throw new Error(`service ${s.id}: DR needs the balancer's MAC on ${s.ifname} (got ${JSON.stringify(s.ownMac)})`);
+  }
   const ids = new Set<string>();
   for (const b of backends) {
+    if (dr) {
+      if (!isMac(b.mac)) throw new Error(`service ${s.id}: backend ${b.id}: DR needs its MAC address (got ${JSON.stringify(b.mac)})`);
+      const vsPort = s.match.kind === 'address' ? s.match.port : undefined;
+      if (b.port !== undefined && b.port !== vsPort) throw new Error(`service ${s.id}: backend ${b.id}: DR cannot change the port (${vsPort ?? 'any'} -> ${b.port})`);
+    }
     checkAddress(b.address, 'backend');
     if (!isPort(b.port)) throw new Error(`service ${s.id}: backend ${b.id}: bad port ${b.port}`);
     if (ids.has(b.id)) throw new Error(`service ${s.id}: backend id ${b.id} twice`);
     ids.add(b.id);
   }
+}
+
+/** A unicast MAC address written with colons. */
+function isMac(mac: string | undefined): mac is string {
+  return typeof mac === 'string' && /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(mac) && (parseInt(mac.slice(0, 2), 16) & 1) === 0;
 }
 
 /** Backend index per slot, and the expression that picks a slot. */
@@ -314,57 +372,151 @@ function buildService(s: Service): Built {
   return out;
 }
 
+// --- one DR service -------------------------------------------------------------------------
+
+/** DR: the flow key hashed on every packet, and a Maglev table: with `slotBase`, the table of
+ * every configured backend, whose out-of-pool owners' slots alone are refilled from the pool's
+ * own table (a backend leaving moves exactly its flows; returning, it takes exactly its slots
+ * back). rr and wrr hash the flow (source
+ * address and port) with the weights in the table; sh and mh hash as configured; dh the
+ * destination. */
+function drSelector(s: Service, backends: Backend[]): { key: Json; slots: number[] } {
+  const ip = ipProto(s.family);
+  const seed = fnv1a(`seed:${s.id}`);
+  const saddr = payload(ip, 'saddr');
+  const flow = { concat: [saddr, payload('th', 'sport')] };
+  const expr = s.algorithm === 'dh' ? payload(ip, 'daddr') : s.algorithm === 'sh' || s.algorithm === 'mh' ? (s.hashPort ? flow : saddr) : flow;
+  const base = (s.slotBase ?? []).filter((b) => b.weight > 0);
+  const size = maglevSize(Math.max(base.length, backends.length));
+  const live = maglevSlots(
+    backends.map((b) => b.id),
+    backends.map((b) => b.weight),
+    size,
+  );
+  let slots = live;
+  if (base.length > 0) {
+    // the configured servers' table; a slot whose owner is out of the pool takes the live table's
+    const index = new Map(backends.map((b, i) => [b.id, i]));
+    const full = maglevSlots(
+      base.map((b) => b.id),
+      base.map((b) => b.weight),
+      size,
+    );
+    slots = full.map((o, k) => index.get(base[o]?.id ?? '') ?? (live[k] as number));
+  }
+  return { key: { jhash: { mod: slots.length, seed, expr } }, slots };
+}
+
+interface BuiltDr {
+  table: string;
+  ifname: string;
+  chains: string[];
+  counters: string[];
+  sets: SetSpec[];
+  rules: Array<{ chain: string; rules: Json[][] }>;
+  dispatch: Json[];
+  names: { conn: string; pkts: string; table: string; backends: Record<string, CounterName> };
+}
+
+function buildDrService(s: Service, table: string): BuiltDr {
+  const backends = s.backends.filter((b) => b.weight > 0);
+  checkService(s, backends);
+  const m = s.match;
+  if (m.kind !== 'address') throw new Error(`service ${s.id}: DR needs an address match`); // checked above
+  const ifname = s.ifname as string;
+  const ownMac = (s.ownMac as string).toLowerCase();
+  const dt = drTableName(table, ifname);
+  const ip = ipProto(s.family);
+  const n = namesOf(s);
+  const out: BuiltDr = {
+    table: dt,
+    ifname,
+    chains: [n.svc],
+    counters: [n.conn, n.pkts],
+    sets: [],
+    rules: [],
+    dispatch: [
+      match(payload(ip, 'daddr'), anySet(m.addresses)),
+      m.port === undefined ? match(meta('l4proto'), m.protocol) : match(payload(m.protocol, 'dport'), m.port),
+      { goto: { target: n.svc } },
+    ],
+    names: { conn: n.conn, pkts: n.pkts, table: dt, backends: {} },
+  };
+  // A connection asked for: TCP SYN without ACK (UDP has no such packet: no connection count).
+  const syn = m.protocol === 'tcp' ? [match({ '&': [payload('tcp', 'flags'), ['syn', 'ack']] }, 'syn')] : undefined;
+  const counting = (pkts: string, conn: string): Json[][] => [[{ counter: pkts }], ...(syn ? [[...syn, { counter: conn }]] : [])];
+  const persistKey = (() => {
+    if (!s.persistence) return undefined;
+    const mask = granularityMask(s.family, s.persistence.granularity);
+    return mask ? { '&': [payload(ip, 'saddr'), mask] } : payload(ip, 'saddr');
+  })();
+  const svcRules: Json[][] = counting(n.pkts, n.conn);
+  for (const b of backends) {
+    const bn = n.backend(b);
+    out.chains.push(bn.chain);
+    out.counters.push(bn.conn, bn.pkts);
+    out.names.backends[b.id] = { conn: bn.conn, pkts: bn.pkts, table: dt };
+    const beRules = counting(bn.pkts, bn.conn);
+    if (persistKey && s.persistence) {
+      out.sets.push({ name: bn.persist, type: s.family === 4 ? 'ipv4_addr' : 'ipv6_addr', timeout: s.persistence.timeoutS });
+      svcRules.push([match(persistKey, `@${bn.persist}`), { goto: { target: bn.chain } }]);
+      beRules.push([{ set: { op: 'update', elem: persistKey, set: `@${bn.persist}` } }]);
+    }
+    beRules.push([
+      { mangle: { key: payload('ether', 'daddr'), value: (b.mac as string).toLowerCase() } },
+      { mangle: { key: payload('ether', 'saddr'), value: ownMac } },
+      { fwd: { dev: ifname } },
+    ]);
+    out.rules.push({ chain: bn.chain, rules: beRules });
+  }
+  if (backends.length > 0) {
+    const { key, slots } = drSelector(s, backends);
+    const data = slotRuns(slots).map(([from, to, i]) => [from === to ? from : { range: [from, to] }, { goto: { target: n.backend(backends[i] as Backend).chain } }]);
+    svcRules.push([{ vmap: { key, data: { set: data } } }]);
+  }
+  // Empty pool: svc-S only counts, and the packet goes on to the balancer's own stack.
+  out.rules.unshift({ chain: n.svc, rules: svcRules });
+  return out;
+}
+
 // --- the document ---------------------------------------------------------------------------
 
-export function buildRuleset(state: DesiredState, opts: RulesetOptions = {}): Ruleset {
-  const table = opts.table ?? 'vigil';
-  const ids = new Set<string>();
-  for (const s of state.services) {
-    if (ids.has(s.id)) throw new Error(`service id ${s.id} twice`);
-    ids.add(s.id);
-  }
-  // IPVS looks a packet up by its firewall mark before its address (ip_vs_service_find).
-  const ordered = [...state.services.filter((s) => s.match.kind === 'fwmark'), ...state.services.filter((s) => s.match.kind === 'address')];
-  const built = ordered.map(buildService);
+interface TableRef {
+  family: string;
+  table: string;
+}
 
-  const t = { family: FAMILY, table };
+interface BaseChain {
+  name: string;
+  type: string;
+  hook: string;
+  prio: number;
+  dev?: string;
+}
+
+/** One table's objects: base chains, chains, counters, new sets; with `prev`, the stale objects
+ * flushed and deleted (rules go after every table's objects, see below). */
+function objectCommands(t: TableRef, base: readonly BaseChain[], want: TableInventory, prev: TableInventory | undefined): Json[] {
+  const cmds: Json[] = [];
   const chainObj = (name: string) => ({ chain: { ...t, name } });
   const counterObj = (name: string) => ({ counter: { ...t, name } });
   const setObj = (s: SetSpec) => ({ set: { ...t, name: s.name, type: s.type, flags: ['timeout'], timeout: s.timeout, size: 65535 } });
-  const rule = (chain: string, expr: Json[]) => ({ add: { rule: { ...t, chain, expr } } });
-
-  const inventory: Inventory = {
-    chains: [...BASE_CHAINS.map((c) => c.name), 'services', ...built.flatMap((b) => b.chains)],
-    counters: built.flatMap((b) => b.counters),
-    sets: built.flatMap((b) => b.sets),
-  };
-  const names: CounterNames = { services: {}, backends: {} };
-  ordered.forEach((s, i) => {
-    const b = built[i] as Built;
-    names.services[s.id] = { conn: b.names.conn, pkts: b.names.pkts };
-    names.backends[s.id] = b.names.backends;
-  });
-
-  const cmds: Json[] = [{ metainfo: { json_schema_version: 1 } }, { add: { table: { family: FAMILY, name: table } } }];
-  const prev = opts.previous;
-  if (!prev) cmds.push({ delete: { table: { family: FAMILY, name: table } } }, { add: { table: { family: FAMILY, name: table } } });
-
   // Objects: base chains with their hooks, then the rest (re-adding an existing one is a no-op).
-  for (const c of BASE_CHAINS) cmds.push({ add: { chain: { ...t, name: c.name, type: c.type, hook: c.hook, prio: c.prio, policy: 'accept' } } });
-  for (const name of inventory.chains.slice(BASE_CHAINS.length)) cmds.push({ add: chainObj(name) });
-  for (const name of inventory.counters) cmds.push({ add: counterObj(name) });
+  for (const c of base) cmds.push({ add: { chain: { ...t, name: c.name, type: c.type, hook: c.hook, prio: c.prio, ...(c.dev ? { dev: c.dev } : {}), policy: 'accept' } } });
+  for (const name of want.chains.slice(base.length)) cmds.push({ add: chainObj(name) });
+  for (const name of want.counters) cmds.push({ add: counterObj(name) });
   // An existing set is not added again: nft marks a set that rules update from the packet path
   // `dynamic`, a flag its JSON parser (1.0.6) cannot write, so the kernel would see a different
   // definition and refuse the add (EEXIST). The set's name already pins its definition.
   const had = new Set(prev?.sets.map((s) => s.name) ?? []);
-  for (const s of inventory.sets) if (!had.has(s.name)) cmds.push({ add: setObj(s) });
+  for (const s of want.sets) if (!had.has(s.name)) cmds.push({ add: setObj(s) });
 
   if (prev) {
-    const want = { chains: new Set(inventory.chains), counters: new Set(inventory.counters), sets: new Set(inventory.sets.map((s) => s.name)) };
+    const wantNames = { chains: new Set(want.chains), counters: new Set(want.counters), sets: new Set(want.sets.map((s) => s.name)) };
     const stale = {
-      chains: prev.chains.filter((c) => !want.chains.has(c)),
-      counters: prev.counters.filter((c) => !want.counters.has(c)),
-      sets: prev.sets.filter((s) => !want.sets.has(s.name)),
+      chains: prev.chains.filter((c) => !wantNames.chains.has(c)),
+      counters: prev.counters.filter((c) => !wantNames.counters.has(c)),
+      sets: prev.sets.filter((s) => !wantNames.sets.has(s.name)),
     };
     // Stale chains and counters are added before they are deleted, so the document stays valid
     // even if one is already gone (sets cannot be, see above: a missing one fails the document,
@@ -373,27 +525,99 @@ export function buildRuleset(state: DesiredState, opts: RulesetOptions = {}): Ru
     for (const c of stale.counters) cmds.push({ add: counterObj(c) });
     // Every rule goes before any object is deleted: a rule still referring to an object would
     // make its deletion fail.
-    for (const c of [...inventory.chains, ...stale.chains]) cmds.push({ flush: chainObj(c) });
+    for (const c of [...want.chains, ...stale.chains]) cmds.push({ flush: chainObj(c) });
     for (const c of stale.chains) cmds.push({ delete: chainObj(c) });
     for (const c of stale.counters) cmds.push({ delete: counterObj(c) });
     for (const s of stale.sets) cmds.push({ delete: { set: { ...t, name: s.name } } });
   }
+  return cmds;
+}
 
-  cmds.push(rule('nat_pre', [{ jump: { target: 'services' } }]));
-  cmds.push(rule('nat_out', [{ jump: { target: 'services' } }]));
+export function buildRuleset(state: DesiredState, opts: RulesetOptions = {}): Ruleset {
+  const table = opts.table ?? 'vigil';
+  const ids = new Set<string>();
+  for (const s of state.services) {
+    if (ids.has(s.id)) throw new Error(`service id ${s.id} twice`);
+    ids.add(s.id);
+  }
+  const nat = state.services.filter((s) => s.forwarding !== 'dr');
+  // IPVS looks a packet up by its firewall mark before its address (ip_vs_service_find).
+  const ordered = [...nat.filter((s) => s.match.kind === 'fwmark'), ...nat.filter((s) => s.match.kind === 'address')];
+  const built = ordered.map(buildService);
+  const drServices = state.services.filter((s) => s.forwarding === 'dr');
+  const drBuilt = drServices.map((s) => buildDrService(s, table));
+
+  const t = { family: FAMILY, table };
+  const rule = (ref: TableRef, chain: string, expr: Json[]) => ({ add: { rule: { ...ref, chain, expr } } });
+
+  const inventory: Inventory = {
+    chains: [...BASE_CHAINS.map((c) => c.name), 'services', ...built.flatMap((b) => b.chains)],
+    counters: built.flatMap((b) => b.counters),
+    sets: built.flatMap((b) => b.sets),
+  };
+  // The DR tables, one per interface, each with its ingress chain first.
+  const drTables = new Map<string, BuiltDr[]>();
+  for (const b of drBuilt) drTables.set(b.table, [...(drTables.get(b.table) ?? []), b]);
+  if (drTables.size > 0) {
+    inventory.dr = {};
+    for (const [name, list] of drTables) {
+      const ifname = (list[0] as BuiltDr).ifname;
+      inventory.dr[name] = { ifname, chains: ['ingress', ...list.flatMap((b) => b.chains)], counters: list.flatMap((b) => b.counters), sets: list.flatMap((b) => b.sets) };
+    }
+  }
+  const names: CounterNames = { services: {}, backends: {} };
+  ordered.forEach((s, i) => {
+    const b = built[i] as Built;
+    names.services[s.id] = { conn: b.names.conn, pkts: b.names.pkts };
+    names.backends[s.id] = b.names.backends;
+  });
+  drServices.forEach((s, i) => {
+    const b = drBuilt[i] as BuiltDr;
+    names.services[s.id] = { conn: b.names.conn, pkts: b.names.pkts, table: b.names.table };
+    names.backends[s.id] = b.names.backends;
+  });
+
+  const cmds: Json[] = [{ metainfo: { json_schema_version: 1 } }, { add: { table: { family: FAMILY, name: table } } }];
+  const prev = opts.previous;
+  if (!prev) cmds.push({ delete: { table: { family: FAMILY, name: table } } }, { add: { table: { family: FAMILY, name: table } } });
+  cmds.push(...objectCommands(t, BASE_CHAINS, inventory, prev));
+
+  // DR tables: one no longer wanted goes (added first, so the delete is valid either way); one
+  // new to this run replaces whatever an earlier run left under its name; the rest update in place.
+  const drTable = (name: string) => ({ table: { family: DR_FAMILY, name } });
+  const unwanted = new Set([...Object.keys(prev?.dr ?? {}), ...(opts.staleDrTables ?? [])]);
+  for (const name of drTables.keys()) unwanted.delete(name);
+  for (const name of unwanted) cmds.push({ add: drTable(name) }, { delete: drTable(name) });
+  for (const [name, part] of Object.entries(inventory.dr ?? {})) {
+    const before = prev?.dr?.[name];
+    cmds.push({ add: drTable(name) });
+    if (!before) cmds.push({ delete: drTable(name) }, { add: drTable(name) });
+    const base: BaseChain[] = [{ name: 'ingress', type: 'filter', hook: 'ingress', prio: 0, dev: part.ifname }];
+    cmds.push(...objectCommands({ family: DR_FAMILY, table: name }, base, part, before));
+  }
+
+  cmds.push(rule(t, 'nat_pre', [{ jump: { target: 'services' } }]));
+  cmds.push(rule(t, 'nat_out', [{ jump: { target: 'services' } }]));
   for (const b of built) {
-    cmds.push(rule('services', b.dispatch));
-    if (b.post) cmds.push(rule('nat_post', b.post));
-    if (b.countGate) cmds.push(rule('count_fwd', b.countGate));
-    for (const c of b.rules) for (const r of c.rules) cmds.push(rule(c.chain, r));
+    cmds.push(rule(t, 'services', b.dispatch));
+    if (b.post) cmds.push(rule(t, 'nat_post', b.post));
+    if (b.countGate) cmds.push(rule(t, 'count_fwd', b.countGate));
+    for (const c of b.rules) for (const r of c.rules) cmds.push(rule(t, c.chain, r));
+  }
+  for (const b of drBuilt) {
+    const ref = { family: DR_FAMILY, table: b.table };
+    cmds.push(rule(ref, 'ingress', b.dispatch));
+    for (const c of b.rules) for (const r of c.rules) cmds.push(rule(ref, c.chain, r));
   }
   return { document: { nftables: cmds }, inventory, names };
 }
 
-/** The document that removes the table, and is valid whether or not the table exists. */
-export function removeDocument(table = 'vigil'): NftDocument {
+/** The document that removes the table (and the given DR tables), and is valid whether or not
+ * they exist. */
+export function removeDocument(table = 'vigil', drTables: string[] = []): NftDocument {
   const t = { table: { family: FAMILY, name: table } };
-  return { nftables: [{ metainfo: { json_schema_version: 1 } }, { add: t }, { delete: t }] };
+  const dr = drTables.flatMap((name) => [{ add: { table: { family: DR_FAMILY, name } } }, { delete: { table: { family: DR_FAMILY, name } } }]);
+  return { nftables: [{ metainfo: { json_schema_version: 1 } }, { add: t }, { delete: t }, ...dr] };
 }
 
 export const TABLE_FAMILY = FAMILY;

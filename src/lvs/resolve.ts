@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.ts';
 import type { RealServerConfig, TcpCheckConfig, VirtualServerConfig } from '../config/lvs-schema.ts';
-import type { Algorithm, Protocol, ServiceMatch } from './model.ts';
+import type { Algorithm, Forwarding, Protocol, ServiceMatch } from './model.ts';
 
 export interface TcpCheck {
   kind: 'tcp';
@@ -56,6 +56,8 @@ export interface ResolvedVirtualServer {
   hashPort: boolean;
   persistence?: { timeoutS: number; granularity?: string };
   snat: boolean;
+  /** lb_kind: NAT (also when unset) or DR (TUN never gets here: vigil -t refuses it). */
+  forwarding: Forwarding;
   quorum: number;
   hysteresis: number;
   alpha: boolean;
@@ -121,6 +123,7 @@ export function resolveVirtualServer(config: Config, vs: VirtualServerConfig): R
     hashPort: vs.sh_port,
     ...(timeoutS !== undefined ? { persistence: { timeoutS, ...(vs.persistence_granularity ? { granularity: vs.persistence_granularity } : {}) } } : {}),
     snat: vs.snat,
+    forwarding: vs.lb_kind === 'DR' ? 'dr' : 'nat',
     quorum: vs.quorum,
     hysteresis: vs.hysteresis,
     alpha: vs.alpha,

@@ -234,11 +234,6 @@ describe('vigil -t on virtual servers: messages and positions', () => {
       vsWith('').replace('lb_kind NAT', 'lb_kind TUN type ipip'),
       ['F:4:5: virtual_server.0.lb_kind: lb_kind TUN is refused: nftables has no encapsulation statement (IPIP, GUE and GRE would need tunnel devices and policy routing, which vigil does not manage); use NAT'],
     ],
-    [
-      'lb_kind DR is refused for now',
-      vsWith('').replace('lb_kind NAT', 'lvs_method DR'),
-      ["F:4:5: virtual_server.0.lb_kind: DR is not supported by the nftables data plane yet (direct routing rewrites each packet's MAC address at netdev ingress, statelessly, and needs every real server's MAC; not built yet); use NAT"],
-    ],
     ['protocol SCTP is refused', vsWith('').replace('protocol TCP', 'protocol sctp'), ['F:2:5: virtual_server.0.protocol: protocol SCTP is not supported by the nftables data plane yet (it balances TCP and UDP); refused']],
     ['an unknown protocol', vsWith('    protocol icmp\n'), ['F:5:5: virtual_server.0.protocol: warning: Unknown protocol icmp - ignoring']],
     // Virtual server [IP]:tcp:0: zero port only valid for persistent services - setting
@@ -446,7 +441,7 @@ virtual_server:
     port: 80
     protocol: TCP
     lb_algo: rr
-    lb_kind: DR
+    lb_kind: TUN
     real_server:
       - ip: 192.0.2.11
         port: 8080
@@ -465,7 +460,7 @@ virtual_server:
     );
     assert.deepEqual(lines(r.diagnostics), [
       `${r.file}:17:13: virtual_server.0.real_server.0.other_checks.0: warning: HTTP_GET is not yet supported by vigil: this real server has no HTTP_GET check`,
-      `${r.file}:10:14: virtual_server.0.lb_kind: DR is not supported by the nftables data plane yet (direct routing rewrites each packet's MAC address at netdev ingress, statelessly, and needs every real server's MAC; not built yet); use NAT`,
+      `${r.file}:10:14: virtual_server.0.lb_kind: lb_kind TUN is refused: nftables has no encapsulation statement (IPIP, GUE and GRE would need tunnel devices and policy routing, which vigil does not manage); use NAT`,
       `${r.file}:21:27: virtual_server.1.sorry_server_inhibit: warning: Ignoring sorry_server inhibit used before or without sorry_server`,
       `${r.file}:18:5: virtual_server.1.protocol: warning: no protocol set - defaulting to UDP`,
       `${r.file}:19:14: virtual_server.1.lb_algo: warning: lb_algo sed (shortest expected delay) cannot be expressed in nftables: it picks by the live connection count of each server, and nftables chooses with stateless expressions (numgen, jhash) that cannot read those counts; vigil uses wrr`,
