@@ -33,6 +33,8 @@ export interface LoadResult {
   config: Config | null;
   format: ConfigFormat;
   diagnostics: Diagnostic[];
+  /** Where each field was read, for checks made after loading (`vigil -t`'s script checks). */
+  positions?: PositionMap;
 }
 
 /** YAML has `key:` at the start of its first statement; keepalived.conf has `keyword {`. */
@@ -114,7 +116,7 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
       message: `the token is in a file ${(st.mode & 0o004) !== 0 ? 'others' : `group ${st.gid}`} can read (mode ${octal(st.mode)}): chmod 600 ${file}, or move it to a file of its own (control.http.token_file, mode 0600)`,
     });
   }
-  return { config: hasErrors(diagnostics) ? null : config, format, diagnostics };
+  return { config: hasErrors(diagnostics) ? null : config, format, diagnostics, positions: read.positions };
 }
 
 function readKeepalived(file: string, text: string, configId: string) {
