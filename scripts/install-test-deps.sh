@@ -18,6 +18,9 @@ command -v nft >/dev/null || need+=(nftables)
 # the load balancer benchmark (scripts/bench/lvs.ts): load generator, peer balancer, responder
 command -v wrk >/dev/null || need+=(wrk)
 command -v haproxy >/dev/null || need+=(haproxy)
+# the example configs' health check and notify script (their -t must come out clean)
+command -v curl >/dev/null || need+=(curl)
+command -v logger >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: need ${need[*]}; run this script as root" >&2

@@ -166,6 +166,11 @@ export async function main(argv: string[]): Promise<number> {
     const file = values['use-file'] ?? DEFAULT_CONFIG;
     const { loadConfigFile, formatDiagnostic, hasErrors } = await configModules();
     const r = loadConfigFile(file, configId ? { configId } : {});
+    if (r.config) {
+      // the scripts as the daemon's plugins will check them when they start
+      const { scriptDiagnostics } = await import('../plugins/script-check.ts');
+      r.diagnostics.push(...scriptDiagnostics(r.config, r.positions, file));
+    }
     if (r.config && (r.config.global_defs.plugins_dir || Object.keys(r.config.global_defs.plugin_user).length > 0)) {
       const { checkUserPlugins } = await import('../plugins/plugin-check.ts');
       r.diagnostics.push(...(await checkUserPlugins(r.config)));

@@ -347,8 +347,16 @@ describe('the vigil command line', () => {
     for (const f of ['keepalived.conf', 'example.yaml']) {
       const r = spawnSync(bin, ['-t', '-f', new URL(`../../config/${f}`, import.meta.url).pathname], { encoding: 'utf8' });
       assert.equal(r.status, 0, r.stderr);
-      assert.match(r.stderr, /valid .* configuration \(0 errors/);
+      // a first run is clean: what -t finds is what the daemon would log (scripts included)
+      assert.match(r.stderr, /valid .* configuration \(0 errors, 0 warnings\)/, r.stderr);
     }
+  });
+
+  test("vigil -t reports a script the daemon would disable, with the daemon's words, at its line", () => {
+    const conf = write(MINIMAL.replace('    interface eth0\n', '    interface eth0\n    notify_master "/nonexistent/notify.sh master"\n'));
+    const r = spawnSync(bin, ['-t', '-f', conf], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(r.stderr.includes(`${conf}:3:5: vrrp_instance.VI_1.notify_master: warning: script /nonexistent/notify.sh cannot be accessed - ENOENT - disabling`), r.stderr);
   });
 
   test('vigil -t prints every problem as file:line:col: field: message and exits 1', () => {
