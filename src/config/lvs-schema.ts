@@ -56,6 +56,9 @@ export const realServerSchema = z
     inhibit_on_failure: z.boolean().optional(),
     notify_up: scriptLine.optional(),
     notify_down: scriptLine.optional(),
+    /** Mail on its up/down (smtp-alert); default global_defs smtp_alert_checker, else
+     * smtp_alert, else yes (keepalived's default for real servers). */
+    smtp_alert: z.boolean().optional(),
     alpha: z.boolean().optional(),
     retry: z.number().int().min(1, 'retry value invalid - 0').max(4294967295).optional(),
     delay_before_retry: timer.optional(),
@@ -101,6 +104,9 @@ export const virtualServerSchema = z
     hysteresis: u32.default(0),
     quorum_up: scriptLine.optional(),
     quorum_down: scriptLine.optional(),
+    /** Mail on its quorum changes (smtp-alert); default global_defs smtp_alert_checker, else
+     * smtp_alert, else no. */
+    smtp_alert: z.boolean().optional(),
     ha_suspend: z.boolean().default(false),
     virtualhost: z.string().optional(),
     ip_family: z.enum(['inet', 'inet6']).optional(),

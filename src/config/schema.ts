@@ -204,6 +204,25 @@ export const globalDefsSchema = z.object({
   /** User plugins that run in a process of their own as an unprivileged user, not as root in a
    * worker thread: plugin name (its file name), or `*` for every user plugin, to `user [group]`. */
   plugin_user: z.record(z.string(), z.string().regex(/^\S+( \S+)?$/, 'expected "user" or "user group"')).default({}),
+  // keepalived's e-mail alerts (the smtp-alert built-in plugin)
+  /** Recipients of the alert mails. */
+  notification_email: z.array(z.string().min(1)).default([]),
+  /** The sender; keepalived's default is USER@HOSTNAME. */
+  notification_email_from: z.string().min(1).optional(),
+  /** `ADDRESS [PORT]` (a name or an IP address; port 25 by default). */
+  smtp_server: z.string().regex(/^\S+( \d{1,5})?$/, 'expected "address" or "address port"').optional(),
+  /** HELO name; keepalived's default is the host name. */
+  smtp_helo_name: z.string().min(1).optional(),
+  /** Seconds for the connection and for each reply (keepalived's default 30; 0 means 1). */
+  smtp_connect_timeout: z.number().int().min(0).max(4294967).optional(),
+  /** Default of every smtp_alert (instances, sync groups, virtual and real servers). */
+  smtp_alert: z.boolean().optional(),
+  /** Default of the instances' and sync groups' smtp_alert (before smtp_alert). */
+  smtp_alert_vrrp: z.boolean().optional(),
+  /** Default of the virtual and real servers' smtp_alert (before smtp_alert). */
+  smtp_alert_checker: z.boolean().optional(),
+  /** No mail for a transition to FAULT. */
+  no_email_faults: z.boolean().default(false),
 });
 
 /** vigil's own: how operators reach the daemon. */

@@ -55,7 +55,6 @@ const VS_IGNORED: Record<string, string> = {
   'mh-fallback': `the mh fallback to another server needs IPVS's overload state; ${NFT_NO_CONNECTION_STATE}`,
   hashed: 'it has no effect in keepalived either',
   persistence_engine: 'IPVS persistence engines (sip) have no nftables equivalent',
-  smtp_alert: 'vigil sends no e-mail (the webhook plugin can notify)',
   snmp_name: 'vigil has no SNMP agent',
   sorry_server_lvs_method: "the sorry server is reached with the virtual server's lb_kind",
 };
@@ -74,7 +73,6 @@ const RS_KEYS: Record<string, Kind> = {
 const RS_IGNORED: Record<string, string> = {
   uthreshold: `connection limits cannot move a connection to another server in nftables (ct count can only cap or drop); ${NFT_NO_CONNECTION_STATE}`,
   lthreshold: `connection limits cannot move a connection to another server in nftables (ct count can only cap or drop); ${NFT_NO_CONNECTION_STATE}`,
-  smtp_alert: 'vigil sends no e-mail (the webhook plugin can notify)',
   snmp_name: 'vigil has no SNMP agent',
   lvs_method: "every real server is reached with the virtual server's lb_kind",
 };
@@ -179,6 +177,12 @@ export function mapVirtualServer(st: Statement, out: Obj, ctx: Ctx): void {
         else warn(ctx, s, fp, `unknown address family ${v}; ignored`);
         break;
       }
+      case 'smtp_alert': {
+        const v = boolArg(s);
+        if (v === undefined) warn(ctx, s, fp, `Invalid virtual_server smtp_alert parameter ${s.args[0]?.text ?? ''}; ignored`);
+        else setAt(vs, 'smtp_alert', v, fp, s, ctx);
+        break;
+      }
       case 'sh-port':
         if (vs.lb_algo === 'sh') setAt(vs, 'sh_port', true, [...path, 'sh_port'], s, ctx);
         else warn(ctx, s, [...path, 'sh_port'], 'sh-port only applies to sh scheduler - ignoring (put it after lb_algo sh)');
@@ -244,6 +248,12 @@ function mapRealServer(st: Statement, path: Path, ctx: Ctx): Obj | undefined {
         const v = boolArg(s);
         if (v === undefined) warn(ctx, s, fp, `Invalid ${s.keyword} parameter ${s.args[0]?.text ?? ''}; ignored`);
         else setAt(rs, s.keyword, v, fp, s, ctx);
+        break;
+      }
+      case 'smtp_alert': {
+        const v = boolArg(s);
+        if (v === undefined) warn(ctx, s, fp, `Invalid real_server smtp_alert parameter ${s.args[0]?.text ?? ''}; ignored`);
+        else setAt(rs, 'smtp_alert', v, fp, s, ctx);
         break;
       }
       case 'notify_up':

@@ -37,16 +37,7 @@ const UNSUPPORTED_TOP = new Set([
 
 /** global_defs keywords keepalived knows and vigil accepts without acting on them. */
 const GLOBAL_UNSUPPORTED = new Set([
-  'notification_email',
-  'notification_email_from',
-  'smtp_server',
-  'smtp_helo_name',
-  'smtp_connect_timeout',
-  'smtp_alert',
-  'smtp_alert_vrrp',
-  'smtp_alert_checker',
   'checker_log_all_failures',
-  'no_email_faults',
   'lvs_timeouts',
   'lvs_flush',
   'lvs_flush_onstop',
@@ -142,6 +133,14 @@ const GLOBAL_KEYS: Record<string, Kind> = {
   max_auto_priority: 'int',
   plugins_dir: 'string',
   allow_unsafe_plugins: 'flag',
+  // e-mail alerts (the smtp-alert plugin); notification_email and smtp_server: mapSmtp
+  notification_email_from: 'string',
+  smtp_helo_name: 'string',
+  smtp_connect_timeout: 'int',
+  smtp_alert: 'bool',
+  smtp_alert_vrrp: 'bool',
+  smtp_alert_checker: 'bool',
+  no_email_faults: 'flag',
 };
 
 /** Notify scripts, the same keywords in instances and sync groups. */
@@ -152,7 +151,7 @@ const NOTIFY_KEYS: Record<string, Kind> = {
   notify_stop: 'notify',
   notify: 'notify',
   notify_master_rx_lower_pri: 'notify',
-  smtp_alert: 'flag',
+  smtp_alert: 'bool',
 };
 
 const INSTANCE_KEYS: Record<string, Kind> = {
@@ -204,7 +203,7 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
   for (const st of statements) {
     switch (st.keyword) {
       case 'global_defs':
-        mapBlock(st, ['global_defs'], GLOBAL_KEYS, GLOBAL_UNSUPPORTED, out.global_defs as Obj, ctx, (s) => mapPluginUser(s, out.global_defs as Obj, ctx));
+        mapBlock(st, ['global_defs'], GLOBAL_KEYS, GLOBAL_UNSUPPORTED, out.global_defs as Obj, ctx, (s) => mapPluginUser(s, out.global_defs as Obj, ctx) || mapSmtp(s, out.global_defs as Obj, ctx));
         break;
       case 'vrrp_instance':
         named(st, 'vrrp_instance', out, ctx, (o, path) => mapInstance(st, path, o, ctx));
@@ -366,6 +365,40 @@ function mapPluginUser(s: Statement, globals: Obj, ctx: Ctx): boolean {
   const users = (globals.plugin_user ??= {}) as Obj;
   setAt(users, plugin, who.join(' '), ['global_defs', 'plugin_user', plugin], s, ctx);
   return true;
+}
+
+/** `notification_email { ADDR ... }` (every word of the block is an address, as keepalived reads
+ * it) and `smtp_server ADDR [PORT]`. */
+function mapSmtp(s: Statement, globals: Obj, ctx: Ctx): boolean {
+  const path = ['global_defs', s.keyword];
+  if (s.keyword === 'notification_email') {
+    const addrs = (s.block ?? []).flatMap((x) => [x.keyword, ...x.args.map((a) => a.text)]);
+    if (addrs.length === 0) warn(ctx, s, path, 'Warning - empty notification_email block');
+    // keepalived adds to the list when the block is given twice
+    const list = ((globals.notification_email as string[] | undefined) ?? []).concat(addrs);
+    setAt(globals, 'notification_email', list, path, s, ctx);
+    return true;
+  }
+  if (s.keyword === 'notification_email_from' && s.args.length > 1) {
+    warn(ctx, s, path, `emailfrom - ignoring extra entries '${s.args[1]?.text ?? ''}' ...`);
+    return false;
+  }
+  if (s.keyword === 'smtp_server') {
+    const [host, port] = s.args.map((a) => a.text);
+    if (!host || (port !== undefined && !(/^\d+$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))) {
+      // keepalived reports it and runs without a server (no mail)
+      warn(ctx, s, path, `Invalid smtp server ${host ?? ''} ${port ?? '25'}; no e-mail alerts`);
+      return true;
+    }
+    setAt(globals, 'smtp_server', port === undefined ? host : `${host} ${port}`, path, s, ctx);
+    return true;
+  }
+  if (s.keyword === 'smtp_connect_timeout' && s.args[0]?.text === '0') {
+    warn(ctx, s, path, 'smtp_conect_timeout must be greater than 0, setting to 1');
+    setAt(globals, 'smtp_connect_timeout', 1, path, s, ctx);
+    return true;
+  }
+  return false;
 }
 
 function mapInstance(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
