@@ -284,7 +284,8 @@ function renderReload(r: Extract<ReloadResult, { ok: true }>): string {
     `  re-created: ${list(diff.recreated)}\n` +
     `  added:      ${list(diff.added)}\n` +
     `  removed:    ${list(diff.removed)}\n` +
-    `  plugins restarted: ${list(r.pluginsRestarted)}\n`
+    `  plugins restarted: ${list(r.pluginsRestarted)}\n` +
+    (r.pluginsRemoved?.length ? `  plugins removed: ${list(r.pluginsRemoved)}\n` : '')
   );
 }
 

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { launch } from '../daemon/supervisor.ts';
 import { CONTROL_COMMANDS, type ControlCommand } from './commands.ts';
 import { setOperatorPidFile } from '../control/socket.ts';
+import { FACILITY_DAEMON, parseFacility } from '../daemon/syslog.ts';
 
 // The config reader (zod, YAML, the keepalived.conf parser) and the control client are imported
 // where a command needs them: the supervising parent, which runs for the daemon's whole life,
@@ -26,7 +27,7 @@ const HELP = `NAME
   vigil - VRRP high-availability daemon: keepalived's wire protocol and config
 
 SYNOPSIS
-  vigil [-n] [-l] [-D] [-f FILE] [-i ID] [-p PIDFILE] [-r VRRP_PIDFILE] [--no-supervise]
+  vigil [-n] [-l] [-D] [-S N] [-G] [-f FILE] [-i ID] [-p PIDFILE] [-r VRRP_PIDFILE] [--no-supervise]
   vigil -t [-f FILE] [-i ID]
   vigil status [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
   vigil events [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
@@ -49,11 +50,16 @@ OPTIONS
   -i, --config-id ID    which @ID conditional lines of keepalived.conf apply (default: host name)
   -n, --dont-fork       stay in the foreground (systemd, containers, tests); without -n vigil
                         starts a background copy of itself and returns
-  -l, --log-console     human-readable log lines on stderr, keepalived's shape:
-                          vigil[PID] info: (VI_1) Entering MASTER STATE from=backup reason=...
-                        without -l: one JSON object per line on stderr (level, time, pid, msg
-                        and the line's fields), for journald and log shippers. Either way
-                        passwords, tokens and secrets of the config are masked.
+  -l, --log-console     log lines on stderr too, keepalived's console shape with its timestamp:
+                          Mon Nov 30 14:30:08 2026: vigil[PID] info: (VI_1) Entering MASTER STATE ...
+  -S, --log-facility N  syslog facility: 0-7 (local0-local7), local0-local7, daemon, user
+                        (default daemon). By default every line goes to syslog (/dev/log) as
+                        keepalived's do: ident Keepalived (the supervisor) and Keepalived_vrrp
+                        (the engine), priorities err, warning, info, debug
+  -G, --no-syslog       no syslog. Without -l, lines then go to stderr as JSON objects (level,
+                        time, pid, msg and the line's fields), for journald and log shippers;
+                        a line syslog cannot take (no /dev/log) goes there as well. Whatever
+                        the target, passwords, tokens and secrets of the config are masked.
   -D, --log-detail      debug lines too (dropped packets, supervisor details)
   -p, --pid FILE        the daemon's pid (the supervisor's, the one to signal; one file per
                         daemon, e.g. per namespace); its control socket is FILE with the
@@ -82,6 +88,7 @@ ENVIRONMENT
   NOTIFY_SOCKET         systemd's notify socket (Type=notify): READY=1 once the instances
                         run, RELOADING=1 / READY=1 around a reload, STOPPING=1 on stop
   WATCHDOG_USEC         systemd's watchdog: WATCHDOG=1 every WATCHDOG_USEC/2
+  VIGIL_SYSLOG_SOCKET   the syslog socket instead of /dev/log (a unix datagram socket)
 
 EXIT STATUS
   0 clean stop or valid config; 1 invalid config, or the engine died too often; 2 usage
@@ -94,6 +101,12 @@ FILES
 SEE ALSO
   keepalived(8), keepalived.conf(5); docs/operations.md, docs/config.md, docs/plugins.md
 `;
+
+/** A usage error: one line and where the manual is, exit 2. */
+function usage(message: string): number {
+  process.stderr.write(`vigil: ${message}\nsee vigil --help\n`);
+  return 2;
+}
 
 /** Runs the CLI with argv (without node and script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -109,6 +122,8 @@ export async function main(argv: string[]): Promise<number> {
         'dont-fork': { type: 'boolean', short: 'n' },
         'log-console': { type: 'boolean', short: 'l' },
         'log-detail': { type: 'boolean', short: 'D' },
+        'log-facility': { type: 'string', short: 'S' },
+        'no-syslog': { type: 'boolean', short: 'G' },
         pid: { type: 'string', short: 'p' },
         vrrp_pid: { type: 'string', short: 'r' },
         'no-supervise': { type: 'boolean' },
@@ -121,8 +136,7 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
   } catch (e) {
-    process.stderr.write(`vigil: ${(e as Error).message}\n${HELP}`);
-    return 2;
+    return usage((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
   }
   const { values, positionals } = args;
   if (values.help) {
@@ -158,10 +172,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(toYaml(r.config));
     return 0;
   }
-  if (command !== undefined) {
-    process.stderr.write(`vigil: unknown command '${command}'\n${HELP}`);
-    return 2;
-  }
+  if (command !== undefined) return usage(`unknown command '${command}'`);
+  const facility = values['log-facility'] === undefined ? FACILITY_DAEMON : parseFacility(values['log-facility']);
+  if (facility === undefined) return usage(`-S ${values['log-facility']}: a syslog facility is 0-7 (local0-local7), local0-local7, daemon or user`);
   if (values['config-test']) {
     const file = values['use-file'] ?? DEFAULT_CONFIG;
     const { loadConfigFile, formatDiagnostic, hasErrors } = await configModules();
@@ -178,6 +191,10 @@ export async function main(argv: string[]): Promise<number> {
     for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
     const warnings = r.diagnostics.length - errors;
+    if (r.unreadable) {
+      process.stderr.write(`${file}: the configuration file cannot be read; nothing was checked\n`);
+      return 1;
+    }
     process.stderr.write(
       `${file}: ${hasErrors(r.diagnostics) ? 'invalid' : 'valid'} ${r.format === 'yaml' ? 'YAML' : 'keepalived.conf'} configuration` +
         ` (${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'})\n`,
@@ -199,6 +216,7 @@ export async function main(argv: string[]): Promise<number> {
     configId,
     detail: values['log-detail'] ?? false,
     console: values['log-console'] ?? false,
+    syslogFacility: values['no-syslog'] ? undefined : facility,
     pidFile: values.pid,
     vrrpPidFile: values.vrrp_pid,
     mode: values['engine-child'] ? 'child' : values['no-supervise'] ? 'none' : 'parent',

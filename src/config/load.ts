@@ -35,6 +35,8 @@ export interface LoadResult {
   diagnostics: Diagnostic[];
   /** Where each field was read, for checks made after loading (`vigil -t`'s script checks). */
   positions?: PositionMap;
+  /** The file itself could not be read (missing, no permission): no format to speak of. */
+  unreadable?: true;
 }
 
 /** YAML has `key:` at the start of its first statement; keepalived.conf has `keyword {`. */
@@ -55,6 +57,7 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult
     return {
       config: null,
       format: 'yaml',
+      unreadable: true,
       diagnostics: [{ file, line: 1, col: 1, severity: 'error', field: 'file', message: (e as Error).message }],
     };
   }

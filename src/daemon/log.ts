@@ -2,8 +2,13 @@
 //
 // - JSON lines (the default): {"level":"info","time":"...","pid":1234,"msg":"(VI_1) Entering
 //   MASTER STATE","from":"backup",...}, for journald / log shippers / jq.
-// - console text (-l): `vigil[1234] info: (VI_1) Entering MASTER STATE from=backup reason=...`,
-//   keepalived-like, because operators' alerts and the test suite match that text.
+// - console text (-l): `Mon Nov 30 14:30:08 2026: vigil[1234] info: (VI_1) Entering MASTER STATE
+//   from=backup reason=...`, keepalived-like (its console lines start with the same timestamp),
+//   because operators' alerts and the test suite match that text.
+// - syslog (the default, as keepalived's; -G turns it off): the text without the prefix, under
+//   keepalived's ident, at the level's priority (syslog.ts). Without -l, a line syslog could not
+//   take (no /dev/log, as in many containers) goes to stderr as JSON instead of being lost;
+//   with -G and without -l every line does.
 //
 // Both go through pino, so redaction is the same: fields named like secrets are censored by
 // pino's redact paths, and a last guard masks the configured secrets (auth_pass, plugin tokens)
@@ -15,6 +20,7 @@
 // saves. flush() exists for the stop path all the same.
 
 import { pino } from 'pino';
+import { consoleTime, SyslogSink, type LogLevel, type SyslogOptions } from './syslog.ts';
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -28,6 +34,8 @@ export interface DaemonLogger extends Logger {
   /** The secrets of the current config; replaced (not merged) on every call. */
   setSecrets(secrets: Iterable<string>): void;
   flush(): void;
+  /** Lets go of the syslog socket. */
+  close(): void;
 }
 
 export interface LoggerOptions {
@@ -39,6 +47,10 @@ export interface LoggerOptions {
   write?: (line: string) => void;
   /** The name in console lines' `name[pid]` prefix. */
   name?: string;
+  /** Syslog (keepalived's default); off when absent (tests, -G). */
+  syslog?: SyslogOptions | undefined;
+  /** The clock of console timestamps (tests). */
+  now?: () => Date;
 }
 
 export const MASK = '[REDACTED]';
@@ -94,31 +106,41 @@ export function configSecrets(config: unknown): string[] {
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
-/** The text shape of a pino JSON line: `name[pid] level: msg k=v ...`. */
-function consoleLine(name: string, json: string): string {
-  let rec: Record<string, unknown>;
-  try {
-    rec = JSON.parse(json) as Record<string, unknown>;
-  } catch {
-    return json.trimEnd();
-  }
-  const { level, time: _time, pid, msg, ...fields } = rec;
+type LogRecord = Record<string, unknown>;
+
+/** `msg k=v ...`: the text of a record without its prefix (console lines and syslog). */
+function textBody(rec: LogRecord): string {
+  const { level: _level, time: _time, pid: _pid, msg, ...fields } = rec;
   const extra = Object.entries(fields)
     .map(([k, v]) => ` ${k}=${v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v)}`)
     .join('');
-  return `${name}[${String(pid)}] ${String(level)}: ${String(msg ?? '')}${extra}`;
+  return `${String(msg ?? '')}${extra}`;
 }
+
+const LEVELS = new Set<string>(['debug', 'info', 'warn', 'error']);
 
 export function createLogger(opts: LoggerOptions): DaemonLogger {
   const name = opts.name ?? 'vigil';
+  const now = opts.now ?? (() => new Date());
   let guard: RegExp | undefined;
   const dest = opts.write ? undefined : pino.destination({ fd: 2, sync: true });
   const out = opts.write ?? ((line: string) => dest?.write(line + '\n'));
+  const syslog = opts.syslog ? new SyslogSink(opts.syslog) : undefined;
+  const mask = (line: string) => (guard ? line.replace(guard, MASK) : line);
   const stream = {
     write(json: string): void {
-      let line = opts.console ? consoleLine(name, json) : json.trimEnd();
-      if (guard) line = line.replace(guard, MASK);
-      out(line);
+      let rec: LogRecord | undefined;
+      try {
+        rec = JSON.parse(json) as LogRecord;
+      } catch {
+        rec = undefined;
+      }
+      const level: LogLevel = rec && LEVELS.has(String(rec.level)) ? (rec.level as LogLevel) : 'info';
+      const body = rec ? textBody(rec) : json.trimEnd();
+      const delivered = syslog ? syslog.log(level, mask(body)) : false;
+      if (opts.console) out(mask(`${consoleTime(now())}: ${name}[${String(rec?.pid ?? process.pid)}] ${level}: ${body}`));
+      // JSON on stderr when there is no syslog (-G), or for a line it could not take
+      else if (!delivered) out(mask(json.trimEnd()));
     },
   };
   const p = pino(
@@ -155,6 +177,9 @@ export function createLogger(opts: LoggerOptions): DaemonLogger {
     flush() {
       p.flush();
       dest?.flushSync();
+    },
+    close() {
+      syslog?.close();
     },
   };
 }

@@ -6,7 +6,8 @@
 // A reload that fails validation changes nothing (config.rejected on the bus, errors in the
 // log); one that passes is applied as a diff (config.reloaded says what moved).
 
-import { rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, rmSync } from 'node:fs';
 import { basename, extname, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { EventBus } from '../bus/bus.ts';
@@ -21,6 +22,7 @@ import { NftDataPlane } from '../lvs/nft-dataplane.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
 import { writePidFile } from './pid-file.ts';
+import type { SyslogOptions } from './syslog.ts';
 
 export interface DaemonOptions {
   file: string;
@@ -31,10 +33,12 @@ export interface DaemonOptions {
   console?: boolean;
   /** Watch the config file and plugins directory (default on). */
   watch?: boolean;
+  /** Syslog (the default on the command line; -G turns it off); absent: none. */
+  syslog?: SyslogOptions | undefined;
 }
 
 export type ReloadResult =
-  | { ok: true; diff: ReloadDiff; pluginsRestarted: string[] }
+  | { ok: true; diff: ReloadDiff; pluginsRestarted: string[]; pluginsRemoved?: string[] }
   | { ok: false; errors: string[] };
 
 /** What control interfaces (signals, the status socket, HTTP) reach: one object, so each of
@@ -70,8 +74,14 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
 
 /** Loads the config, starts plugins and engine, watches files. Null if the config is invalid. */
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
-  const log = createLogger({ detail: opts.detail, console: opts.console ?? false });
-  const load = () => loadConfigFile(opts.file, opts.configId ? { configId: opts.configId } : {});
+  const log = createLogger({ detail: opts.detail, console: opts.console ?? false, syslog: opts.syslog });
+  // what the config file held at the last load, so a file event that changed nothing (a
+  // second event of one save, a touch, a chmod) does not load, and log, the same file again
+  let loadedContent: string | undefined;
+  const load = () => {
+    loadedContent = fileDigest(opts.file);
+    return loadConfigFile(opts.file, opts.configId ? { configId: opts.configId } : {});
+  };
   const first = load();
   // the log's last guard masks these wherever they appear, message text included (set before
   // the diagnostics are printed: a warning may quote a value)
@@ -131,12 +141,12 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     const plugins = host.apply(await pluginSpecs(config), instanceInfos(config), config.plugins);
     const pluginsRestarted = [...plugins.started, ...plugins.restarted];
     log.info(
-      `${why}: reloaded; unchanged: ${diff.unchanged.join(', ') || '-'}; updated: ${diff.updated.join(', ') || '-'}; re-created: ${diff.recreated.join(', ') || '-'}; added: ${diff.added.join(', ') || '-'}; removed: ${diff.removed.join(', ') || '-'}; plugins restarted: ${pluginsRestarted.join(', ') || '-'}`,
+      `${why}: reloaded; unchanged: ${diff.unchanged.join(', ') || '-'}; updated: ${diff.updated.join(', ') || '-'}; re-created: ${diff.recreated.join(', ') || '-'}; added: ${diff.added.join(', ') || '-'}; removed: ${diff.removed.join(', ') || '-'}; plugins restarted: ${pluginsRestarted.join(', ') || '-'}${plugins.removed.length ? `; plugins removed: ${plugins.removed.join(', ')}` : ''}`,
     );
     engine.reloads.applied++;
     bus.publish({ type: 'config.reloaded', file: opts.file, ...diff });
     watcher?.retarget(config);
-    return { ok: true, diff, pluginsRestarted };
+    return { ok: true, diff, pluginsRestarted, pluginsRemoved: plugins.removed };
   };
   // One reload at a time, in order.
   let reloading: Promise<unknown> = Promise.resolve();
@@ -150,17 +160,21 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   };
   // A burst of file events collapses into one more reload.
   let watchQueued = false;
-  const requestReload = (why: string) => {
+  const requestReload = (why: string, onlyIfChanged = false) => {
     if (watchQueued) return;
     watchQueued = true;
     void reloading.then(() => {
       watchQueued = false;
+      if (onlyIfChanged && loadedContent !== undefined && fileDigest(opts.file) === loadedContent) {
+        log.debug(`${why}: same content as at the last load; nothing to do`);
+        return;
+      }
       return reload(why);
     });
   };
 
   const watcher = opts.watch === false ? undefined : new ConfigWatcher(opts.file, config, log, {
-    onConfig: () => requestReload('config file changed'),
+    onConfig: () => requestReload('config file changed', true),
     onPlugin: (id) => host.reloadFile(id) || requestReload('plugins directory changed'),
   });
 
@@ -202,6 +216,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     stopped,
     onStop: (fn) => void stopFns.push(fn),
   };
+}
+
+/** A digest of the file's content, or undefined when it cannot be read. */
+function fileDigest(file: string): string | undefined {
+  try {
+    return createHash('sha256').update(readFileSync(file)).digest('hex');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Watches the config file and the user plugins directory. Editors save by rename, so the

@@ -199,14 +199,20 @@ export interface LaunchOptions {
   argv: string[];
   /** bin/vigil, for the child. */
   entry: string;
+  /** Syslog facility (-S); undefined: no syslog (-G). */
+  syslogFacility?: number | undefined;
 }
 
 /** The daemon as the command line asks for it. The engine's modules are imported only where
  * the engine runs, so the supervising parent stays small. */
 export async function launch(o: LaunchOptions): Promise<number> {
   const { createLogger } = await import('./log.ts');
-  const log = createLogger({ detail: o.detail, console: o.console });
-  const daemonOpts = { file: o.file, configId: o.configId, detail: o.detail, console: o.console };
+  const { IDENT_PARENT, IDENT_VRRP } = await import('./syslog.ts');
+  // keepalived's idents: the parent's lines as Keepalived, the VRRP child's as Keepalived_vrrp
+  // (the engine in this very process, --no-supervise, is the VRRP side)
+  const syslog = o.syslogFacility === undefined ? undefined : { ident: o.mode === 'parent' ? IDENT_PARENT : IDENT_VRRP, facility: o.syslogFacility };
+  const log = createLogger({ detail: o.detail, console: o.console, syslog });
+  const daemonOpts = { file: o.file, configId: o.configId, detail: o.detail, console: o.console, syslog: syslog && { ...syslog, ident: IDENT_VRRP } };
   if (o.mode === 'parent') return supervise({ argv: o.argv, entry: o.entry, pidFile: o.pidFile, vrrpPidFile: o.vrrpPidFile, log });
   const release = o.mode === 'child' ? engineChildGuard(log) : () => undefined;
   const { runDaemon } = await import('./run.ts');

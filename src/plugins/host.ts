@@ -485,7 +485,7 @@ export class PluginHost {
     for (const slot of this.slots.values()) {
       if (slot.state === 'running') {
         if (now - slot.lastPong > this.o.unresponsiveMs) {
-          this.fail(slot, 'unresponsive', `no heartbeat for ${now - slot.lastPong} ms (spinning or blocked)`);
+          this.fail(slot, 'unresponsive', `no heartbeat for ${Math.round(now - slot.lastPong)} ms (spinning or blocked)`);
           continue;
         }
         let oldest: Unacked | undefined;

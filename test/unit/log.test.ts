@@ -5,9 +5,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { configSecrets, createLogger } from '../../src/daemon/log.ts';
 
+// a fixed local time for the console timestamp
+const NOW = new Date(2026, 10, 30, 14, 30, 8);
+const TS = 'Mon Nov 30 14:30:08 2026: ';
+
 const capture = (console: boolean, detail = false) => {
   const lines: string[] = [];
-  return { lines, log: createLogger({ detail, console, write: (l) => lines.push(l) }) };
+  return { lines, log: createLogger({ detail, console, write: (l) => lines.push(l), now: () => NOW }) };
 };
 
 test('JSON lines: level label, ISO time, pid, msg, and the fields', () => {
@@ -22,15 +26,15 @@ test('JSON lines: level label, ISO time, pid, msg, and the fields', () => {
   assert.deepEqual([rec.from, rec.reason, rec.priority], ['backup', 'preempted', 200]);
 });
 
-test('console lines keep the keepalived-like shape', () => {
+test('console lines keep the keepalived-like shape, after keepalived\'s console timestamp', () => {
   const { lines, log } = capture(true);
   log.info('(VI_1) Entering MASTER STATE', { from: 'backup', reason: 'master-down-timer', priority: 100, detail: '192.0.2.11' });
   log.warn('plain');
   log.error('nested', { a: { b: 1 } });
   assert.deepEqual(lines, [
-    `vigil[${process.pid}] info: (VI_1) Entering MASTER STATE from=backup reason=master-down-timer priority=100 detail=192.0.2.11`,
-    `vigil[${process.pid}] warn: plain`,
-    `vigil[${process.pid}] error: nested a={"b":1}`,
+    `${TS}vigil[${process.pid}] info: (VI_1) Entering MASTER STATE from=backup reason=master-down-timer priority=100 detail=192.0.2.11`,
+    `${TS}vigil[${process.pid}] warn: plain`,
+    `${TS}vigil[${process.pid}] error: nested a={"b":1}`,
   ]);
 });
 
@@ -40,7 +44,7 @@ test('debug lines only with detail (-D)', () => {
   assert.deepEqual(off.lines, []);
   const on = capture(true, true);
   on.log.debug('loud', { n: 1 });
-  assert.deepEqual(on.lines, [`vigil[${process.pid}] debug: loud n=1`]);
+  assert.deepEqual(on.lines, [`${TS}vigil[${process.pid}] debug: loud n=1`]);
 });
 
 test('fields named like secrets are redacted at any depth, in both shapes', () => {
