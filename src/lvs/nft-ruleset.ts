@@ -8,7 +8,18 @@
 //   nat_pre  (nat, prerouting, dstnat) --jump--> services --goto--> svc-S --goto--> be-S-K: dnat
 //   nat_out  (nat, output, -100)       --jump--> services      (locally originated clients)
 //   nat_post (nat, postrouting, srcnat): masquerade for services with snat
-//   count_fwd (filter, forward, 0) --jump--> count-S: packets/bytes per service and backend
+//   count_fwd (filter, forward, 0) --vmap goto--> count-S: packets/bytes per service and backend
+//
+// Counting sits on the forward path, which every packet of every balanced connection takes, so
+// its cost must not grow with the number of services or backends: count_fwd holds one rule per
+// kind of key (fwmark; address and port; address on every port) and family and protocol, each
+// one verdict-map lookup keyed by the conntrack entry (`ct original ip daddr . ct original
+// proto-dst`: the service's address as the client asked for it, or `meta mark . ct reply ip
+// saddr` for a fwmark service), and count-S counts the service, then its backend with one
+// counter-map lookup (`counter name ct reply ip saddr . ct reply proto-src map { ... }`: the
+// reply tuple's source is the backend). No ct mark is used: the operator's stays theirs.
+// (nft 1.0.6 lists such a vmap's keys without their port, `{ 192.0.2.100 : goto count-web }`:
+// a listing bug only, the kernel holds address and port; `nft --debug=netlink list` shows them.)
 //
 // A nat chain sees only the first packet of a connection, so the choice in svc-S is made once
 // per connection and needs no `ct state new` / ct mark dance (nftlb's pattern); every later
@@ -47,7 +58,7 @@
 // DR tables are updated in place the same way; one no longer wanted is deleted.
 
 import { isIP } from 'node:net';
-import type { Backend, DesiredState, Service } from './model.ts';
+import type { Backend, DesiredState, Protocol, Service } from './model.ts';
 import { fnv1a, maglevSize, maglevSlots, slotRuns, wrrSlots } from './nft-slots.ts';
 
 const FAMILY = 'inet';
@@ -279,8 +290,54 @@ interface Built {
   rules: Array<{ chain: string; rules: Json[][] }>;
   dispatch: Json[];
   post?: Json[];
-  countGate?: Json[];
+  /** How the forward chain's dispatch reaches count-S (absent: no backends, nothing counted). */
+  count?: CountEntry;
   names: { conn: string; pkts: string; backends: Record<string, { conn: string; pkts: string }> };
+}
+
+/** Where the forward chain's dispatch sends a service's packets: by the connection's original
+ * destination (`port`: address and port; `addr`: address, a service on every port), or, for a
+ * fwmark service, by the packet's mark and the connection's backend. */
+type CountEntry =
+  | { kind: 'mark'; family: 4 | 6; chain: string; keys: Json[] }
+  | { kind: 'port' | 'addr'; family: 4 | 6; protocol: Protocol; chain: string; keys: Json[] };
+
+/** The forward chain: every forwarded packet of a balanced connection is counted, so it must not
+ * walk one rule per service or per backend. At most one rule per (kind, family, protocol), each a
+ * verdict-map lookup keyed by the conntrack entry, in IPVS's lookup order (fwmark services, then
+ * address and port, then address on every port); the first hit goes to count-S, which counts the
+ * service and then its backend with one counter-map lookup. A key claimed by two services counts
+ * in the first only. */
+function countDispatch(entries: CountEntry[]): Json[][] {
+  const dnatted = match(ct('status'), 'dnat', 'in');
+  const out: Json[][] = [];
+  const vmap = (key: Json, list: CountEntry[]) => {
+    const seen = new Set<string>();
+    const data: Json[] = [];
+    for (const e of list)
+      for (const k of e.keys) {
+        const id = JSON.stringify(k);
+        if (seen.has(id)) continue;
+        seen.add(id);
+        data.push([k, { goto: { target: e.chain } }]);
+      }
+    return { vmap: { key, data: { set: data } } };
+  };
+  for (const family of [4, 6] as const) {
+    const ip = ipProto(family);
+    const marks = entries.filter((e) => e.kind === 'mark' && e.family === family);
+    if (marks.length > 0) out.push([dnatted, match(meta('nfproto'), family === 4 ? 'ipv4' : 'ipv6'), vmap({ concat: [meta('mark'), ct(`${ip} saddr`, 'reply')] }, marks)]);
+  }
+  for (const kind of ['port', 'addr'] as const)
+    for (const family of [4, 6] as const)
+      for (const protocol of ['tcp', 'udp'] as const) {
+        const list = entries.filter((e) => e.kind === kind && e.family === family && e.protocol === protocol);
+        if (list.length === 0) continue;
+        const daddr = ct(`${ipProto(family)} daddr`, 'original');
+        // (`ct original proto-dst` in a key is typed only after the protocol is stated)
+        out.push([dnatted, match(meta('l4proto'), protocol), vmap(kind === 'port' ? { concat: [daddr, ct('proto-dst', 'original')] } : daddr, list)]);
+      }
+  return out;
 }
 
 function buildService(s: Service): Built {
@@ -327,7 +384,11 @@ function buildService(s: Service): Built {
   })();
 
   const svcRules: Json[][] = [[{ counter: n.conn }]];
-  const countRules: Json[][] = [[{ counter: n.pkts }]];
+  // Per-backend packet counting (forward path, every packet): one counter-map lookup keyed by
+  // the conntrack reply source (the backend's address, and port where the reply port is known),
+  // so the cost does not grow with the number of backends. Keys seen twice keep the first.
+  const byAddrPort = new Map<string, [Json, string]>();
+  const byAddr = new Map<string, [Json, string]>();
   for (const b of backends) {
     const bn = n.backend(b);
     out.chains.push(bn.chain);
@@ -348,24 +409,33 @@ function buildService(s: Service): Built {
     // (A fwmark service's protocol is unknown, and nft can type `ct reply proto-src` only after
     // one protocol: there the backend's address alone identifies it.)
     const replyPort = m.kind === 'address' ? (b.port ?? m.port) : undefined;
-    countRules.push([
-      match(ct(`${ip} saddr`, 'reply'), b.address),
-      ...(replyPort === undefined ? [] : [proto, match(ct('proto-src', 'reply'), replyPort)]),
-      { counter: bn.pkts },
-    ]);
+    if (replyPort === undefined) {
+      if (!byAddr.has(b.address)) byAddr.set(b.address, [b.address, bn.pkts]);
+    } else {
+      const k = `${b.address}/${replyPort}`;
+      if (!byAddrPort.has(k)) byAddrPort.set(k, [{ concat: [b.address, replyPort] }, bn.pkts]);
+    }
   }
   if (backends.length > 0) {
     const { key, slots } = selector(s, backends);
     const data = slotRuns(slots).map(([from, to, i]) => [from === to ? from : { range: [from, to] }, { goto: { target: n.backend(backends[i] as Backend).chain } }]);
     svcRules.push([{ vmap: { key, data: { set: data } } }]);
     out.chains.push(n.count);
-    // A fwmark service has no original destination to match: its conntrack entries are found
-    // by their backends (a backend shared with another service is then counted in both).
-    out.countGate =
-      m.kind === 'fwmark'
-        ? [dnatted, match(meta('nfproto'), nfproto), match(ct(`${ip} saddr`, 'reply'), anySet(backends.map((b) => b.address))), { jump: { target: n.count } }]
-        : [dnatted, ...original, { jump: { target: n.count } }];
+    const countRules: Json[][] = [[{ counter: n.pkts }]];
+    if (byAddrPort.size > 0) {
+      // (`ct reply proto-src` in a key is typed only after the protocol is stated)
+      const key = { concat: [ct(`${ip} saddr`, 'reply'), ct('proto-src', 'reply')] };
+      countRules.push([match(meta('l4proto'), l4 as Protocol), { counter: { map: { key, data: { set: [...byAddrPort.values()] } } } }]);
+    }
+    if (byAddr.size > 0) countRules.push([{ counter: { map: { key: ct(`${ip} saddr`, 'reply'), data: { set: [...byAddr.values()] } } } }]);
     out.rules.push({ chain: n.count, rules: countRules });
+    // The forward chain finds this chain by one verdict-map lookup (see countDispatch).
+    out.count =
+      m.kind === 'fwmark'
+        ? { kind: 'mark', family: s.family, chain: n.count, keys: [...new Set(backends.map((b) => b.address))].map((a) => ({ concat: [m.mark, a] })) }
+        : m.port === undefined
+          ? { kind: 'addr', family: s.family, protocol: m.protocol, chain: n.count, keys: m.addresses }
+          : { kind: 'port', family: s.family, protocol: m.protocol, chain: n.count, keys: m.addresses.map((a) => ({ concat: [a, m.port] })) };
   }
   // Empty pool: svc-S only counts, and the connection goes on unbalanced to the balancer itself.
   out.rules.unshift({ chain: n.svc, rules: svcRules });
@@ -601,9 +671,9 @@ export function buildRuleset(state: DesiredState, opts: RulesetOptions = {}): Ru
   for (const b of built) {
     cmds.push(rule(t, 'services', b.dispatch));
     if (b.post) cmds.push(rule(t, 'nat_post', b.post));
-    if (b.countGate) cmds.push(rule(t, 'count_fwd', b.countGate));
-    for (const c of b.rules) for (const r of c.rules) cmds.push(rule(t, c.chain, r));
   }
+  for (const r of countDispatch(built.flatMap((b) => (b.count ? [b.count] : [])))) cmds.push(rule(t, 'count_fwd', r));
+  for (const b of built) for (const c of b.rules) for (const r of c.rules) cmds.push(rule(t, c.chain, r));
   for (const b of drBuilt) {
     const ref = { family: DR_FAMILY, table: b.table };
     cmds.push(rule(ref, 'ingress', b.dispatch));

@@ -62,6 +62,15 @@ const STATES: Record<string, DesiredState> = {
   dh: { services: [web({ algorithm: 'dh' })] },
   mh: { services: [web({ algorithm: 'mh' })] },
   persistence: { services: [web({ persistence: { timeoutS: 300, granularity: '255.255.255.0' } })] },
+  mixed: {
+    services: [
+      web(),
+      { id: 'fw7', family: 4, match: { kind: 'fwmark', mark: 7 }, algorithm: 'wrr', backends: [be('198.51.100.1'), be('198.51.100.2', 2, 443)] },
+      { id: 'fw8', family: 6, match: { kind: 'fwmark', mark: 8 }, algorithm: 'rr', backends: [be('2001:db8:1::1')] },
+      web({ id: 'dns', match: { kind: 'address', addresses: ['192.0.2.100', '192.0.2.101'], protocol: 'udp' }, backends: [be('198.51.100.1'), be('198.51.100.2', 1, 53)] }),
+      web({ id: 'web6', family: 6, match: { kind: 'address', addresses: ['2001:db8::100'], port: 80, protocol: 'tcp' }, backends: [be('2001:db8:1::1', 1, 8080), be('2001:db8:1::2')] }),
+    ],
+  },
   fwmark: {
     services: [
       web(),
@@ -117,15 +126,34 @@ test('rr: numgen inc mod N, one slot per backend, each backend chain counts and 
   ]);
   assert.deepEqual(names.services.web, { conn: 'conn-web', pkts: 'pkts-web' });
   assert.deepEqual(names.backends.web?.['198.51.100.1:8080'], { conn: `conn-web-${k1}`, pkts: `pkts-web-${k1}` });
-  // packets both ways, found by the conntrack entry: the service's original tuple, the backend's reply source
-  assert.deepEqual(rules(doc, 'count_fwd')[0], [
-    { match: { op: 'in', left: { ct: { key: 'status' } }, right: 'dnat' } },
-    { match: { op: '==', left: { ct: { key: 'ip daddr', dir: 'original' } }, right: '192.0.2.100' } },
-    { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
-    { match: { op: '==', left: { ct: { key: 'proto-dst', dir: 'original' } }, right: 80 } },
-    { jump: { target: 'count-web' } },
+  // packets both ways, found by the conntrack entry: one verdict-map lookup by the original
+  // destination, then one counter-map lookup by the backend's reply source (no rule per backend)
+  assert.deepEqual(rules(doc, 'count_fwd'), [
+    [
+      { match: { op: 'in', left: { ct: { key: 'status' } }, right: 'dnat' } },
+      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
+      {
+        vmap: {
+          key: { concat: [{ ct: { key: 'ip daddr', dir: 'original' } }, { ct: { key: 'proto-dst', dir: 'original' } }] },
+          data: { set: [[{ concat: ['192.0.2.100', 80] }, { goto: { target: 'count-web' } }]] },
+        },
+      },
+    ],
   ]);
-  assert.deepEqual(rules(doc, 'count-web')[1]?.at(-1), { counter: `pkts-web-${k1}` });
+  assert.deepEqual(rules(doc, 'count-web'), [
+    [{ counter: 'pkts-web' }],
+    [
+      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'tcp' } },
+      {
+        counter: {
+          map: {
+            key: { concat: [{ ct: { key: 'ip saddr', dir: 'reply' } }, { ct: { key: 'proto-src', dir: 'reply' } }] },
+            data: { set: [1, 2, 3].map((i) => [{ concat: [`198.51.100.${i}`, 8080] }, `pkts-web-198.51.100.${i}_3a8080`]) },
+          },
+        },
+      },
+    ],
+  ]);
   assert.deepEqual(rules(doc, 'nat_post'), [], 'no snat unless asked');
 });
 
@@ -232,6 +260,50 @@ test('fwmark: matched by meta mark, before address services (as IPVS looks them 
   assert.deepEqual(rules(doc, 'be-fw7-198.51.100.2_3a443')[1], [
     { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: { set: ['tcp', 'udp'] } } },
     { dnat: { family: 'ip', addr: '198.51.100.2', port: 443 } },
+  ]);
+});
+
+test('counting: the forward chain has one rule per kind of key, not per service or backend', () => {
+  const many = (n: number) => Array.from({ length: n }, (_, i) => be(`198.51.100.${i + 1}`, 1, 8080));
+  const svc = (id: string, addr: string, n: number, over: Partial<Service> = {}) => web({ id, match: { kind: 'address', addresses: [addr], port: 80, protocol: 'tcp' }, backends: many(n), ...over });
+  const small = buildRuleset({ services: [svc('a', '192.0.2.100', 3)] }).document;
+  const big = buildRuleset({ services: [svc('a', '192.0.2.100', 100), svc('b', '192.0.2.101', 100), svc('c', '192.0.2.102', 50)] }).document;
+  assert.equal(rules(big, 'count_fwd').length, rules(small, 'count_fwd').length, 'services share one dispatch rule');
+  assert.equal(rules(big, 'count-a').length, rules(small, 'count-a').length, 'backends share one counter map');
+  const data = (rules(big, 'count_fwd')[0]?.[2] as { vmap: { data: { set: Array<[unknown, { goto: { target: string } }]> } } }).vmap.data.set;
+  assert.deepEqual(data.map(([, v]) => v.goto.target), ['count-a', 'count-b', 'count-c']);
+  // fwmark services first, keyed by mark and backend; then address and port; then address on every port
+  const { document: mixed } = buildRuleset({
+    services: [web(), { id: 'fw7', family: 4, match: { kind: 'fwmark', mark: 7 }, algorithm: 'wrr', backends: [be('198.51.100.1'), be('198.51.100.2', 2, 443)] }, ...(STATES.snat as DesiredState).services.map((s) => ({ ...s, id: 'dns' }))],
+  });
+  const fwd = rules(mixed, 'count_fwd');
+  assert.equal(fwd.length, 3);
+  assert.deepEqual(fwd[0], [
+    { match: { op: 'in', left: { ct: { key: 'status' } }, right: 'dnat' } },
+    { match: { op: '==', left: { meta: { key: 'nfproto' } }, right: 'ipv4' } },
+    {
+      vmap: {
+        key: { concat: [{ meta: { key: 'mark' } }, { ct: { key: 'ip saddr', dir: 'reply' } }] },
+        data: { set: [[{ concat: [7, '198.51.100.1'] }, { goto: { target: 'count-fw7' } }], [{ concat: [7, '198.51.100.2'] }, { goto: { target: 'count-fw7' } }]] },
+      },
+    },
+  ]);
+  assert.deepEqual((fwd[1]?.[2] as { vmap: { data: { set: unknown[] } } }).vmap.data.set, [[{ concat: ['192.0.2.100', 80] }, { goto: { target: 'count-web' } }]]);
+  assert.deepEqual(fwd[2]?.slice(1), [
+    { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'udp' } },
+    { vmap: { key: { ct: { key: 'ip daddr', dir: 'original' } }, data: { set: [['192.0.2.100', { goto: { target: 'count-dns' } }], ['192.0.2.101', { goto: { target: 'count-dns' } }]] } } },
+  ]);
+  // a fwmark service's backends by address alone; a service on every port: by address where the backend keeps the client's port
+  assert.deepEqual(rules(mixed, 'count-fw7')[1], [
+    { counter: { map: { key: { ct: { key: 'ip saddr', dir: 'reply' } }, data: { set: [['198.51.100.1', 'pkts-fw7-198.51.100.1'], ['198.51.100.2', 'pkts-fw7-198.51.100.2_3a443']] } } } },
+  ]);
+  const anyPort = buildRuleset({ services: [web({ id: 'dns', match: { kind: 'address', addresses: ['192.0.2.100'], protocol: 'udp' }, backends: [be('198.51.100.1'), be('198.51.100.2', 1, 53)] })] }).document;
+  assert.deepEqual(rules(anyPort, 'count-dns').slice(1), [
+    [
+      { match: { op: '==', left: { meta: { key: 'l4proto' } }, right: 'udp' } },
+      { counter: { map: { key: { concat: [{ ct: { key: 'ip saddr', dir: 'reply' } }, { ct: { key: 'proto-src', dir: 'reply' } }] }, data: { set: [[{ concat: ['198.51.100.2', 53] }, 'pkts-dns-198.51.100.2_3a53']] } } } },
+    ],
+    [{ counter: { map: { key: { ct: { key: 'ip saddr', dir: 'reply' } }, data: { set: [['198.51.100.1', 'pkts-dns-198.51.100.1']] } } } }],
   ]);
 });
 
