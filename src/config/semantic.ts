@@ -1,6 +1,7 @@
 // Checks beyond shape, on a config that passed the schema: the ones keepalived makes when it
 // links sections together, plus the wire constraints of VRRP itself.
 
+import { readdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Diagnostic, PositionMap } from './diagnostics.ts';
@@ -30,7 +31,58 @@ export function instanceVersion(config: Config, inst: VrrpInstanceConfig): 2 | 3
 function hostInterfaces(): Map<string, string[]> {
   const m = new Map<string, string[]>();
   for (const [name, addrs] of Object.entries(networkInterfaces())) m.set(name, (addrs ?? []).map((a) => a.address));
+  // os.networkInterfaces() lists only interfaces with an address; a link without one exists too
+  try {
+    for (const name of readdirSync('/sys/class/net')) if (!m.has(name)) m.set(name, []);
+  } catch {
+    // no sysfs (not Linux): the addressed interfaces are all we know
+  }
   return m;
+}
+
+function missingTracked(owner: string, ifname: string): string {
+  return `tracked interface ${ifname} does not exist on this host; it counts as down until it appears (keepalived 2.2.7: "(${owner}) tracked interface ${ifname} doesn't exist", and without dynamic_interfaces it does not start)`;
+}
+
+type At = (path: Array<string | number>, severity: Diagnostic['severity'], message: string) => void;
+
+/** An address owner's priority never moves: keepalived 2.2.7 drops its weighted trackers (and
+ * makes a track_file of the default weight 1 unweighted) at start, in these words; the
+ * built-in trackers resolve them the same way (plugins/track-file/config.ts and its siblings). */
+function ownerTracking(config: Config, name: string, inst: VrrpInstanceConfig, at: At): void {
+  const p = ['vrrp_instance', name];
+  inst.track_interface.forEach((t, i) => {
+    if (t.name !== inst.interface && (t.weight ?? 0) !== 0) at([...p, 'track_interface', i], 'warning', `(${name}) ignoring ${t.name} tracked interface due to address owner`);
+  });
+  inst.track_script.forEach((t, i) => {
+    const sc = config.vrrp_script[t.name];
+    if (sc && (t.weight ?? sc.weight) !== 0) at([...p, 'track_script', i], 'warning', `(${name}) ignoring tracked script ${t.name} with weights due to address_owner`);
+  });
+  inst.track_file.forEach((t, i) => {
+    const f = config.vrrp_track_file[t.name];
+    const w = t.weight ?? f?.weight;
+    if (!f || w === 0) return;
+    at(
+      [...p, 'track_file', i],
+      'warning',
+      w === 1
+        ? `(${name}) ignoring weight from tracked file ${t.name} due to address_owner. specify weight 0 (a non-zero value holds it in FAULT)`
+        : `(${name}) ignoring tracked file ${t.name} with weight ${w} due to address_owner`,
+    );
+  });
+  inst.track_process.forEach((t, i) => {
+    const pr = config.vrrp_track_process[t.name];
+    const w = t.weight ?? pr?.weight;
+    if (!pr || w === 0) return;
+    // keepalived 2.2.7 says nothing here; it never moves an owner's priority either
+    at(
+      [...p, 'track_process', i],
+      'warning',
+      w === 1
+        ? `(${name}) track_process ${t.name}: the default weight is ignored for the address owner; a lost quorum holds it in FAULT (as weight 0)`
+        : `(${name}) track_process ${t.name}: weight ${w} ignored for the address owner (its priority stays 255)`,
+    );
+  });
 }
 
 export function checkSemantics(config: Config, positions: PositionMap, opts: SemanticOptions = {}): Diagnostic[] {
@@ -114,9 +166,21 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
     if (inst.priority === 255) {
       const owns = inst.virtual_ipaddress.some((v) => hostAddrs?.includes(v.address.split('/')[0] ?? ''));
       if (!owns) {
-        at([...p, 'priority'], 'warning', `priority 255 is for the address owner, but no virtual address is an address of ${inst.interface} here; keepalived runs it as 254`);
+        at(
+          [...p, 'priority'],
+          'warning',
+          `priority 255 is for the address owner, but no virtual address is an address of ${inst.interface} here; it runs at 255 all the same, as in keepalived 2.2.7: Master at once, preempting every other router, tracking weights ignored`,
+        );
       }
+      ownerTracking(config, name, inst, at);
     }
+
+    // a tracked interface: keepalived 2.2.7 skips its own interface, and refuses to start when
+    // one does not exist (unless dynamic_interfaces); vigil tracks it as down until it appears
+    inst.track_interface.forEach((t, i) => {
+      if (t.name === inst.interface) at([...p, 'track_interface', i], 'warning', `Ignoring track_interface ${t.name} since own interface (keepalived's words; it is tracked as the instance's interface)`);
+      else if (!ifaces.has(t.name)) at([...p, 'track_interface', i], 'warning', missingTracked(name, t.name));
+    });
   }
 
   for (const [name, script] of Object.entries(config.vrrp_script)) {
@@ -134,6 +198,9 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
     });
     if (families.size > 1) at(['vrrp_sync_group', name, 'group'], 'error', 'a sync group cannot mix IPv4 and IPv6 instances');
     if (group.group.length === 1) at(['vrrp_sync_group', name, 'group'], 'warning', 'a sync group of one instance does nothing');
+    group.track_interface.forEach((t, i) => {
+      if (!ifaces.has(t.name)) at(['vrrp_sync_group', name, 'track_interface', i], 'warning', missingTracked(name, t.name));
+    });
   }
   // the load balancer (virtual_server, virtual_server_group): lvs-semantic.ts
   out.push(...checkLvs(config, positions, opts.subnets ? { subnets: opts.subnets } : {}));

@@ -232,7 +232,7 @@ describe('bad configs: each problem with its exact place', () => {
     [
       'priority 255 without owning an address',
       MINIMAL.replace('    interface eth0\n', '    interface eth0\n    priority 255\n'),
-      ['F:3:5: vrrp_instance.VI_1.priority: warning: priority 255 is for the address owner, but no virtual address is an address of eth0 here; keepalived runs it as 254'],
+      ['F:3:5: vrrp_instance.VI_1.priority: warning: priority 255 is for the address owner, but no virtual address is an address of eth0 here; it runs at 255 all the same, as in keepalived 2.2.7: Master at once, preempting every other router, tracking weights ignored'],
     ],
     [
       'a number that is not one',

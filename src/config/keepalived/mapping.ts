@@ -79,6 +79,13 @@ const GLOBAL_UNSUPPORTED = new Set([
   'nftables_ifindex',
 ]);
 
+/** Keywords keepalived accepts that change nothing in vigil, with the reason (said by -t). */
+const NO_EFFECT: Record<string, string> = {
+  vrrp_skip_check_adv_addr: "vigil never drops an advert whose address list differs from its own (it counts them: vigil status), so there is no check to skip",
+  skip_check_adv_addr: "vigil never drops an advert whose address list differs from its own (it counts them: vigil status), so there is no check to skip",
+  debug: 'keepalived 2.2.7 documents it as "Debug level, not implemented yet"',
+};
+
 const INSTANCE_UNSUPPORTED = new Set([
   'lvs_sync_daemon_interface',
   'kernel_rx_buf_size',
@@ -254,17 +261,31 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
         named(st, 'vrrp_sync_group', out, ctx, (o, path) =>
           mapBlock(st, path, SYNC_KEYS, SYNC_UNSUPPORTED, o, ctx, (s) => {
             if (s.keyword === 'group') {
+              if (o.group !== undefined) {
+                // keepalived 2.2.7 keeps the first list
+                warn(ctx, s, [...path, 'group'], `Group list already specified for sync group ${String(path[1])}; this one is ignored, as keepalived 2.2.7 ignores it (list every member in one group { })`);
+                return true;
+              }
+              if (!blockOk(s, [...path, 'group'], ctx)) return true;
               o.group = (s.block ?? []).flatMap((x) => [x.keyword, ...x.args.map((a) => a.text)]);
               ctx.positions.set([...path, 'group'], s);
               return true;
             }
             if (s.keyword === 'track_script' || s.keyword === 'track_interface') {
-              o[s.keyword] = trackedList(s, [...path, s.keyword], ctx);
+              if (blockOk(s, [...path, s.keyword], ctx)) o[s.keyword] = trackedList(s, [...path, s.keyword], ctx);
               return true;
             }
             if (!SYNC_KEYS[s.keyword] && !SYNC_UNSUPPORTED.has(s.keyword)) {
-              // keepalived 1.x listed members bare; keepalived 2 reports them and goes on
-              warn(ctx, s, [...path, s.keyword], `unknown keyword '${s.keyword}' (members belong in group { ... }); ignored`);
+              // keepalived 1.x listed members bare; keepalived 2.2.7 reports "Unknown keyword" and
+              // ignores the line, and a group left without a group { } block is removed ("Sync
+              // group G has no virtual router(s). removing"): its instances no longer move together
+              const hasList = (st.block ?? []).some((x) => x.keyword === 'group');
+              warn(
+                ctx,
+                s,
+                [...path, s.keyword],
+                `unknown keyword '${s.keyword}': members belong in group { ... }; ignored, as keepalived 2.2.7 ignores it${hasList ? '' : ' (with no group { } block the sync group is removed: its instances do not move together)'}`,
+              );
               return true;
             }
             return false;
@@ -280,7 +301,22 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
     }
   }
   dropUnusable(out, ctx);
+  checkGarpIntervals(out.global_defs as Obj, ctx);
   return out;
+}
+
+/** keepalived 2.2.7 reads vrrp_garp_interval / vrrp_gna_interval as seconds in
+ * [0.000001, 4294.967295]; anything else (0 included) is "invalid" and the line is ignored,
+ * which leaves the default: no delay between announcements. */
+function checkGarpIntervals(globals: Obj, ctx: Ctx): void {
+  for (const key of ['vrrp_garp_interval', 'vrrp_gna_interval']) {
+    const v = globals[key];
+    if (typeof v !== 'number' || (v >= 0.000001 && v <= 4294.967295)) continue;
+    const path = ['global_defs', key];
+    const why = v < 0 ? `negative number '${v}'` : `number '${v}' outside range [0.000001, 4294.967295]`;
+    ctx.diagnostics.push({ ...ctx.positions.get(path), severity: 'warning', field: path.join('.'), message: `${key} '${v}' is invalid (${why}); ignored, as keepalived ignores it: no delay between announcements` });
+    delete globals[key];
+  }
 }
 
 /** What keepalived disables with a warning rather than refusing the config: a vrrp_script
@@ -311,7 +347,7 @@ function dropUnusable(out: Obj, ctx: Ctx): void {
   for (const [name, g] of Object.entries(groups)) {
     if (g.group === undefined) {
       const path = ['vrrp_sync_group', name];
-      ctx.diagnostics.push({ ...ctx.positions.get(path), severity: 'warning', field: path.join('.'), message: 'sync group has no instances; ignored' });
+      ctx.diagnostics.push({ ...ctx.positions.get(path), severity: 'warning', field: path.join('.'), message: `Sync group ${name} has no virtual router(s). removing (keepalived's words): its instances run on their own` });
       delete groups[name];
     }
   }
@@ -346,7 +382,8 @@ function mapBlock(
     if (kind) {
       setAt(o, s.keyword, scalar(s, kind, path, ctx), fieldPath, s, ctx);
     } else if (unsupported.has(s.keyword)) {
-      warn(ctx, s, fieldPath, `'${s.keyword}' is not supported by vigil yet; ignored`);
+      const reason = NO_EFFECT[s.keyword];
+      warn(ctx, s, fieldPath, reason ? `'${s.keyword}' accepted, no effect: ${reason}` : `'${s.keyword}' is not supported by vigil yet; ignored`);
     } else {
       error(ctx, s, fieldPath, `unknown keyword '${s.keyword}'`);
     }
@@ -404,6 +441,7 @@ function mapSmtp(s: Statement, globals: Obj, ctx: Ctx): boolean {
 function mapInstance(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
   mapBlock(st, path, INSTANCE_KEYS, INSTANCE_UNSUPPORTED, o, ctx, (s) => {
     const fieldPath = [...path, s.keyword];
+    if (INSTANCE_BLOCKS.has(s.keyword) && !blockOk(s, fieldPath, ctx)) return true;
     switch (s.keyword) {
       case 'preempt':
         o.nopreempt = false;
@@ -452,9 +490,12 @@ function mapInstance(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
       case 'track_interface':
       case 'track_script':
       case 'track_file':
-      case 'track_process':
-        o[s.keyword] = trackedList(s, fieldPath, ctx);
+      case 'track_process': {
+        // a second block adds to the first, as in keepalived
+        const before = (o[s.keyword] as Obj[] | undefined) ?? [];
+        o[s.keyword] = [...before, ...trackedList(s, fieldPath, ctx, before.length)];
         return true;
+      }
       case 'use_vmac':
         o.use_vmac = s.args[0]?.text ?? true;
         return true;
@@ -498,6 +539,43 @@ function mapTrackProcess(st: Statement, path: Path, o: Obj, ctx: Ctx): void {
         return false;
     }
   });
+}
+
+/** Instance keywords whose entries are in a { } block. */
+const INSTANCE_BLOCKS = new Set([
+  'authentication',
+  'unicast_peer',
+  'virtual_ipaddress',
+  'virtual_ipaddress_excluded',
+  'virtual_routes',
+  'virtual_rules',
+  'track_interface',
+  'track_script',
+  'track_file',
+  'track_process',
+]);
+
+/** A block keyword with words after it. keepalived 2.2.7 says "Block X has extra parameters
+ * W ..." and ignores the words; with no `{` after them it reads the lines that follow as the
+ * block's entries, up to the next `}` (`track_interface eth0` then tracks interfaces named
+ * `virtual_ipaddress`, `{`, ..., and keepalived refuses to start: "Non-existent interface
+ * specified in configuration"). vigil: the words ignored with a warning when a block follows,
+ * an error when none does. False when there is no block to read. */
+function blockOk(s: Statement, path: Path, ctx: Ctx): boolean {
+  const words = s.args.map((a) => a.text).join(' ');
+  if (s.block) {
+    if (words) warn(ctx, s, path, `Block ${s.keyword} has extra parameters ${words} ...; ignored, as keepalived ignores them`);
+    return true;
+  }
+  error(
+    ctx,
+    s,
+    path,
+    words
+      ? `${s.keyword} takes a { } block: write '${s.keyword} { ${words} }'. keepalived 2.2.7 reports "Block ${s.keyword} has extra parameters ${s.args[0]?.text ?? ''} ..." and reads the lines after it as the block, up to the next '}'`
+      : `${s.keyword} takes a { } block`,
+  );
+  return false;
 }
 
 function addressList(s: Statement, path: Path, ctx: Ctx): string[] {
@@ -545,17 +623,17 @@ function vipList(s: Statement, path: Path, ctx: Ctx): Obj[] {
   return out;
 }
 
-function trackedList(s: Statement, path: Path, ctx: Ctx): Obj[] {
+function trackedList(s: Statement, path: Path, ctx: Ctx, start = 0): Obj[] {
   const out: Obj[] = [];
   for (const a of s.block ?? []) {
     const t: Obj = { name: a.keyword };
     if (a.args[0]?.text === 'weight') {
       const w = Number(a.args[1]?.text);
-      if (!Number.isInteger(w)) error(ctx, a, [...path, out.length, 'weight'], `weight must be an integer, got '${a.args[1]?.text ?? ''}'`);
+      if (!Number.isInteger(w)) error(ctx, a, [...path, start + out.length, 'weight'], `weight must be an integer, got '${a.args[1]?.text ?? ''}'`);
       else t.weight = w;
       if (a.args[2]?.text === 'reverse') t.reverse = true;
     }
-    ctx.positions.set([...path, out.length], a);
+    ctx.positions.set([...path, start + out.length], a);
     out.push(t);
   }
   ctx.positions.set(path, s);
