@@ -1,6 +1,7 @@
 // Announcing virtual addresses after a takeover, so switches and neighbours learn at once where
 // they live: gratuitous ARP for IPv4 (sender = target = VIP, broadcast, from the interface MAC)
-// and unsolicited Neighbor Advertisements for IPv6 (override flag, to ff02::1, hop limit 255).
+// and unsolicited Neighbor Advertisements for IPv6 (override flag, to ff02::1, hop limit 255;
+// the router flag too while IPv6 forwarding is on for the interface, as keepalived does).
 //
 // ARP frames need an AF_PACKET socket, which raw-socket cannot open; koffi (a maintained FFI
 // with prebuilt binaries) calls libc's socket/sendto/close for it, with no native code of ours.
@@ -75,12 +76,29 @@ export function garpFrame(mac: Buffer, vip: string): Buffer {
   return f;
 }
 
+const NA_ROUTER = 0x80000000;
+const NA_OVERRIDE = 0x20000000;
+
+/** Whether the interface forwards IPv6, read now: keepalived sets the NA router flag from
+ * net.ipv6.conf.IFNAME.forwarding (which net.ipv6.conf.all.forwarding also writes). If the
+ * interface has no entry of its own, `all` decides. */
+export function ipv6Forwarding(ifname: string): boolean {
+  for (const conf of [ifname, 'all']) {
+    try {
+      return readFileSync(`/proc/sys/net/ipv6/conf/${conf}/forwarding`, 'utf8').trim() !== '0';
+    } catch {
+      // no such entry: try the next
+    }
+  }
+  return false;
+}
+
 /** The ICMPv6 body of an unsolicited Neighbor Advertisement for `vip` (checksum left to the
- * kernel). */
-export function unsolicitedNa(mac: Buffer, vip: string): Buffer {
+ * kernel): Override set, Solicited clear, Router set when `router` (the sender forwards). */
+export function unsolicitedNa(mac: Buffer, vip: string, router = false): Buffer {
   const m = Buffer.alloc(32);
   m[0] = 136; // Neighbor Advertisement
-  m.writeUInt32BE(0x20000000, 4); // Override; not Solicited; Router flag left clear
+  m.writeUInt32BE((router ? NA_ROUTER : 0) + NA_OVERRIDE, 4);
   ipToBytes(vip).copy(m, 8);
   m[24] = 2; // option: target link-layer address
   m[25] = 1; // 8 octets
@@ -115,8 +133,9 @@ export async function announce(ifname: string, vips: string[]): Promise<void> {
       sock.setOption(SOL_SOCKET, SO_BINDTODEVICE, dev, dev.length);
       sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255);
       sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_IF, interfaceIndex(ifname));
+      const router = ipv6Forwarding(ifname);
       for (const vip of v6) {
-        const na = unsolicitedNa(mac, vip);
+        const na = unsolicitedNa(mac, vip, router);
         await new Promise<void>((resolve, reject) =>
           sock.send(na, 0, na.length, 'ff02::1', null, (err) => (err ? reject(new Error(`${ifname}: neighbor advertisement for ${vip}: ${err.message}`)) : resolve())),
         );

@@ -1,8 +1,9 @@
 // A VRRP socket for one interface and one address family: IP protocol 112 over raw-socket.
 //
-// Sending: the kernel writes the IP header; we set the multicast interface and TTL / hop
-// limit 255, and the socket is bound to the device so several instances on several
-// interfaces never hear each other's traffic.
+// Sending: the kernel writes the IP header (or, for IPv4 from a chosen source, we do); we set
+// the multicast interface, TTL / hop limit 255 and TOS / traffic class 0xc0 (internetwork
+// control, as keepalived and FRR send), and the socket is bound to the device so several
+// instances on several interfaces never hear each other's traffic.
 // Receiving: IPv4 raw sockets deliver the IP header, so the codec checks the TTL and counts
 // a packet that is not 255 (RFC 5798 7.1). raw-socket cannot hand us the IPv6 hop limit (it has
 // no recvmsg ancillary data), so for IPv6 IPV6_MINHOPCOUNT makes the kernel drop such packets.
@@ -11,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import raw, { type RawSocket } from 'raw-socket';
 import { ipToBytes } from '../vrrp/ipaddr.ts';
 import { parseIpv4Packet } from '../vrrp/packet.ts';
-import { IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TTL, type Family } from '../vrrp/types.ts';
+import { IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TOS, VRRP_TTL, type Family } from '../vrrp/types.ts';
 
 // Linux socket option numbers (include/uapi/linux/in.h, in6.h, asm-generic/socket.h).
 const SOL_SOCKET = 1;
@@ -21,6 +22,7 @@ const IP_MULTICAST_IF = 32;
 const IP_MULTICAST_TTL = 33;
 const IP_MULTICAST_LOOP = 34;
 const IP_ADD_MEMBERSHIP = 35;
+const IP_TOS = 1;
 const IP_TTL = 2;
 const IP_HDRINCL = 3;
 const IPPROTO_IPV6 = 41;
@@ -29,6 +31,7 @@ const IPV6_MULTICAST_IF = 17;
 const IPV6_MULTICAST_HOPS = 18;
 const IPV6_MULTICAST_LOOP = 19;
 const IPV6_JOIN_GROUP = 20;
+const IPV6_TCLASS = 67;
 const IPV6_MINHOPCOUNT = 73;
 
 export interface ReceivedPacket {
@@ -81,6 +84,7 @@ export class VrrpSocket {
       this.sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_IF, ifindex);
       this.sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
       this.sock.setOption(IPPROTO_IPV6, IPV6_MINHOPCOUNT, VRRP_TTL);
+      this.sock.setOption(IPPROTO_IPV6, IPV6_TCLASS, VRRP_TOS);
       if (group) {
         const mreq = Buffer.alloc(20);
         ipToBytes(group).copy(mreq, 0);
@@ -90,6 +94,7 @@ export class VrrpSocket {
     } else {
       this.sock.setOption(IPPROTO_IP, IP_MULTICAST_TTL, VRRP_TTL);
       this.sock.setOption(IPPROTO_IP, IP_TTL, VRRP_TTL);
+      this.sock.setOption(IPPROTO_IP, IP_TOS, VRRP_TOS); // with IP_HDRINCL our header's TOS byte counts
       if (opts.source) this.sock.setOption(IPPROTO_IP, IP_HDRINCL, 1);
       this.sock.setOption(IPPROTO_IP, IP_MULTICAST_LOOP, 0);
       const mreqn = Buffer.alloc(12); // struct ip_mreqn: group, local address (any), ifindex
@@ -136,11 +141,12 @@ export class VrrpSocket {
   }
 }
 
-/** An IPv4 header for IP_HDRINCL sends: TTL 255, protocol 112; the kernel fills in the total
- * length's byte order, the id and the header checksum. */
+/** An IPv4 header for IP_HDRINCL sends: TOS 0xc0, TTL 255, protocol 112; the kernel fills in
+ * the total length's byte order, the id and the header checksum. */
 function ipv4Header(src: string, dst: string, payload: Buffer): Buffer {
   const ip = Buffer.alloc(20 + payload.length);
   ip[0] = 0x45;
+  ip[1] = VRRP_TOS;
   ip.writeUInt16BE(ip.length, 2);
   ip[8] = VRRP_TTL;
   ip[9] = IPPROTO_VRRP;

@@ -21,6 +21,9 @@ export const VRRP_GROUP_V4 = '224.0.0.18';
 export const VRRP_GROUP_V6 = 'ff02::12';
 /** A receiver drops any advert whose TTL / hop limit is not this. */
 export const VRRP_TTL = 255;
+/** IPv4 TOS / IPv6 traffic class of adverts: 0xc0, precedence 6 "internetwork control" (DSCP
+ * CS6), as keepalived and FRRouting's vrrpd send them. */
+export const VRRP_TOS = 0xc0;
 
 /** Priority 255: the router owns the virtual addresses. Priority 0: the Master is leaving. */
 export const PRIORITY_OWNER = 255;

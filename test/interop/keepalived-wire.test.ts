@@ -1,11 +1,13 @@
 // Interop on the wire, live on every CI run: Debian's keepalived runs in a network namespace,
 // tcpdump captures its adverts from a peer namespace, and vigil's codec must accept each one
-// with the configured fields and reproduce its bytes exactly. (test/vectors/keepalived.json
+// with the configured fields and reproduce its bytes exactly, and keepalived's IP marking must be
+// the one vigil sends (TOS / traffic class 0xc0; test/netns/wire-parity.test.ts has vigil's side). (test/vectors/keepalived.json
 // holds a stored copy of the same capture for the unit tests.)
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeAdvert, encodeAdvert } from '../../src/vrrp/packet.ts';
 import { canonicalIp } from '../../src/vrrp/ipaddr.ts';
+import { VRRP_TOS } from '../../src/vrrp/types.ts';
 import { isRoot } from '../lib/netns.ts';
 import { captureKeepalived, KEEPALIVED_CASES } from '../lib/keepalived-capture.ts';
 
@@ -17,6 +19,7 @@ describe('keepalived on the wire', { skip: isRoot ? false : 'needs root for netw
       const priorities = new Set<number>();
       for (const p of packets) {
         assert.equal(p.ttl, 255);
+        assert.equal(p.tos, VRRP_TOS, c.family === 4 ? 'IPv4 TOS' : 'IPv6 traffic class');
         assert.equal(p.dst, c.family === 4 ? '224.0.0.18' : 'ff02::12');
         const r = decodeAdvert(p.vrrp, {
           family: c.family,
