@@ -178,6 +178,8 @@ export interface VirtualServerQuorum {
   hysteresis: number;
   /** The sorry server serves now. */
   sorryServer: boolean;
+  /** The quorum the balancer starts with (keepalived's "Starting with quorum up/down"). */
+  initial?: boolean;
 }
 
 export type EventBody =

@@ -34,7 +34,7 @@ export class VirtualServerState {
     const w = this.weight();
     const up = w > 0 && w >= this.vs.quorum + this.vs.hysteresis;
     this.quorumUp = up;
-    if (up || this.vs.sorry) return [this.quorumEvent()];
+    if (up || this.vs.sorry) return [this.quorumEvent(true)];
     return [];
   }
 
@@ -94,7 +94,7 @@ export class VirtualServerState {
     return this.quorumEvent();
   }
 
-  private quorumEvent(): EventBody {
+  private quorumEvent(initial = false): EventBody {
     return {
       type: 'virtualserver.quorum',
       virtualServer: this.vs.name,
@@ -103,6 +103,7 @@ export class VirtualServerState {
       quorum: this.vs.quorum,
       hysteresis: this.vs.hysteresis,
       sorryServer: !!this.vs.sorry && !this.quorumUp,
+      ...(initial ? { initial } : {}),
     };
   }
 }

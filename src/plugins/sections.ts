@@ -6,6 +6,7 @@
 
 import { schema as awsVip } from '../../plugins/aws-vip/config.ts';
 import { schema as hetznerVip } from '../../plugins/hetzner-vip/config.ts';
+import { tuningSchema as smtpAlert } from '../../plugins/smtp-alert/config.ts';
 import { schema as webhook } from '../../plugins/webhook/config.ts';
 import { PluginSectionRegistry } from '../config/plugin-sections.ts';
 
@@ -14,5 +15,7 @@ export function builtinSections(): PluginSectionRegistry {
   r.register({ name: 'webhook', schema: webhook });
   r.register({ name: 'aws-vip', schema: awsVip });
   r.register({ name: 'hetzner-vip', schema: hetznerVip });
+  // only its tuning: the rest comes from keepalived's keywords
+  r.register({ name: 'smtp-alert', schema: smtpAlert });
   return r;
 }
