@@ -2,17 +2,20 @@
 // (src/control/socket.ts). The socket is found from the same -f / -p the daemon was started
 // with (or --socket), through the one function the daemon uses too.
 
-import { realpathSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import type { VigilEvent } from '../bus/events.ts';
 import { dirProblem, effectiveUid, trustedOwner } from '../config/file-trust.ts';
 import { loadConfigFile } from '../config/load.ts';
 import type { InstanceStatus } from '../daemon/engine.ts';
 import type { ReloadResult } from '../daemon/run.ts';
+import { SYSTEM_CONFIGS } from '../daemon/pid-file.ts';
 import { controlSocketPath, type ControlRequest, type ControlResponse, type ControlStatus } from '../control/socket.ts';
 
 export interface ControlCliOptions {
   file: string;
+  /** -f was given; without it, the host's daemon is looked for (see resolveSocket). */
+  fileGiven?: boolean | undefined;
   configId?: string | undefined;
   pidFile?: string | undefined;
   socket?: string | undefined;
@@ -29,15 +32,18 @@ export { CONTROL_COMMANDS, type ControlCommand } from './commands.ts';
 /** The socket a daemon started with these flags listens on. control.socket from the config
  * wins, as in the daemon; a config that does not load (being edited, unreadable) falls back
  * to the derived path. */
-export function resolveSocket(opts: Pick<ControlCliOptions, 'file' | 'configId' | 'pidFile' | 'socket'>): string {
+export function resolveSocket(opts: Pick<ControlCliOptions, 'file' | 'fileGiven' | 'configId' | 'pidFile' | 'socket'>): string {
   if (opts.socket) return controlSocketPath({ file: opts.file, socket: opts.socket });
+  // no -f: the host's daemon, whose config is the installed unit's /etc/vigil/vigil.yaml or
+  // keepalived's default (both give /run/vigil/vigil.sock; the first that exists may move it)
+  const file = opts.fileGiven === false ? (SYSTEM_CONFIGS.find((c) => existsSync(c)) ?? opts.file) : opts.file;
   let configured: string | undefined;
   try {
-    configured = loadConfigFile(opts.file, opts.configId ? { configId: opts.configId } : {}).config?.control.socket;
+    configured = loadConfigFile(file, opts.configId ? { configId: opts.configId } : {}).config?.control.socket;
   } catch {
     configured = undefined;
   }
-  return controlSocketPath({ file: opts.file, pidFile: opts.pidFile, socket: configured });
+  return controlSocketPath({ file, pidFile: opts.pidFile, socket: configured });
 }
 
 class ControlError extends Error {}
@@ -229,8 +235,12 @@ function table(rows: string[][]): string {
 }
 
 export function renderStatus(s: ControlStatus, now = Date.now()): string {
-  const d = s.daemon;
-  let text = `vigil ${d.version}, pid ${d.pid}, up ${formatAge(d.uptimeSeconds)}, config ${d.configFile}\n`;
+  const d: Omit<ControlStatus['daemon'], 'mainPid' | 'enginePid' | 'supervised'> & Partial<ControlStatus['daemon']> = s.daemon;
+  let text = `vigil ${d.version}, up ${formatAge(d.uptimeSeconds)}, config ${d.configFile}\n`;
+  // a daemon from before these fields said only `pid` (its engine's)
+  if (d.mainPid === undefined) text += `engine pid ${d.pid}\n`;
+  else if (d.supervised) text += `daemon pid ${d.mainPid} (the supervisor: signal this one), engine pid ${d.enginePid}\n`;
+  else text += `daemon pid ${d.mainPid} (signal this one; the engine runs in it, unsupervised)\n`;
   text += `reloads: ${s.engine.reloads.applied} applied, ${s.engine.reloads.rejected} rejected\n\n`;
   const rows = [['INSTANCE', 'STATE', 'PRIO', 'TRACKERS', 'MASTER', 'LAST TRANSITION', 'ADVERTS RX/TX', 'DROPS']];
   for (const i of s.engine.instances) {

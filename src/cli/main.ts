@@ -8,6 +8,7 @@ import { launch } from '../daemon/supervisor.ts';
 import { CONTROL_COMMANDS, type ControlCommand } from './commands.ts';
 import { setOperatorPidFile } from '../control/socket.ts';
 import { FACILITY_DAEMON, parseFacility } from '../daemon/syslog.ts';
+import { defaultPidFiles } from '../daemon/pid-file.ts';
 
 // The config reader (zod, YAML, the keepalived.conf parser) and the control client are imported
 // where a command needs them: the supervising parent, which runs for the daemon's whole life,
@@ -63,10 +64,15 @@ OPTIONS
   -D, --log-detail      debug lines too (dropped packets, supervisor details)
   -p, --pid FILE        the daemon's pid (the supervisor's, the one to signal; one file per
                         daemon, e.g. per namespace); its control socket is FILE with the
-                        extension replaced by .sock
-  -r, --vrrp_pid FILE   the engine's pid (the supervised child, keepalived's VRRP child)
+                        extension replaced by .sock. With neither -p nor -r: /run/vigil.pid
+                        for the host's daemon (-f /etc/vigil/vigil.yaml or keepalived's
+                        default config), /run/vigil/NAME-HASH.pid for any other config;
+                        not taken from another running daemon
+  -r, --vrrp_pid FILE   the engine's pid (the supervised child, keepalived's VRRP child);
+                        default /run/vigil_vrrp.pid, /run/vigil/NAME-HASH_vrrp.pid
       --no-supervise    run the engine in this very process: no parent that restarts it
-      --socket PATH     status/events/reload: the control socket (default from -f/-p)
+      --socket PATH     status/events/reload: the control socket (default from -f/-p; with
+                        neither, the host's daemon's /run/vigil/vigil.sock)
       --json            status/events/reload: JSON output
   -v, --version         print the version and exit
   -h, --help            print this help and exit
@@ -95,7 +101,9 @@ EXIT STATUS
 
 FILES
   /etc/vigil/vigil.yaml, ${DEFAULT_CONFIG}    configuration
-  /run/vigil/                                 control sockets
+  /run/vigil.pid, /run/vigil_vrrp.pid         the host's daemon's pids (supervisor, engine)
+  /run/vigil/                                 control sockets, other daemons' pid files
+  /dev/log                                    syslog
   contrib/systemd/vigil.service               systemd unit (scripts/install.sh installs it)
 
 SEE ALSO
@@ -151,7 +159,7 @@ export async function main(argv: string[]): Promise<number> {
   const [command, operand] = positionals;
   if (command !== undefined && CONTROL_COMMANDS.includes(command)) {
     const { controlCommand } = await import('./control.ts');
-    return controlCommand(command as ControlCommand, { file: values['use-file'] ?? DEFAULT_CONFIG, configId, pidFile: values.pid, socket: values.socket, json: values.json });
+    return controlCommand(command as ControlCommand, { file: values['use-file'] ?? DEFAULT_CONFIG, fileGiven: values['use-file'] !== undefined, configId, pidFile: values.pid, socket: values.socket, json: values.json });
   }
   if (command === 'schema') {
     const { configJsonSchema } = await import('../config/schema.ts');
@@ -211,15 +219,21 @@ export async function main(argv: string[]): Promise<number> {
   }
   // the control socket follows the operator's -p, also in the forked engine (see socket.ts)
   setOperatorPidFile(values.pid);
+  const mode = values['engine-child'] ? 'child' : values['no-supervise'] ? 'none' : 'parent';
+  // keepalived writes pid files by default; so does vigil, when neither -p nor -r is given
+  // (pid-file.ts; the forked engine gets its file as -r from the supervisor)
+  const pidFiles =
+    mode !== 'child' && values.pid === undefined && values.vrrp_pid === undefined
+      ? { ...defaultPidFiles(file), defaultPidFiles: true }
+      : { pidFile: values.pid, vrrpPidFile: values.vrrp_pid };
   return launch({
     file,
     configId,
     detail: values['log-detail'] ?? false,
     console: values['log-console'] ?? false,
     syslogFacility: values['no-syslog'] ? undefined : facility,
-    pidFile: values.pid,
-    vrrpPidFile: values.vrrp_pid,
-    mode: values['engine-child'] ? 'child' : values['no-supervise'] ? 'none' : 'parent',
+    ...pidFiles,
+    mode,
     argv,
     entry: process.argv[1] ?? fileURLToPath(new URL('../../bin/vigil', import.meta.url)),
   });

@@ -13,7 +13,7 @@ export async function startControl(daemon: Daemon): Promise<void> {
   let socket: ControlSocket | undefined;
   try {
     socket = await startControlSocket(daemon);
-    daemon.log.info(`control socket ${socket.path}`);
+    daemon.log.info(`control socket ${socket.path}${socket.alias ? ` (also reached as ${socket.alias})` : ''}`);
     const s = socket;
     daemon.onStop(() => s.close());
   } catch (e) {

@@ -20,10 +20,9 @@
 // own buffer; a client that does not read fast enough is cut off once that buffer passes a
 // bound, with a last line saying so.
 
-import { createHash } from 'node:crypto';
-import { chmodSync, lstatSync, mkdirSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import { basename, extname, resolve } from 'node:path';
+import { dirname, extname, resolve } from 'node:path';
 import type { VigilEvent } from '../bus/events.ts';
 import type { EngineStatus } from '../daemon/engine.ts';
 import { configSecrets } from '../daemon/log.ts';
@@ -31,13 +30,16 @@ import type { Daemon, ReloadResult } from '../daemon/run.ts';
 import type { PluginStatus } from '../plugins/host.ts';
 import type { VirtualServerStatus } from '../lvs/balancer.ts';
 import { dirProblem, effectiveUid } from '../config/file-trust.ts';
+import { canonicalConfig, configStem, isSystemConfig } from '../daemon/pid-file.ts';
 
 export const DEFAULT_RUN_DIR = '/run/vigil';
 
 /** Where a daemon's control socket is, from what both the daemon and the CLI know: the
- * configured control.socket; else next to the pid file (one pid file per daemon is already
- * the rule for several daemons on a host); else a name in /run/vigil unique to the config
- * file's absolute path, so daemons with different configs never collide. */
+ * configured control.socket; else next to the pid file given with -p (one pid file per daemon
+ * is already the rule for several daemons on a host); else /run/vigil/vigil.sock for the host's
+ * daemon (config /etc/vigil/vigil.yaml or /etc/keepalived/keepalived.conf: `vigil status` with
+ * no flags finds it), and a name in /run/vigil unique to the config file's absolute path for
+ * any other config, so daemons with different configs never collide. */
 export function controlSocketPath(opts: { file: string; pidFile?: string | undefined; socket?: string | undefined; runDir?: string }): string {
   if (opts.socket) return resolve(opts.socket);
   if (opts.pidFile) {
@@ -45,21 +47,11 @@ export function controlSocketPath(opts: { file: string; pidFile?: string | undef
     const ext = extname(pid);
     return `${ext ? pid.slice(0, -ext.length) : pid}.sock`;
   }
-  const abs = canonical(opts.file);
-  const hash = createHash('sha256').update(abs).digest('hex').slice(0, 8);
-  const base = basename(abs, extname(abs));
-  return resolve(opts.runDir ?? DEFAULT_RUN_DIR, `${base}-${hash}.sock`);
+  if (isSystemConfig(opts.file)) return resolve(opts.runDir ?? DEFAULT_RUN_DIR, 'vigil.sock');
+  return resolve(opts.runDir ?? DEFAULT_RUN_DIR, `${configStem(opts.file)}.sock`);
 }
 
-/** The config's absolute path with symlinks resolved when it exists, so `-f conf` from its
- * directory and `-f /etc/x/conf` name the same daemon. */
-function canonical(file: string): string {
-  try {
-    return realpathSync(file);
-  } catch {
-    return resolve(file);
-  }
-}
+const canonical = canonicalConfig;
 
 const pkgVersion = (() => {
   try {
@@ -70,7 +62,14 @@ const pkgVersion = (() => {
 })();
 
 export interface DaemonInfo {
+  /** The engine's pid (the process that answers). */
   pid: number;
+  /** The daemon's pid, the one to signal (-p): the supervisor's, or the engine's own when it
+   * runs unsupervised. */
+  mainPid: number;
+  /** The engine's pid (-r, keepalived's VRRP child). */
+  enginePid: number;
+  supervised: boolean;
   uid: number | undefined;
   version: string;
   node: string;
@@ -92,11 +91,17 @@ export interface ControlStatus {
   lvs?: { virtualServers: VirtualServerStatus[]; applies: { done: number; failed: number; lastError?: string | undefined } };
 }
 
+/** Forked by the supervisor, which is still there (see supervisor.ts). */
+const supervised = () => process.env.VIGIL_SUPERVISED === '1' && process.connected === true;
+
 export function collectStatus(daemon: Daemon, socket?: string): ControlStatus {
   const uptime = process.uptime();
   return {
     daemon: {
       pid: process.pid,
+      mainPid: supervised() ? process.ppid : process.pid,
+      enginePid: process.pid,
+      supervised: supervised(),
       uid: process.getuid?.(),
       version: pkgVersion,
       node: process.version,
@@ -158,6 +163,9 @@ export interface ControlSocketOptions {
 
 export interface ControlSocket {
   readonly path: string;
+  /** The config-derived path, linked to `path` when -p put the socket elsewhere, so that
+   * `vigil status -f FILE` finds the daemon too (absent when taken or not needed). */
+  readonly alias?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -204,13 +212,23 @@ export async function startControlSocket(daemon: Daemon, opts: ControlSocketOpti
   });
   await listen(server, path);
   const inode = lstatSync(path).ino;
+  // -p moved the socket next to the pid file: a link at the config's own path lets `vigil
+  // status -f FILE` (or no flag at all, for the host's daemon) find it as well
+  const aliasWanted = opts.path === undefined && !daemon.config().control.socket ? controlSocketPath({ file: daemon.opts.file }) : undefined;
+  const alias = aliasWanted && aliasWanted !== path && (await linkAlias(aliasWanted, path)) ? aliasWanted : undefined;
 
   let closing: Promise<void> | undefined;
   return {
     path,
+    alias,
     close: () =>
       (closing ??= new Promise<void>((done) => {
         for (const c of clients) c.destroy();
+        try {
+          if (alias && readlinkSync(alias) === path) unlinkSync(alias);
+        } catch {
+          // already gone
+        }
         server.close(() => done());
         // only our own socket file: never one a later daemon put there
         try {
@@ -220,6 +238,33 @@ export async function startControlSocket(daemon: Daemon, opts: ControlSocketOpti
         }
       })),
   };
+}
+
+/** Links `alias` to the socket at `target`, unless the alias path is another live daemon's
+ * (its socket, or a link to one), not ours, or in a directory others could change. A link a
+ * crashed daemon left behind is replaced. Never throws: without the link, -p still finds it. */
+async function linkAlias(alias: string, target: string): Promise<boolean> {
+  try {
+    if (dirname(alias) === DEFAULT_RUN_DIR) mkdirSync(DEFAULT_RUN_DIR, { recursive: true, mode: 0o755 });
+    if (dirProblem(alias)) return false;
+    let st;
+    try {
+      st = lstatSync(alias);
+    } catch {
+      st = undefined;
+    }
+    if (st) {
+      if (st.isSymbolicLink() && readlinkSync(alias) === target) return true;
+      if (!st.isSymbolicLink() && !st.isSocket()) return false;
+      if (st.uid !== effectiveUid()) return false;
+      if (await answers(alias)) return false;
+      unlinkSync(alias);
+    }
+    symlinkSync(target, alias);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** A socket file left by a crashed run is replaced, but only if it is ours (owned by the

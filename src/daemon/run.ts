@@ -7,7 +7,7 @@
 // log); one that passes is applied as a diff (config.reloaded says what moved).
 
 import { createHash } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, extname, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { EventBus } from '../bus/bus.ts';
@@ -21,7 +21,7 @@ import { Balancer } from '../lvs/balancer.ts';
 import { NftDataPlane } from '../lvs/nft-dataplane.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
-import { writePidFile } from './pid-file.ts';
+import { removePidFile, writePidFile } from './pid-file.ts';
 import type { SyslogOptions } from './syslog.ts';
 
 export interface DaemonOptions {
@@ -195,7 +195,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
       await watcher?.close();
       for (const fn of stopFns.reverse()) await Promise.resolve().then(fn).catch((e: Error) => log.warn(`stop: ${e.message}`));
       await host.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
-      if (opts.pidFile) rmSync(opts.pidFile, { force: true });
+      if (opts.pidFile) removePidFile(opts.pidFile);
       log.info('stopped');
       log.flush();
       resolveStopped(0);

@@ -18,10 +18,9 @@
 // READY=1 / RELOADING=1 / WATCHDOG=1 over the IPC channel and the parent relays them.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { isSdNotifyMessage, reloadingState, sdNotify } from '../control/systemd.ts';
 import type { DaemonLogger } from './log.ts';
-import { writePidFile } from './pid-file.ts';
+import { claimDefaultPidFile, removePidFile, writePidFile } from './pid-file.ts';
 
 export interface SuperviseOptions {
   /** The command line to run the engine with (--engine-child is added). */
@@ -32,6 +31,9 @@ export interface SuperviseOptions {
   pidFile?: string | undefined;
   /** -r: the engine's pid file (written by the engine; removed here if the engine could not). */
   vrrpPidFile?: string | undefined;
+  /** The two files are the defaults (neither -p nor -r given): taken only when no other live
+   * process holds them, and a failure to write them is a warning. */
+  defaultPidFiles?: boolean;
   log: DaemonLogger;
   maxRestarts?: number;
   windowMs?: number;
@@ -54,14 +56,23 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
       log.warn(`systemd notify: ${(e as Error).message}`);
     }
   };
-  if (opts.pidFile) {
+  let { pidFile, vrrpPidFile } = opts;
+  if (opts.defaultPidFiles && pidFile) {
+    const claim = claimDefaultPidFile(pidFile);
+    if (!claim.ok) {
+      log.warn(`no pid files: ${claim.why}; vigil status/events/reload find this daemon by -f or --socket`);
+      pidFile = vrrpPidFile = undefined;
+    }
+  } else if (pidFile) {
     try {
-      writePidFile(opts.pidFile);
+      writePidFile(pidFile);
     } catch (e) {
       log.error((e as Error).message);
       return Promise.resolve(1);
     }
   }
+  // the engine writes its own file; a default one is handed down as its -r
+  const childArgv = opts.defaultPidFiles && vrrpPidFile ? [...opts.argv, '-r', vrrpPidFile] : opts.argv;
 
   // the child's environment: it knows it is supervised (and relays systemd messages through
   // us); NOTIFY_SOCKET is ours alone, so neither the engine nor its scripts talk to systemd
@@ -79,14 +90,14 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
     const finish = (code: number) => {
       for (const s of FORWARDED) process.off(s, handlers[s]);
       clearTimeout(restartTimer);
-      if (opts.pidFile) rmSync(opts.pidFile, { force: true });
+      if (pidFile) removePidFile(pidFile);
       log.flush();
       resolveExit(code);
     };
 
     const start = () => {
       restartTimer = undefined;
-      const c = fork(opts.entry, [...opts.argv, '--engine-child'], {
+      const c = fork(opts.entry, [...childArgv, '--engine-child'], {
         env,
         execArgv: process.execArgv,
         // the engine's log lines go straight to our stderr; the IPC channel carries the rest.
@@ -116,7 +127,7 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
         if (!everReady) {
           // it never came up (an invalid config, a missing file): restarting cannot help
           log.error(`supervisor: engine child ${c.pid} exited during start (${how}); not restarting`);
-          if (opts.vrrpPidFile) rmSync(opts.vrrpPidFile, { force: true });
+          if (vrrpPidFile) removePidFile(vrrpPidFile, c.pid);
           return finish(code || 1);
         }
         const now = performance.now(); // monotonic: a wall clock step must not reopen or shut the window
@@ -124,7 +135,7 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
         if (restarts.length >= maxRestarts) {
           log.error(`supervisor: engine child ${c.pid} died unexpectedly (${how}); ${restarts.length} restarts within ${windowMs / 1000} s already: giving up`);
           relay(`STATUS=engine died (${how}) too often; gave up`);
-          if (opts.vrrpPidFile) rmSync(opts.vrrpPidFile, { force: true });
+          if (vrrpPidFile) removePidFile(vrrpPidFile, c.pid);
           return finish(1);
         }
         restarts.push(now);
@@ -192,6 +203,8 @@ export interface LaunchOptions {
   pidFile?: string | undefined;
   /** -r */
   vrrpPidFile?: string | undefined;
+  /** pidFile and vrrpPidFile are the defaults (neither -p nor -r given). */
+  defaultPidFiles?: boolean;
   /** parent: supervise a forked engine (the default); child: the forked engine (--engine-child);
    * none: the engine in this process (--no-supervise). */
   mode: 'parent' | 'child' | 'none';
@@ -213,17 +226,32 @@ export async function launch(o: LaunchOptions): Promise<number> {
   const syslog = o.syslogFacility === undefined ? undefined : { ident: o.mode === 'parent' ? IDENT_PARENT : IDENT_VRRP, facility: o.syslogFacility };
   const log = createLogger({ detail: o.detail, console: o.console, syslog });
   const daemonOpts = { file: o.file, configId: o.configId, detail: o.detail, console: o.console, syslog: syslog && { ...syslog, ident: IDENT_VRRP } };
-  if (o.mode === 'parent') return supervise({ argv: o.argv, entry: o.entry, pidFile: o.pidFile, vrrpPidFile: o.vrrpPidFile, log });
+  if (o.mode === 'parent') return supervise({ argv: o.argv, entry: o.entry, pidFile: o.pidFile, vrrpPidFile: o.vrrpPidFile, defaultPidFiles: o.defaultPidFiles, log });
   const release = o.mode === 'child' ? engineChildGuard(log) : () => undefined;
   const { runDaemon } = await import('./run.ts');
   try {
     if (o.mode === 'child') return await runDaemon({ ...daemonOpts, pidFile: o.vrrpPidFile });
     // in-process, this one process is both keepalived's parent and its VRRP child
-    if (o.vrrpPidFile) writePidFile(o.vrrpPidFile);
+    let { pidFile, vrrpPidFile } = o;
+    let claimed: string | undefined; // a default pid file written here, not by runDaemon
+    if (o.defaultPidFiles && pidFile) {
+      const claim = claimDefaultPidFile(pidFile);
+      if (claim.ok) claimed = pidFile;
+      else {
+        log.warn(`no pid files: ${claim.why}; vigil status/events/reload find this daemon by -f or --socket`);
+        vrrpPidFile = undefined;
+      }
+      pidFile = undefined;
+    }
+    if (vrrpPidFile) {
+      if (o.defaultPidFiles) claimDefaultPidFile(vrrpPidFile);
+      else writePidFile(vrrpPidFile);
+    }
     try {
-      return await runDaemon({ ...daemonOpts, pidFile: o.pidFile });
+      return await runDaemon({ ...daemonOpts, pidFile });
     } finally {
-      if (o.vrrpPidFile) rmSync(o.vrrpPidFile, { force: true });
+      if (claimed) removePidFile(claimed);
+      if (vrrpPidFile) removePidFile(vrrpPidFile);
     }
   } finally {
     release();

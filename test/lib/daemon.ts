@@ -48,7 +48,8 @@ export function follow(child: ChildProcess): DaemonHandle {
 
 /** -l: the tests match the keepalived-like console lines, not the default JSON. */
 export function startVigil(lab: Lab, ns: string, configFile: string, extra: string[] = []): DaemonHandle {
-  return follow(lab.spawn(ns, process.execPath, [bin, '-n', '-l', '-D', '-f', configFile, ...extra]));
+  // -G: as keepalived's --no-syslog below, the test daemons keep out of the host's syslog
+  return follow(lab.spawn(ns, process.execPath, [bin, '-n', '-l', '-D', '-G', '-f', configFile, ...extra]));
 }
 
 /** keepalived (VRRP only) in a namespace, its files in `dir`. */

@@ -242,6 +242,10 @@ test('renderStatus shows the last transition with reason, age, master seen and d
     vi.counters = { advertsSent: 0, advertsReceived: 42, priorityZeroSent: 0, priorityZeroReceived: 0, transitions: 1, reassertions: 0, addressMismatches: 0, dropped: { 'bad-checksum': 3 }, discarded: {} };
     const text = renderStatus(st);
     assert.match(text, /VI_1\s+BACKUP\s+150\/150\s+-\s+192\.0\.2\.1\s+INIT->BACKUP startup, 1m15s ago\s+42\/0\s+3 \(bad-checksum=3\)/);
+    // the pid to signal and the engine's, labelled
+    assert.match(text, new RegExp(`^daemon pid ${process.pid} \\(signal this one; the engine runs in it, unsupervised\\)$`, 'm'));
+    const sup = renderStatus({ ...st, daemon: { ...st.daemon, mainPid: 4200, enginePid: 4242, supervised: true } });
+    assert.match(sup, /^daemon pid 4200 \(the supervisor: signal this one\), engine pid 4242$/m);
   } finally {
     void f.cleanup();
   }
