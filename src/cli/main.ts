@@ -29,11 +29,11 @@ const HELP = `NAME
 
 SYNOPSIS
   vigil [-n] [-l] [-D] [-S N] [-G] [-f FILE] [-i ID] [-p PIDFILE] [-r VRRP_PIDFILE] [--no-supervise]
-  vigil -t [-f FILE] [-i ID]
+  vigil -t [-f FILE] [-i ID] [--overlay FILE]
   vigil status [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
   vigil events [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
   vigil reload [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
-  vigil convert FILE
+  vigil convert FILE [--overlay FILE]
   vigil schema
 
 COMMANDS
@@ -48,6 +48,9 @@ COMMANDS
 OPTIONS
   -f, --use-file FILE   configuration file, YAML or keepalived.conf (default ${DEFAULT_CONFIG})
   -t, --config-test     check the configuration, print every problem, exit non-zero on errors
+      --overlay FILE    vigil-only YAML (control, plugins, lvs, ...) merged over the config;
+                        default: FILE.vigil.yaml next to a keepalived.conf, when it exists
+                        (keepalived.conf stays readable by keepalived; docs/config.md)
   -i, --config-id ID    which @ID conditional lines of keepalived.conf apply (default: host name)
   -n, --dont-fork       stay in the foreground (systemd, containers, tests); without -n vigil
                         starts a background copy of itself and returns
@@ -127,6 +130,7 @@ export async function main(argv: string[]): Promise<number> {
         'use-file': { type: 'string', short: 'f' },
         'config-test': { type: 'boolean', short: 't' },
         'config-id': { type: 'string', short: 'i' },
+        overlay: { type: 'string' },
         'dont-fork': { type: 'boolean', short: 'n' },
         'log-console': { type: 'boolean', short: 'l' },
         'log-detail': { type: 'boolean', short: 'D' },
@@ -156,6 +160,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const configId = values['config-id'];
+  if (values.overlay !== undefined) {
+    // every config this process loads gets it: the daemon, its reloads, -t, convert, and the
+    // control commands finding control.socket (an engine child parses the same argv)
+    const { setOperatorOverlay } = await import('../config/overlay.ts');
+    setOperatorOverlay(values.overlay);
+  }
   const [command, operand] = positionals;
   if (command !== undefined && CONTROL_COMMANDS.includes(command)) {
     const { controlCommand } = await import('./control.ts');
@@ -192,9 +202,11 @@ export async function main(argv: string[]): Promise<number> {
       const { scriptDiagnostics } = await import('../plugins/script-check.ts');
       r.diagnostics.push(...scriptDiagnostics(r.config, r.positions, file));
     }
-    if (r.config && (r.config.global_defs.plugins_dir || Object.keys(r.config.global_defs.plugin_user).length > 0)) {
+    // on what parsed, even with errors elsewhere: every problem in one run, as keepalived -t
+    const checked = r.config ?? r.checked;
+    if (checked && (checked.global_defs.plugins_dir || Object.keys(checked.global_defs.plugin_user).length > 0)) {
       const { checkUserPlugins } = await import('../plugins/plugin-check.ts');
-      r.diagnostics.push(...(await checkUserPlugins(r.config)));
+      r.diagnostics.push(...(await checkUserPlugins(checked)));
     }
     for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     const errors = r.diagnostics.filter((d) => d.severity === 'error').length;
@@ -204,7 +216,7 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     process.stderr.write(
-      `${file}: ${hasErrors(r.diagnostics) ? 'invalid' : 'valid'} ${r.format === 'yaml' ? 'YAML' : 'keepalived.conf'} configuration` +
+      `${file}${r.overlay ? ` + ${r.overlay}` : ''}: ${hasErrors(r.diagnostics) ? 'invalid' : 'valid'} ${r.format === 'yaml' ? 'YAML' : 'keepalived.conf'} configuration` +
         ` (${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'})\n`,
     );
     return hasErrors(r.diagnostics) ? 1 : 0;

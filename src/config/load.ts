@@ -1,6 +1,11 @@
 // Loading a configuration file: detect its format by content (YAML or keepalived.conf),
-// read it, validate it against the schema and the plugins' section schemas, then run the
-// semantic checks. Never throws on bad input: every problem is a Diagnostic with its place.
+// read it, merge the overlay over it (overlay.ts), validate it against the schema and the
+// plugins' section schemas, then run the semantic checks. Never throws on bad input: every
+// problem is a Diagnostic with its place.
+//
+// Every stage runs, as keepalived -t lists every problem in one run: a field the reader or the
+// schema refused is left out (its default applies, or the entry holding it is dropped) and the
+// later stages check what is left; their findings about what was left out are not repeated.
 
 import type { Stats } from 'node:fs';
 import { hostname } from 'node:os';
@@ -15,6 +20,7 @@ import { builtinNames } from '../plugins/loader.ts';
 import { builtinSections } from '../plugins/sections.ts';
 import { configSchema, type Config } from './schema.ts';
 import { checkSemantics, type SemanticOptions } from './semantic.ts';
+import { mergeOverlay, OverlayPositions, overlayFor, readOverlay } from './overlay.ts';
 import { readYaml } from './yaml.ts';
 
 export type ConfigFormat = 'yaml' | 'keepalived';
@@ -26,6 +32,11 @@ export interface LoadOptions extends SemanticOptions {
   /** The file's owner and mode, as read (loadConfigFile sets it): a secret written in a file
    * others can read is warned about. */
   fileStat?: Pick<Stats, 'mode' | 'gid'>;
+  /** The overlay (overlay.ts): a file, `false` for none; by default FILE.vigil.yaml next to a
+   * keepalived.conf when it exists (loadConfigFile). */
+  overlay?: string | false;
+  /** The overlay's text, as read (loadConfigFile sets it). */
+  overlayText?: { file: string; text: string; stat?: Pick<Stats, 'mode' | 'gid'> };
 }
 
 export interface LoadResult {
@@ -37,6 +48,11 @@ export interface LoadResult {
   positions?: PositionMap;
   /** The file itself could not be read (missing, no permission): no format to speak of. */
   unreadable?: true;
+  /** The overlay merged over the config, if any. */
+  overlay?: string;
+  /** What the checks ran on: the config, or with errors the part of it that parsed (for
+   * checks made after loading, e.g. `vigil -t`'s plugin checks). */
+  checked?: Config;
 }
 
 /** YAML has `key:` at the start of its first statement; keepalived.conf has `keyword {`. */
@@ -61,12 +77,25 @@ export function loadConfigFile(file: string, opts: LoadOptions = {}): LoadResult
       diagnostics: [{ file, line: 1, col: 1, severity: 'error', field: 'file', message: (e as Error).message }],
     };
   }
-  const r = loadConfigText(read.text, file, { ...opts, fileStat: read.stat });
+  const overlay = overlayFor(file, detectFormat(read.text), opts.overlay);
+  let overlayText: LoadOptions['overlayText'];
+  const own: Diagnostic[] = [];
+  if (overlay !== undefined) {
+    try {
+      const o = readWithStat(overlay);
+      overlayText = { file: overlay, text: o.text, stat: o.stat };
+      own.push(...fileTrustDiagnostics(overlay, o.stat));
+    } catch (e) {
+      own.push({ file: overlay, line: 1, col: 1, severity: 'error', field: 'overlay', message: `cannot read the overlay: ${(e as Error).message}` });
+    }
+  }
+  const r = loadConfigText(read.text, file, { ...opts, fileStat: read.stat, overlayText });
   // who could change the file, first: it is about all that follows
   // (an include's directory warning that repeats the main file's is dropped)
-  const own = fileTrustDiagnostics(file, read.stat);
+  own.unshift(...fileTrustDiagnostics(file, read.stat));
   const said = new Set(own.map((d) => d.message));
-  return { ...r, diagnostics: [...own, ...r.diagnostics.filter((d) => !(d.field === 'file' && said.has(d.message)))] };
+  const diagnostics = [...own, ...r.diagnostics.filter((d) => !(d.field === 'file' && said.has(d.message)))];
+  return { ...r, ...(overlay !== undefined ? { overlay } : {}), config: hasErrors(diagnostics) ? null : r.config, diagnostics };
 }
 
 /** Warnings for a config file (or include) that someone other than root could change (see
@@ -79,14 +108,23 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   const format = detectFormat(text);
   const read = format === 'yaml' ? readYaml(text, file) : readKeepalived(file, text, opts.configId ?? hostname());
   const diagnostics = [...read.diagnostics];
-  if (hasErrors(diagnostics)) return { config: null, format, diagnostics };
-
-  const parsed = configSchema.safeParse(read.raw);
-  if (!parsed.success) {
-    diagnostics.push(...zodDiagnostics(parsed.error, [], read.positions));
-    return { config: null, format, diagnostics };
+  let raw = read.raw;
+  let positions: PositionMap = read.positions;
+  let overlay: OverlayPositions | undefined;
+  if (opts.overlayText) {
+    const o = readOverlay(opts.overlayText.text, opts.overlayText.file);
+    diagnostics.push(...o.diagnostics);
+    raw = mergeOverlay(read.raw, o.raw);
+    positions = overlay = new OverlayPositions(read.positions, read.raw, o.positions, o.raw);
   }
-  const config = parsed.data;
+
+  // the schema, on what the readers produced; what it refuses is left out for the later stages
+  const refused = new Set(diagnostics.filter((d) => d.severity === 'error').map((d) => d.field));
+  const partial = parsePartial(raw, positions);
+  // a field the reader already refused is missing here: said once
+  diagnostics.push(...partial.diagnostics.filter((d) => !refused.has(d.field)));
+  const config = partial.config;
+  if (!config) return { config: null, format, diagnostics, positions };
 
   const sections = opts.plugins ?? builtinSections();
   const builtins = builtinNames();
@@ -96,30 +134,98 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
     if (!plugin) {
       // a built-in validates at start; a user plugin (plugins_dir) in its own worker
       if (!builtins.includes(name) && !config.global_defs.plugins_dir) {
-        diagnostics.push({ ...read.positions.get(path), severity: 'warning', field: path.join('.'), message: `no built-in plugin named '${name}' and no plugins_dir to find it in` });
+        diagnostics.push({ ...positions.get(path), severity: 'warning', field: path.join('.'), message: `no built-in plugin named '${name}' and no plugins_dir to find it in` });
       }
       continue;
     }
     // validated here, for the file:line report, and typed with the plugin's defaults
     const r = plugin.schema.safeParse(section);
     if (r.success) config.plugins[name] = r.data;
-    else diagnostics.push(...zodDiagnostics(r.error, path, read.positions));
+    else diagnostics.push(...zodDiagnostics(r.error, path, positions));
   }
 
-  diagnostics.push(...checkSemantics(config, read.positions, opts));
+  // what is said about a left-out entry (a name that "names nothing") or inside a list whose
+  // entries moved up is not repeated
+  const leftOut = (d: Diagnostic) =>
+    partial.lists.some((l) => d.field === l || d.field.startsWith(`${l}.`)) || partial.names.some((n) => d.message.includes(`'${n}'`));
+  diagnostics.push(...checkSemantics(config, positions, opts).filter((d) => !leftOut(d)));
   // the HTTP listener's token guards metrics, status and events: in a config file others can
-  // read, it guards nothing (YAML has no includes: the token is in this file)
-  const st = opts.fileStat;
+  // read, it guards nothing (YAML has no includes: the token is in this file or the overlay)
+  const tokenPath = ['control', 'http', 'token'];
+  const inOverlay = overlay?.fromOverlay(tokenPath) === true;
+  const st = inOverlay ? opts.overlayText?.stat : opts.fileStat;
+  const tokenFile = inOverlay ? (opts.overlayText?.file ?? file) : file;
   if (config.control.http?.token !== undefined && st && ((st.mode & 0o004) !== 0 || ((st.mode & 0o040) !== 0 && st.gid !== 0))) {
-    const path = ['control', 'http', 'token'];
     diagnostics.push({
-      ...read.positions.get(path),
+      ...positions.get(tokenPath),
       severity: 'warning',
-      field: path.join('.'),
-      message: `the token is in a file ${(st.mode & 0o004) !== 0 ? 'others' : `group ${st.gid}`} can read (mode ${octal(st.mode)}): chmod 600 ${file}, or move it to a file of its own (control.http.token_file, mode 0600)`,
+      field: tokenPath.join('.'),
+      message: `the token is in a file ${(st.mode & 0o004) !== 0 ? 'others' : `group ${st.gid}`} can read (mode ${octal(st.mode)}): chmod 600 ${tokenFile}, or move it to a file of its own (control.http.token_file, mode 0600)`,
     });
   }
-  return { config: hasErrors(diagnostics) ? null : config, format, diagnostics, positions: read.positions };
+  return { config: hasErrors(diagnostics) ? null : config, format, diagnostics, positions, checked: config };
+}
+
+/** The schema on `raw`; when it refuses fields, again without them (a refused value is deleted,
+ * so its default applies; an entry missing a required field is deleted whole), until what is
+ * left parses. `names`: the record entries deleted (vrrp_instance VI_1, ...); `lists`: the lists
+ * an entry was deleted from (the later entries' indexes moved). */
+function parsePartial(raw: unknown, positions: PositionMap): { config: Config | null; diagnostics: Diagnostic[]; names: string[]; lists: string[] } {
+  const first = configSchema.safeParse(raw);
+  if (first.success) return { config: first.data, diagnostics: [], names: [], lists: [] };
+  const diagnostics = zodDiagnostics(first.error, [], positions);
+  const names: string[] = [];
+  const lists: string[] = [];
+  let current: unknown = structuredClone(raw);
+  let error = first.error;
+  for (let round = 0; round < 16; round++) {
+    // the last list entries first, so a deletion does not move the next one's index
+    const paths = error.issues.map((i) => i.path.map((p) => (typeof p === 'symbol' ? String(p) : p))).sort(laterFirst);
+    for (const path of paths) leaveOut(current, path, names, lists);
+    const again = configSchema.safeParse(current);
+    if (again.success) return { config: again.data, diagnostics, names, lists };
+    error = again.error;
+    current = structuredClone(current);
+  }
+  return { config: null, diagnostics, names, lists };
+}
+
+function laterFirst(a: Array<string | number>, b: Array<string | number>): number {
+  for (let i = 0; i < Math.min(a.length, b.length); i++) {
+    const x = a[i] as string | number;
+    const y = b[i] as string | number;
+    if (x === y) continue;
+    if (typeof x === 'number' && typeof y === 'number') return y - x;
+    return String(y).localeCompare(String(x));
+  }
+  return b.length - a.length;
+}
+
+const NAMED = new Set(['vrrp_instance', 'vrrp_script', 'vrrp_track_file', 'vrrp_track_process', 'vrrp_sync_group', 'virtual_server_group', 'plugins']);
+
+function leaveOut(root: unknown, path: Array<string | number>, names: string[], lists: string[]): void {
+  if (path.length === 0) return;
+  let parent = root;
+  for (const k of path.slice(0, -1)) {
+    if (parent === null || typeof parent !== 'object') return;
+    parent = (parent as Record<string, unknown>)[String(k)];
+  }
+  if (parent === null || typeof parent !== 'object') return;
+  const key = path[path.length - 1] as string | number;
+  const container = parent as Record<string, unknown>;
+  if (container[String(key)] === undefined) {
+    // a required field is missing: the entry holding it goes
+    leaveOut(root, path.slice(0, -1), names, lists);
+    return;
+  }
+  if (Array.isArray(parent)) {
+    parent.splice(Number(key), 1);
+    lists.push(path.slice(0, -1).join('.'));
+    return;
+  }
+  delete container[String(key)];
+  // an entry of a named section (vrrp_instance VI_1, vrrp_script chk, ...)
+  if (path.length === 2 && NAMED.has(String(path[0]))) names.push(String(key));
 }
 
 function readKeepalived(file: string, text: string, configId: string) {

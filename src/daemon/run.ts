@@ -13,6 +13,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { EventBus } from '../bus/bus.ts';
 import { formatDiagnostic, hasErrors } from '../config/diagnostics.ts';
 import { loadConfigFile } from '../config/load.ts';
+import { watchedOverlay } from '../config/overlay.ts';
 import type { Config } from '../config/schema.ts';
 import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
@@ -78,8 +79,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   // what the config file held at the last load, so a file event that changed nothing (a
   // second event of one save, a touch, a chmod) does not load, and log, the same file again
   let loadedContent: string | undefined;
+  // the overlay (config/overlay.ts) is part of the config: watched, digested and reloaded with it
+  const overlayFile = resolve(watchedOverlay(opts.file));
+  const digest = () => {
+    const d = fileDigest(opts.file);
+    return d === undefined ? undefined : `${d} ${fileDigest(overlayFile) ?? '-'}`;
+  };
   const load = () => {
-    loadedContent = fileDigest(opts.file);
+    loadedContent = digest();
     return loadConfigFile(opts.file, opts.configId ? { configId: opts.configId } : {});
   };
   const first = load();
@@ -113,7 +120,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   // Trackers report their first state in setup: waiting for it (bounded) lets an instance
   // start as its health checks say (an init_fail script holds it in FAULT from the start).
   if (specs.length > 0) await host.ready(5000);
-  log.info(`starting with ${Object.keys(config.vrrp_instance).length} instance(s) from ${opts.file}`);
+  log.info(`starting with ${Object.keys(config.vrrp_instance).length} instance(s) from ${opts.file}${first.overlay ? ` and the overlay ${first.overlay}` : ''}`);
   await engine.start();
   // the load balancer after VRRP: its checks and its nft transaction must not delay the first
   // adverts (a refused data plane is logged and retried, never fatal)
@@ -165,7 +172,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     watchQueued = true;
     void reloading.then(() => {
       watchQueued = false;
-      if (onlyIfChanged && loadedContent !== undefined && fileDigest(opts.file) === loadedContent) {
+      if (onlyIfChanged && loadedContent !== undefined && digest() === loadedContent) {
         log.debug(`${why}: same content as at the last load; nothing to do`);
         return;
       }
@@ -173,7 +180,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     });
   };
 
-  const watcher = opts.watch === false ? undefined : new ConfigWatcher(opts.file, config, log, {
+  const watcher = opts.watch === false ? undefined : new ConfigWatcher(opts.file, overlayFile, config, log, {
     onConfig: () => requestReload('config file changed', true),
     onPlugin: (id) => host.reloadFile(id) || requestReload('plugins directory changed'),
   });
@@ -236,18 +243,22 @@ class ConfigWatcher {
 
   constructor(
     private readonly file: string,
+    private readonly overlay: string,
     config: Config,
     private readonly log: Logger,
     private readonly on: { onConfig(): void; onPlugin(id: string): void },
   ) {
-    this.watcher = watch([resolve(file)], { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
+    // the overlay is watched whether it exists or not: creating it applies it
+    this.watcher = watch([resolve(file), overlay], { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
     this.watcher.on('all', (event, path) => {
       // A deleted config file is watched again at once: with a second path in the watcher (the
       // plugins directory), chokidar would otherwise never report the file's re-creation, and
       // a re-created config would not reload (found by test/faults/scripts.test.ts).
-      if (event === 'unlink' && resolve(path) === resolve(this.file)) {
-        this.watcher.unwatch(resolve(this.file));
-        this.watcher.add(resolve(this.file));
+      for (const f of [resolve(this.file), this.overlay]) {
+        if (event === 'unlink' && resolve(path) === f) {
+          this.watcher.unwatch(f);
+          this.watcher.add(f);
+        }
       }
       this.changed(path);
     });
@@ -264,7 +275,7 @@ class ConfigWatcher {
   }
 
   private changed(path: string): void {
-    if (resolve(path) === resolve(this.file)) return this.on.onConfig();
+    if (resolve(path) === resolve(this.file) || resolve(path) === this.overlay) return this.on.onConfig();
     if (!this.pluginsDir) return;
     const rel = relative(this.pluginsDir, path);
     if (rel.startsWith('..')) return;

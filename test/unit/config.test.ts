@@ -239,13 +239,18 @@ describe('bad configs: each problem with its exact place', () => {
       MINIMAL.replace('    interface eth0\n', '    interface eth0\n    priority high\n'),
       ["F:3:5: vrrp_instance.VI_1.priority: expected an integer, got 'high'"],
     ],
-    ['an unclosed block', 'vrrp_instance VI_1 {\n    interface eth0\n', ["F:1:20: syntax: '{' is never closed"]],
+    [
+      // every stage runs (issue 14): what parsed is checked too
+      'an unclosed block',
+      'vrrp_instance VI_1 {\n    interface eth0\n',
+      ["F:1:20: syntax: '{' is never closed", 'F:1:1: vrrp_instance.VI_1.virtual_router_id: Invalid input: expected number, received undefined'],
+    ],
     ['a stray closing brace', '}\n', ["F:1:1: syntax: '}' without a matching '{'"]],
     ['an unknown top-level keyword', 'vrrp_instanse VI_1 {\n}\n', ["F:1:1: vrrp_instanse: unknown keyword 'vrrp_instanse'"]],
     [
       'an unknown keyword inside virtual_server is an error at its line (lvs-config.test.ts has the rest)',
       MINIMAL + 'virtual_server 192.0.2.100 80 {\n    lb_algo rr\n    nat_mask 255.255.255.0\n}\n',
-      ["F:10:5: virtual_server.0.nat_mask: unknown keyword 'nat_mask'"],
+      ["F:10:5: virtual_server.0.nat_mask: unknown keyword 'nat_mask'", 'F:8:1: virtual_server.0: warning: Virtual server has no real servers - ignoring'],
     ],
     [
       'IPv6 with VRRPv2',
