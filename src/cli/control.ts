@@ -272,12 +272,23 @@ export function renderStatus(s: ControlStatus, now = Date.now()): string {
 }
 
 function renderLvs(lvs: NonNullable<ControlStatus['lvs']>): string {
-  const rows = [['VIRTUAL SERVER', 'QUORUM', 'WEIGHT', 'REAL SERVER', 'STATE', 'CHECKS']];
+  const rows = [['VIRTUAL SERVER', 'QUORUM', 'WEIGHT', 'CONNS/PKTS/BYTES', 'REAL SERVER', 'STATE', 'CONNS/PKTS/BYTES', 'CHECKS']];
+  const sum = (cs: Array<{ connections: number; packets: number; bytes: number } | undefined>) => {
+    const present = cs.filter((c) => c !== undefined);
+    if (present.length === 0) return '-';
+    const t = present.reduce((a, c) => ({ connections: a.connections + c.connections, packets: a.packets + c.packets, bytes: a.bytes + c.bytes }));
+    return `${t.connections}/${t.packets}/${t.bytes}`;
+  };
   for (const vs of lvs.virtualServers) {
     const quorum = `${vs.quorumUp ? 'up' : 'down'}${vs.sorryServerActive ? ' (sorry server)' : ''}`;
+    const ids = (lvs.services ?? []).filter((s) => s.virtualServer === vs.name);
+    const vsCounters = sum(ids.map((s) => lvs.counters?.services[s.id]));
     vs.realServers.forEach((rs, i) => {
       const checks = rs.checks.map((c) => `${c.name} ${c.up ? 'ok' : 'FAIL'}`).join(', ') || '-';
-      rows.push(i === 0 ? [vs.name, quorum, `${vs.weight}/${vs.quorum}`, rs.name, rs.alive ? `up (weight ${rs.weight})` : 'DOWN', checks] : ['', '', '', rs.name, rs.alive ? `up (weight ${rs.weight})` : 'DOWN', checks]);
+      const rsId = ids[0]?.backends[i];
+      const rsCounters = rsId === undefined ? '-' : sum(ids.map((s) => lvs.counters?.backends[s.id]?.[rsId]));
+      const state = rs.alive ? `up (weight ${rs.weight})` : 'DOWN';
+      rows.push(i === 0 ? [vs.name, quorum, `${vs.weight}/${vs.quorum}`, vsCounters, rs.name, state, rsCounters, checks] : ['', '', '', '', rs.name, state, rsCounters, checks]);
     });
   }
   const applies = `data plane: ${lvs.applies.done} applied, ${lvs.applies.failed} refused${lvs.applies.lastError ? ` (last: ${lvs.applies.lastError})` : ''}\n`;

@@ -29,6 +29,7 @@ import { configSecrets } from '../daemon/log.ts';
 import type { Daemon, ReloadResult } from '../daemon/run.ts';
 import type { PluginStatus } from '../plugins/host.ts';
 import type { VirtualServerStatus } from '../lvs/balancer.ts';
+import type { DataPlaneCounters } from '../lvs/model.ts';
 import { dirProblem, effectiveUid } from '../config/file-trust.ts';
 import { canonicalConfig, configStem, isSystemConfig } from '../daemon/pid-file.ts';
 
@@ -88,7 +89,25 @@ export interface ControlStatus {
   plugins: PluginStatus[];
   bus: { lastSeq: number; subscriberErrors: number };
   /** The load balancer's virtual servers (absent when none is configured). */
-  lvs?: { virtualServers: VirtualServerStatus[]; applies: { done: number; failed: number; lastError?: string | undefined } };
+  lvs?: {
+    virtualServers: VirtualServerStatus[];
+    applies: { done: number; failed: number; lastError?: string | undefined };
+    /** The data plane's counters (read from the kernel for the status command; absent in dumps). */
+    counters?: DataPlaneCounters;
+    /** Which data-plane service ids and backend ids belong to which virtual server (for the counters). */
+    services?: Array<{ virtualServer: string; id: string; backends: string[] }>;
+  };
+}
+
+/** The status with the data plane's counters, which come from the kernel (`nft`, asynchronous). */
+export async function collectStatusWithCounters(daemon: Daemon, socket?: string): Promise<ControlStatus> {
+  const status = collectStatus(daemon, socket);
+  if (status.lvs) {
+    const counters = await daemon.balancer.counters().catch(() => undefined);
+    if (counters) status.lvs.counters = counters;
+    status.lvs.services = daemon.balancer.serviceMap();
+  }
+  return status;
 }
 
 /** Forked by the supervisor, which is still there (see supervisor.ts). */
@@ -370,7 +389,14 @@ function serve(daemon: Daemon, sock: Socket, path: string, maxBuffer: number, li
     const cmd = typeof req === 'object' && req !== null ? (req as { cmd?: unknown }).cmd : undefined;
     switch (cmd) {
       case 'status':
-        send({ ok: true, cmd: 'status', status: collectStatus(daemon, path) });
+        pending++;
+        void collectStatusWithCounters(daemon, path)
+          .then((status) => send({ ok: true, cmd: 'status', status }))
+          .catch((e: Error) => send({ ok: false, error: `status: ${e.message}` }))
+          .finally(() => {
+            pending--;
+            maybeEnd();
+          });
         return;
       case 'reload':
         pending++;

@@ -145,6 +145,14 @@ export class Balancer {
     }));
   }
 
+  /** Each virtual server's data-plane services and the backend ids they may hold (the real
+   * servers and the sorry server), to read the counters by. */
+  serviceMap(): Array<{ virtualServer: string; id: string; backends: string[] }> {
+    return [...this.running.values()].flatMap((r) =>
+      r.vs.services.map((s) => ({ virtualServer: r.vs.name, id: s.id, backends: [...r.vs.realServers.map((rs) => rs.id), ...(r.vs.sorry ? [r.vs.sorry.id] : [])] })),
+    );
+  }
+
   counters(): Promise<DataPlaneCounters> {
     return this.o.dataPlane.counters();
   }

@@ -130,7 +130,11 @@ test('load balancer: weights, health checks, inhibit, quorum and sorry server, r
     assert.deepEqual([...dnatTargets(table(l, l.lbs[0] as string))].sort(), ['198.51.100.11', '198.51.100.12', '198.51.100.13']);
     // vigil status shows the pool
     const status = l.lab.exec(l.lbs[0] as string, process.execPath, [VIGIL, 'status', '-f', conf1]);
-    assert.match(status, /\[192\.0\.2\.100\]:tcp:80\s+up\s+6\/1\s+\[198\.51\.100\.11\]:tcp:8080\s+up \(weight 3\)\s+TCP_CHECK 198\.51\.100\.11:8080 ok/, status);
+    const row = /\[192\.0\.2\.100\]:tcp:80\s+up\s+6\/1\s+(\d+)\/\d+\/\d+\s+\[198\.51\.100\.11\]:tcp:8080\s+up \(weight 3\)\s+(\d+)\/\d+\/\d+\s+TCP_CHECK 198\.51\.100\.11:8080 ok/.exec(status);
+    assert.ok(row, status);
+    // the kernel's counters: every connection of the run, half of them to rs1
+    assert.ok(Number(row[1]) >= 3000, `virtual server connections ${row[1]}`);
+    assert.ok(Number(row[2]) >= 1500, `rs1 connections ${row[2]}`);
     assert.match(status, /data plane: \d+ applied, 0 refused/);
 
     // --- a SIGKILLed engine's replacement keeps an established connection ----------------------
