@@ -8,7 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { basename, extname, relative, resolve } from 'node:path';
+import { basename, dirname, extname, relative, resolve } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { EventBus } from '../bus/bus.ts';
 import { formatDiagnostic, hasErrors } from '../config/diagnostics.ts';
@@ -234,11 +234,16 @@ function fileDigest(file: string): string | undefined {
   }
 }
 
-/** Watches the config file and the user plugins directory. Editors save by rename, so the
- * file's directory is what chokidar follows; a short stability wait turns a save into one
+/** Watches the config file, its overlay and the user plugins directory. Editors save by
+ * rename, and a deleted file may come back: so the config's directory (and the overlay's) is
+ * what is watched, filtered to those two files, rather than the files themselves (chokidar does
+ * not report a watched file's re-creation when another watched file of the same directory does
+ * not exist yet, as the overlay usually does not; found by test/faults/scripts.test.ts). The
+ * plugins directory has a watcher of its own. A short stability wait turns a save into one
  * event. */
 class ConfigWatcher {
   private readonly watcher: FSWatcher;
+  private pluginWatcher: FSWatcher | undefined;
   private pluginsDir: string | undefined;
 
   constructor(
@@ -248,19 +253,16 @@ class ConfigWatcher {
     private readonly log: Logger,
     private readonly on: { onConfig(): void; onPlugin(id: string): void },
   ) {
-    // the overlay is watched whether it exists or not: creating it applies it
-    this.watcher = watch([resolve(file), overlay], { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
-    this.watcher.on('all', (event, path) => {
-      // A deleted config file is watched again at once: with a second path in the watcher (the
-      // plugins directory), chokidar would otherwise never report the file's re-creation, and
-      // a re-created config would not reload (found by test/faults/scripts.test.ts).
-      for (const f of [resolve(this.file), this.overlay]) {
-        if (event === 'unlink' && resolve(path) === f) {
-          this.watcher.unwatch(f);
-          this.watcher.add(f);
-        }
-      }
-      this.changed(path);
+    const files = new Set([resolve(file), overlay]);
+    const dirs = new Set([...files].map((f) => dirname(f)));
+    this.watcher = watch([...dirs], {
+      ignoreInitial: true,
+      depth: 0,
+      ignored: (p: string) => !dirs.has(p) && !files.has(p),
+      awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 },
+    });
+    this.watcher.on('all', (_event, path) => {
+      if (files.has(resolve(path))) this.on.onConfig();
     });
     this.watcher.on('error', (e) => this.log.warn(`watch: ${(e as Error).message}`));
     this.retarget(config);
@@ -269,13 +271,16 @@ class ConfigWatcher {
   retarget(config: Config): void {
     const dir = config.global_defs.plugins_dir ? resolve(config.global_defs.plugins_dir) : undefined;
     if (dir === this.pluginsDir) return;
-    if (this.pluginsDir) this.watcher.unwatch(this.pluginsDir);
+    void this.pluginWatcher?.close();
+    this.pluginWatcher = undefined;
     this.pluginsDir = dir;
-    if (dir) this.watcher.add(dir);
+    if (!dir) return;
+    this.pluginWatcher = watch(dir, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
+    this.pluginWatcher.on('all', (_event, path) => this.pluginChanged(path));
+    this.pluginWatcher.on('error', (e) => this.log.warn(`watch: ${(e as Error).message}`));
   }
 
-  private changed(path: string): void {
-    if (resolve(path) === resolve(this.file) || resolve(path) === this.overlay) return this.on.onConfig();
+  private pluginChanged(path: string): void {
     if (!this.pluginsDir) return;
     const rel = relative(this.pluginsDir, path);
     if (rel.startsWith('..')) return;
@@ -286,7 +291,7 @@ class ConfigWatcher {
     this.on.onPlugin(known ? id : `\0${id}`);
   }
 
-  close(): Promise<void> {
-    return this.watcher.close();
+  async close(): Promise<void> {
+    await Promise.all([this.watcher.close(), this.pluginWatcher?.close()]);
   }
 }
