@@ -64,13 +64,24 @@ export interface Daemon {
 }
 
 export async function runDaemon(opts: DaemonOptions): Promise<number> {
-  const daemon = await startDaemon(opts);
-  if (!daemon) return 1;
-  await startControl(daemon);
-  process.on('SIGTERM', () => void daemon.stop('SIGTERM'));
-  process.on('SIGINT', () => void daemon.stop('SIGINT'));
-  process.on('SIGHUP', () => void daemon.reload('SIGHUP'));
-  return daemon.stopped;
+  // A stop asked for while the daemon is still starting (the engine, its control socket) is
+  // held and carried out once it has started, so it is as clean as any other; without the
+  // handler from the first moment, Node's default would kill the engine mid-start.
+  let daemon: Daemon | null = null;
+  let stopAsked: string | undefined;
+  const stopOn = (signal: string) => () => {
+    if (daemon) void daemon.stop(signal);
+    else stopAsked ??= signal;
+  };
+  process.on('SIGTERM', stopOn('SIGTERM'));
+  process.on('SIGINT', stopOn('SIGINT'));
+  const started = await startDaemon(opts);
+  if (!started) return 1;
+  await startControl(started);
+  daemon = started;
+  process.on('SIGHUP', () => void started.reload('SIGHUP'));
+  if (stopAsked) void started.stop(stopAsked);
+  return started.stopped;
 }
 
 /** Loads the config, starts plugins and engine, watches files. Null if the config is invalid. */

@@ -151,7 +151,7 @@ test('default pid files, vigil status/events/reload with no flag, -p found by -p
     await c2.waitFor(new RegExp(`no pid files: /run/vigil/${stem}\\.pid belongs to running process ${c1.child.pid}`));
     await c2.waitFor(/starting with 1 instance/);
     assert.equal(Number(await cat(`/run/vigil/${stem}.pid`)), c1.child.pid, 'still the first one\'s');
-    assert.equal(await stop(c2), 0);
+    assert.equal(await stop(c2), 0, c2.log());
     assert.equal(Number(await cat(`/run/vigil/${stem}.pid`)), c1.child.pid, 'the second does not remove it at stop');
     assert.equal(await stop(c1), 0);
 
