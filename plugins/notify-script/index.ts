@@ -25,27 +25,11 @@
 import { definePlugin, type PluginContext } from '../../src/plugins/api.ts';
 import type { EventOf } from '../../src/bus/events.ts';
 import { defaultScriptUser, invocation, prepareScript, securityViolation, type PreparedScript } from '../../src/plugins/script-security.ts';
+import { keepalivedState, type KeepalivedState } from '../_shared/keepalived-state.ts';
 import { schema, type NotifyScriptConfig, type RealServerScripts, type ScriptSet } from './config.ts';
 
-type State = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
 type Kind = 'INSTANCE' | 'GROUP';
-const KEY: Record<State, keyof ScriptSet> = { MASTER: 'master', BACKUP: 'backup', FAULT: 'fault', STOP: 'stop' };
-
-/** keepalived's state names; initialize counts only at shutdown (STOP). */
-export function notifyState(to: string, reason: string): State | undefined {
-  switch (to) {
-    case 'master':
-      return 'MASTER';
-    case 'backup':
-      return 'BACKUP';
-    case 'fault':
-      return 'FAULT';
-    case 'initialize':
-      return reason === 'shutdown' ? 'STOP' : undefined;
-    default:
-      return undefined;
-  }
-}
+const KEY: Record<KeepalivedState, keyof ScriptSet> = { MASTER: 'master', BACKUP: 'backup', FAULT: 'fault', STOP: 'stop' };
 
 const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n);
 
@@ -56,7 +40,7 @@ export default definePlugin({
     const cfg = ctx.config;
     const { prepared, lvs } = prepareAll(ctx, cfg);
 
-    const run = async (kind: Kind, name: string, state: State, priority: number, eventMono: number): Promise<void> => {
+    const run = async (kind: Kind, name: string, state: KeepalivedState, priority: number, eventMono: number): Promise<void> => {
       const scripts = prepared.get(`${kind}:${name}`);
       if (!scripts) return;
       const timeoutMs = (state === 'STOP' ? cfg.stop_timeout : cfg.timeout) * 1000;
@@ -67,7 +51,7 @@ export default definePlugin({
     };
 
     ctx.on('instance.transition', (e: EventOf<'instance.transition'>) => {
-      const state = notifyState(e.to, e.reason);
+      const state = keepalivedState(e.to, e.reason);
       return state ? run('INSTANCE', e.instance, state, e.priority, e.mono) : undefined;
     });
     ctx.on('instance.reasserted', (e: EventOf<'instance.reasserted'>) => {
@@ -76,7 +60,7 @@ export default definePlugin({
       return runOne(ctx, `notify_master_rx_lower_pri for ${e.instance}`, script, [], cfg.timeout * 1000, e.mono);
     });
     ctx.on('group.transition', (e: EventOf<'group.transition'>) => {
-      const state = notifyState(e.to, e.reason);
+      const state = keepalivedState(e.to, e.reason);
       // keepalived reports a group's priority as 0
       return state ? run('GROUP', e.group, state, 0, e.mono) : undefined;
     });

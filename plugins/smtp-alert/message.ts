@@ -12,7 +12,10 @@
 const MAX_SUBJECT = 255;
 const MAX_BODY = 511;
 
-export type VrrpState = 'MASTER' | 'BACKUP' | 'FAULT' | 'STOP';
+import type { KeepalivedState as VrrpState } from '../_shared/keepalived-state.ts';
+
+/** keepalived's state for a transition (`initialize` counts only at shutdown: STOP). */
+export { keepalivedState as vrrpState, type KeepalivedState as VrrpState } from '../_shared/keepalived-state.ts';
 
 export interface Alert {
   subject: string;
@@ -36,21 +39,6 @@ const GROUP: Record<VrrpState, [string, string]> = {
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
 const alert = (subject: string, body: string): Alert => ({ subject: clip(subject, MAX_SUBJECT), body: clip(body, MAX_BODY) });
 
-/** keepalived's state for a transition; `initialize` counts only at shutdown (STOP). */
-export function vrrpState(to: string, reason: string): VrrpState | undefined {
-  switch (to) {
-    case 'master':
-      return 'MASTER';
-    case 'backup':
-      return 'BACKUP';
-    case 'fault':
-      return 'FAULT';
-    case 'initialize':
-      return reason === 'shutdown' ? 'STOP' : undefined;
-    default:
-      return undefined;
-  }
-}
 
 export function instanceAlert(routerId: string, instance: string, state: VrrpState): Alert {
   const [subject, body] = INSTANCE[state];

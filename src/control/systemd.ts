@@ -2,55 +2,23 @@
 // READY=1 around a reload, STOPPING=1 on stop, WATCHDOG=1 every WATCHDOG_USEC/2.
 //
 // The messages are datagrams to $NOTIFY_SOCKET, an AF_UNIX SOCK_DGRAM socket (a path, or an
-// abstract name written with a leading '@'). Node has no unix datagram sockets, so koffi (already
-// used for AF_PACKET in src/net/announce.ts) calls libc's socket/sendto/close: a few lines and no
-// native code of ours.
+// abstract name written with a leading '@'). Node has no unix datagram sockets: src/net/
+// unix-datagram.ts calls libc's socket/sendto/close through koffi.
 //
 // Under the supervisor (the default), systemd's main PID is the parent, and systemd accepts
 // notifications only from it unless NotifyAccess=all: the engine child hands its messages to the
 // parent over the fork IPC channel and the parent sends them. The watchdog is still driven by
 // the engine's event loop, so a wedged engine is what stops the pings.
 
-import { endianness } from 'node:os';
-import koffi from 'koffi';
 import type { Daemon } from '../daemon/run.ts';
-
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
-const SOCK_CLOEXEC = 0o2000000;
-const MSG_NOSIGNAL = 0x4000;
-const SUN_PATH_MAX = 108;
-
-type Libc = {
-  socket: (domain: number, type: number, proto: number) => number;
-  sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, alen: number) => number;
-  close: (fd: number) => number;
-};
-let libc: Libc | undefined;
-
-function c(): Libc {
-  if (!libc) {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      socket: lib.func('int socket(int, int, int)') as Libc['socket'],
-      sendto: lib.func('long sendto(int, const uint8_t *buf, size_t, int, const uint8_t *addr, uint32_t)') as Libc['sendto'],
-      close: lib.func('int close(int)') as Libc['close'],
-    };
-  }
-  return libc;
-}
+import { AF_UNIX, libcCalls, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, sockaddrUnix } from '../net/unix-datagram.ts';
 
 /** struct sockaddr_un for a path or an '@abstract' name, and its length. */
 export function sockaddrUn(path: string): { addr: Buffer; len: number } {
   const abstract = path.startsWith('@');
-  const name = Buffer.from(abstract ? path.slice(1) : path, 'utf8');
-  if (name.length + 1 > SUN_PATH_MAX) throw new Error(`NOTIFY_SOCKET too long: ${path}`);
-  const addr = Buffer.alloc(2 + SUN_PATH_MAX);
-  if (endianness() === 'LE') addr.writeUInt16LE(AF_UNIX, 0);
-  else addr.writeUInt16BE(AF_UNIX, 0);
-  // abstract: a leading NUL and exactly the name's bytes; a path: NUL-terminated
-  name.copy(addr, abstract ? 3 : 2);
-  return { addr, len: 2 + name.length + 1 };
+  const sa = sockaddrUnix(abstract ? path.slice(1) : path, abstract);
+  if (!sa) throw new Error(`NOTIFY_SOCKET too long: ${path}`);
+  return sa;
 }
 
 /** Sends one notification to `socketPath` (default $NOTIFY_SOCKET). False when there is no
@@ -58,7 +26,7 @@ export function sockaddrUn(path: string): { addr: Buffer; len: number } {
 export function sdNotify(state: string, socketPath = process.env.NOTIFY_SOCKET): boolean {
   if (!socketPath) return false;
   const { addr, len } = sockaddrUn(socketPath);
-  const l = c();
+  const l = libcCalls();
   const fd = l.socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) throw new Error('sd_notify: socket() failed');
   try {

@@ -6,23 +6,15 @@
 // filters written for it (`:programname, isequal, "Keepalived_vrrp"`, `journalctl -t
 // Keepalived_vrrp`) match vigil's lines.
 //
-// Node has no unix datagram sockets: koffi calls libc's socket/connect/send (as systemd.ts does
-// for sd_notify). The socket is non-blocking and every send is MSG_DONTWAIT: a syslog daemon
+// Node has no unix datagram sockets: src/net/unix-datagram.ts calls libc's socket/connect/send
+// (as for sd_notify). The socket is non-blocking and every send is MSG_DONTWAIT: a syslog daemon
 // that stops reading costs lost lines (counted, and said once the socket takes lines again),
 // never a stalled event loop. A socket that goes away (rsyslog or journald restarted) is
 // reconnected on the next line; a missing one is retried at most once a second. Nothing here
 // throws: logging must never crash the daemon.
 
-import { endianness } from 'node:os';
 import koffi from 'koffi';
-
-const AF_UNIX = 1;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const MSG_DONTWAIT = 0x40;
-const MSG_NOSIGNAL = 0x4000;
-const SUN_PATH_MAX = 108;
+import { AF_UNIX, libcCalls as c, MSG_DONTWAIT, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, sockaddrUnix } from '../net/unix-datagram.ts';
 const EINTR = 4;
 const EAGAIN = 11;
 const ENOBUFS = 105;
@@ -74,37 +66,6 @@ export function formatSyslog(o: { facility: number; level: LogLevel; ident: stri
   let msg = o.message;
   if (Buffer.byteLength(msg) > MAX_MESSAGE) msg = Buffer.from(msg).subarray(0, MAX_MESSAGE).toString('utf8').replace(/\uFFFD$/, '') + '...';
   return `<${o.facility * 8 + SEVERITY[o.level]}>${rfc3164Time(o.time)} ${o.ident}[${o.pid}]: ${msg}`;
-}
-
-type Libc = {
-  socket: (domain: number, type: number, proto: number) => number;
-  connect: (fd: number, addr: Buffer, alen: number) => number;
-  send: (fd: number, buf: Buffer, len: number, flags: number) => number;
-  close: (fd: number) => number;
-};
-let libc: Libc | undefined;
-
-function c(): Libc {
-  if (!libc) {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      socket: lib.func('int socket(int, int, int)') as Libc['socket'],
-      connect: lib.func('int connect(int, const uint8_t *addr, uint32_t)') as Libc['connect'],
-      send: lib.func('long send(int, const uint8_t *buf, size_t, int)') as Libc['send'],
-      close: lib.func('int close(int)') as Libc['close'],
-    };
-  }
-  return libc;
-}
-
-function sockaddr(path: string): { addr: Buffer; len: number } | undefined {
-  const name = Buffer.from(path, 'utf8');
-  if (name.length + 1 > SUN_PATH_MAX) return undefined;
-  const addr = Buffer.alloc(2 + SUN_PATH_MAX);
-  if (endianness() === 'LE') addr.writeUInt16LE(AF_UNIX, 0);
-  else addr.writeUInt16BE(AF_UNIX, 0);
-  name.copy(addr, 2);
-  return { addr, len: 2 + name.length + 1 };
 }
 
 export interface SyslogOptions {
@@ -190,7 +151,7 @@ export class SyslogSink {
     const t = Date.now();
     if (t < this.nextTry) return false;
     this.nextTry = t + this.retryMs;
-    const sa = sockaddr(this.path);
+    const sa = sockaddrUnix(this.path);
     if (!sa) return false;
     const l = c();
     const fd = l.socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

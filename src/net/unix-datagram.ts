@@ -1,0 +1,50 @@
+// AF_UNIX datagram sockets, which Node lacks: libc's socket/connect/send/sendto/close through
+// koffi (already used for AF_PACKET in announce.ts), and struct sockaddr_un. Used by sd_notify
+// (src/control/systemd.ts) and the syslog writer (src/daemon/syslog.ts).
+
+import { endianness } from 'node:os';
+import koffi from 'koffi';
+
+export const AF_UNIX = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
+const SUN_PATH_MAX = 108;
+
+export interface Libc {
+  socket: (domain: number, type: number, proto: number) => number;
+  connect: (fd: number, addr: Buffer, alen: number) => number;
+  send: (fd: number, buf: Buffer, len: number, flags: number) => number;
+  sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, alen: number) => number;
+  close: (fd: number) => number;
+}
+let libc: Libc | undefined;
+
+/** libc's calls, bound on first use. */
+export function libcCalls(): Libc {
+  if (!libc) {
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      socket: lib.func('int socket(int, int, int)') as Libc['socket'],
+      connect: lib.func('int connect(int, const uint8_t *addr, uint32_t)') as Libc['connect'],
+      send: lib.func('long send(int, const uint8_t *buf, size_t, int)') as Libc['send'],
+      sendto: lib.func('long sendto(int, const uint8_t *buf, size_t, int, const uint8_t *addr, uint32_t)') as Libc['sendto'],
+      close: lib.func('int close(int)') as Libc['close'],
+    };
+  }
+  return libc;
+}
+
+/** struct sockaddr_un and its length for a path (NUL-terminated) or, with `abstract`, for an
+ * abstract name (a leading NUL and exactly the name's bytes). Undefined when too long. */
+export function sockaddrUnix(name: string, abstract = false): { addr: Buffer; len: number } | undefined {
+  const bytes = Buffer.from(name, 'utf8');
+  if (bytes.length + 1 > SUN_PATH_MAX) return undefined;
+  const addr = Buffer.alloc(2 + SUN_PATH_MAX);
+  if (endianness() === 'LE') addr.writeUInt16LE(AF_UNIX, 0);
+  else addr.writeUInt16BE(AF_UNIX, 0);
+  bytes.copy(addr, abstract ? 3 : 2);
+  return { addr, len: 2 + bytes.length + 1 };
+}
