@@ -6,8 +6,10 @@
 // - With alpha it starts down; one pass brings it up.
 // - While up, a failed attempt is retried after delay_before_retry; only retry + 1 consecutive
 //   failures take it down. A pass in between resets the count.
-// - While down, one pass brings it up (no rise count); a TCP checker still spaces its failed
-//   attempts by delay_before_retry up to `retry` times, then waits delay_loop.
+// - While down, one pass brings it up (no rise count). TCP and SMTP checkers still space their
+//   failed attempts by delay_before_retry up to `retry` times, then wait delay_loop; the others
+//   (UDP, PING, DNS, MISC) simply try again after delay_loop, HTTP after the longer of
+//   delay_loop and delay_before_retry (check_http.c).
 // - After a pass, the next attempt comes delay_loop later (counted from the end of the attempt).
 
 export interface CheckTiming {
@@ -15,6 +17,9 @@ export interface CheckTiming {
   delayBeforeRetryMs: number;
   delayLoopMs: number;
   alpha: boolean;
+  /** How a checker that is down tries again: `retry` (the default) as while up,
+   * `loop` after delay_loop, `longer` after the longer of delay_loop and delay_before_retry. */
+  whileDown?: 'retry' | 'loop' | 'longer';
 }
 
 export interface Verdict {
@@ -47,6 +52,8 @@ export class CheckerState {
       this.up = false;
       return { changed: true, up: false, nextInMs: this.t.delayLoopMs };
     }
+    if (!was && this.t.whileDown === 'loop') return { changed: false, up: false, nextInMs: this.t.delayLoopMs };
+    if (!was && this.t.whileDown === 'longer') return { changed: false, up: false, nextInMs: Math.max(this.t.delayLoopMs, this.t.delayBeforeRetryMs) };
     this.fails++;
     if (this.fails <= this.t.retry) return { changed: false, up: this.up, nextInMs: this.t.delayBeforeRetryMs };
     this.fails = 0;

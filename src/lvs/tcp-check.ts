@@ -4,6 +4,7 @@
 // computation, so it cannot delay an advert.
 
 import { Socket } from 'node:net';
+import type { ProbeResult } from './checks.ts';
 
 export interface TcpTarget {
   host: string;
@@ -12,8 +13,6 @@ export interface TcpTarget {
   bindPort?: number;
   timeoutMs: number;
 }
-
-export type ProbeResult = { ok: true; ms: number } | { ok: false; error: string; ms: number };
 
 const WORDS: Record<string, string> = {
   ECONNREFUSED: 'connection refused',
