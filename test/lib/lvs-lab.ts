@@ -90,8 +90,8 @@ export async function withLvsLab(opts: { balancers?: number; realServers?: numbe
 }
 
 /** keepalived.conf for balancer `i` (1-based): the two VIPs in a sync group, and `vs` (the
- * virtual_server blocks). */
-export function balancerConf(i: number, vs: string, opts: { advertInt?: number } = {}): string {
+ * virtual_server blocks). `globalDefs`: more global_defs lines (e.g. enable_script_security). */
+export function balancerConf(i: number, vs: string, opts: { advertInt?: number; globalDefs?: string } = {}): string {
   const prio = i === 1 ? 150 : 100;
   const inst = (name: string, iface: string, vrid: number, vip: string) => `vrrp_instance ${name} {
     interface ${iface}
@@ -105,7 +105,7 @@ export function balancerConf(i: number, vs: string, opts: { advertInt?: number }
 `;
   return `global_defs {
     router_id lb${i}
-}
+${opts.globalDefs ?? ''}}
 vrrp_sync_group VG {
     group {
         VI_FRONT
