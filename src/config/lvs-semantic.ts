@@ -186,8 +186,8 @@ function checkDirectRouting(config: Config, vs: VirtualServerConfig, p: P, at: A
   vs.real_server.forEach((rs, j) => {
     if (rs.port === undefined || rs.port === 0 || rs.port === vsPort) return;
     at([...p, 'real_server', j], 'warning', `virtual server ${vsName} and real server [${rs.ip}]:${proto}:${rs.port} ports don't match - resetting`);
-    // keepalived's checker took its port from the real_server line before the reset
-    for (const c of rs.tcp_check) c.connect_port ??= rs.port;
+    // keepalived's checkers took their port from the real_server line before the reset
+    for (const list of PORTED) for (const c of rs[list]) c.connect_port ??= rs.port;
     if (vsPort === undefined) delete rs.port;
     else rs.port = vsPort;
   });
@@ -261,18 +261,7 @@ function checkVirtualServer(config: Config, vs: VirtualServerConfig, p: P, group
     }
     seen.add(key);
     kept.push(rs);
-    rs.tcp_check.forEach((c, k) => {
-      if (c.connect_port === undefined && rs.port === undefined) {
-        at([...rp, 'tcp_check', k], 'error', `TCP_CHECK of real server ${rs.ip} has no port to connect to: the real server has no port and the check no connect_port (keepalived 2.2.7 runs it against port 0, where it always fails); set connect_port`);
-      }
-      if (c.connect_ip !== undefined && isIP(c.connect_ip) !== f) at([...rp, 'tcp_check', k, 'connect_ip'], 'error', `connect_ip ${c.connect_ip} is not of the real server's address family`);
-      if (c.bindto !== undefined && isIP(c.bindto) !== (c.connect_ip !== undefined ? isIP(c.connect_ip) : f)) {
-        at([...rp, 'tcp_check', k, 'bindto'], 'error', `bindto ${c.bindto} is not of the checked address's family`);
-      }
-    });
-    rs.other_checks.forEach((c, k) => {
-      at([...rp, 'other_checks', k], 'warning', `${c.type} is not yet supported by vigil: this real server has no ${c.type} check`);
-    });
+    checkCheckers(config, rs, rp, f, at);
   });
   vs.real_server = kept;
   if (kept.length === 0) {
@@ -355,4 +344,56 @@ function checkVirtualServer(config: Config, vs: VirtualServerConfig, p: P, group
     vs.hysteresis = vs.quorum - 1;
   }
   return true;
+}
+
+/** The checker lists whose checkers connect to a port (connect_port, else the real server's). */
+const PORTED = ['tcp_check', 'http_get', 'ssl_get', 'dns_check', 'smtp_check', 'udp_check', 'plugin_check'] as const;
+const KEYWORD: Record<(typeof PORTED)[number] | 'ping_check', string> = {
+  tcp_check: 'TCP_CHECK',
+  http_get: 'HTTP_GET',
+  ssl_get: 'SSL_GET',
+  dns_check: 'DNS_CHECK',
+  smtp_check: 'SMTP_CHECK',
+  udp_check: 'UDP_CHECK',
+  plugin_check: 'PLUGIN_CHECK',
+  ping_check: 'PING_CHECK',
+};
+
+/** A real server's checkers: a target to connect to, address families, and what keepalived
+ * says about a checker's values when its block ends. */
+function checkCheckers(config: Config, rs: RealServerConfig, rp: P, family: 4 | 6, at: At): void {
+  for (const list of [...PORTED, 'ping_check'] as const) {
+    rs[list].forEach((c, k) => {
+      const cp = [...rp, list, k];
+      const name = KEYWORD[list];
+      // a plugin checker may not need a port (it gets 0)
+      if (list !== 'ping_check' && list !== 'plugin_check' && c.connect_port === undefined && rs.port === undefined) {
+        at(cp, 'error', `${name} of real server ${rs.ip} has no port to connect to: the real server has no port and the check no connect_port (keepalived 2.2.7 runs it against port 0, where it always fails); set connect_port`);
+      }
+      if (c.connect_ip !== undefined && isIP(c.connect_ip) !== family) at([...cp, 'connect_ip'], 'error', `connect_ip ${c.connect_ip} is not of the real server's address family`);
+      if (c.bindto !== undefined && isIP(c.bindto) !== (c.connect_ip !== undefined ? isIP(c.connect_ip) : family)) {
+        at([...cp, 'bindto'], 'error', `bindto ${c.bindto} is not of the checked address's family`);
+      }
+    });
+  }
+  rs.ping_check.forEach((c, k) => {
+    for (const key of ['connect_port', 'bind_port'] as const) {
+      if (c[key] !== undefined) at([...rp, 'ping_check', k, key], 'warning', `${key} means nothing to PING_CHECK (ICMP has no ports); ignored`);
+    }
+  });
+  rs.http_get.forEach((c, k) => {
+    for (const key of ['verify_tls', 'ca', 'enable_sni'] as const) {
+      if (c[key] !== undefined && c[key] !== false) at([...rp, 'http_get', k, key], 'warning', `${key} applies to SSL_GET only; ignored in HTTP_GET`);
+    }
+  });
+  rs.udp_check.forEach((c, k) => {
+    const min = c.min_reply_length ?? 0;
+    const max = c.max_reply_length ?? 255;
+    if (min > max) at([...rp, 'udp_check', k], 'warning', `UDP_CHECK min_reply length ${min} > max_reply_length ${max} - will always fail`);
+  });
+  rs.file_check.forEach((c, k) => {
+    if (config.vrrp_track_file[c.track_file] === undefined) {
+      at([...rp, 'file_check', k, 'track_file'], 'error', `track_file ${c.track_file} not found (keepalived 2.2.7 then runs without this FILE_CHECK: "FILE_CHECK has no track_file specified - ignoring"; vigil refuses it)`);
+    }
+  });
 }

@@ -8,7 +8,7 @@
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { lvsSchema, virtualServerGroupSchema, virtualServerSchema } from './lvs-schema.ts';
+import { lvsSchema, sslSchema, virtualServerGroupSchema, virtualServerSchema } from './lvs-schema.ts';
 
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'not an IP address' });
 
@@ -260,6 +260,9 @@ export const configSchema = z.object({
   virtual_server: z.array(virtualServerSchema).default([]),
   virtual_server_group: z.record(name, virtualServerGroupSchema).default({}),
   lvs: lvsSchema.default(lvsSchema.parse({})),
+  /** keepalived's global `SSL { password ca certificate key }` block: the TLS context (CA,
+   * client certificate and key) of every SSL_GET. */
+  ssl: sslSchema.optional(),
   /** Plugin sections, keyed by plugin name; each is validated by that plugin's own schema
    * (see plugin-sections.ts). */
   plugins: z.record(name, z.unknown()).default({}),

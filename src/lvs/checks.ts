@@ -66,6 +66,8 @@ export interface HttpCheck extends CheckTiming, Endpoint {
   /** Client certificate and key (keepalived's global SSL block). */
   certFile?: string;
   keyFile?: string;
+  /** The key file's passphrase (the global SSL block's `password`). */
+  keyPassword?: string;
   /** `1.0` (default), `1.0C` (1.0 with Connection: close) or `1.1`. */
   protocol: '1.0' | '1.0C' | '1.1';
   /** Checked in order within one attempt; every one must pass. */

@@ -6,26 +6,26 @@
 
 import { isIP } from 'node:net';
 import type { Config } from '../config/schema.ts';
-import type { RealServerConfig, TcpCheckConfig, VirtualServerConfig } from '../config/lvs-schema.ts';
+import {
+  parseHex,
+  statusRange,
+  type DnsCheckConfig,
+  type FileCheckConfig,
+  type HttpCheckConfig,
+  type MiscCheckConfig,
+  type PingCheckConfig,
+  type PluginCheckConfig,
+  type RealServerConfig,
+  type SmtpCheckConfig,
+  type TcpCheckConfig,
+  type UdpCheckConfig,
+  type VirtualServerConfig,
+} from '../config/lvs-schema.ts';
+import { parseUserWords } from '../plugins/script-security.ts';
+import type { Check, CheckTiming, DnsCheck, DnsType, Endpoint, FileCheck, HttpCheck, HttpUrl, MiscCheck, PingCheck, PluginCheck, SmtpCheck, TcpCheck, UdpCheck } from './checks.ts';
 import type { Algorithm, Forwarding, Protocol, ServiceMatch } from './model.ts';
 
-export interface TcpCheck {
-  kind: 'tcp';
-  /** `TCP_CHECK 198.51.100.10:8080`, for logs and reasons. */
-  name: string;
-  host: string;
-  port: number;
-  bindto?: string;
-  bindPort?: number;
-  timeoutMs: number;
-  retry: number;
-  delayBeforeRetryMs: number;
-  delayLoopMs: number;
-  warmupMs: number;
-  alpha: boolean;
-}
-
-export type Check = TcpCheck;
+export type { Check, TcpCheck } from './checks.ts';
 
 export interface ResolvedRealServer {
   /** keepalived's `[198.51.100.10]:tcp:8080`. */
@@ -73,8 +73,29 @@ export interface ResolvedVirtualServer {
  * checks say so). */
 const EXPRESSIBLE: Partial<Record<string, Algorithm>> = { rr: 'rr', wrr: 'wrr', sh: 'sh', dh: 'dh', mh: 'mh' };
 
-/** Default retry and delay_before_retry of TCP_CHECK (check_api.c). */
-const TCP_DEFAULTS = { retry: 1, delayBeforeRetryS: 1, timeoutS: 5 };
+/** keepalived's defaults by checker type (check_api.c queue_checker, check_http.c, check_dns.c,
+ * check_misc.c): retry, and delay_before_retry in seconds (undefined: the checker's delay_loop).
+ * connect_timeout is 5 s for all (the virtual server's default). */
+const DEFAULTS = {
+  TCP_CHECK: { retry: 1, delayBeforeRetryS: 1 },
+  HTTP_GET: { retry: 1, delayBeforeRetryS: 3 },
+  SSL_GET: { retry: 1, delayBeforeRetryS: 3 },
+  MISC_CHECK: { retry: 0, delayBeforeRetryS: 1 },
+  DNS_CHECK: { retry: 3, delayBeforeRetryS: undefined },
+  SMTP_CHECK: { retry: 1, delayBeforeRetryS: 1 },
+  UDP_CHECK: { retry: 1, delayBeforeRetryS: 1 },
+  PING_CHECK: { retry: 1, delayBeforeRetryS: 1 },
+  PLUGIN_CHECK: { retry: 1, delayBeforeRetryS: 1 },
+} as const;
+type TimedType = keyof typeof DEFAULTS;
+const DEFAULT_TIMEOUT_S = 5;
+
+/** vigil's default max_body_size. */
+export const DEFAULT_MAX_BODY_BYTES = 1048576;
+/** keepalived's default helo_name (check_smtp.h). */
+export const DEFAULT_HELO_NAME = 'smtpchecker.keepalived.org';
+/** keepalived's default UDP_CHECK datagram (layer4.c set_buf): 32 bytes of this, repeated. */
+export const DEFAULT_UDP_PAYLOAD_HEX = Buffer.from('keepalived check - '.repeat(2).slice(0, 32)).toString('hex');
 
 const bracket = (ip: string) => `[${ip}]`;
 const safe = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
@@ -111,7 +132,7 @@ export function resolveVirtualServer(config: Config, vs: VirtualServerConfig): R
   const algoName = vs.lb_algo ?? 'wlc';
   const portless = vs.fwmark === undefined && !vs.port;
   const timeoutS = vs.persistence_timeout ?? (portless || vs.persistence_granularity !== undefined ? 360 : undefined);
-  const realServers = vs.real_server.map((rs) => resolveRealServer(vs, rs, protoName));
+  const realServers = vs.real_server.map((rs) => resolveRealServer(config, vs, rs, protoName));
   const sorry = vs.sorry_server;
   return {
     name,
@@ -146,7 +167,7 @@ export function resolveVirtualServer(config: Config, vs: VirtualServerConfig): R
   };
 }
 
-function resolveRealServer(vs: VirtualServerConfig, rs: RealServerConfig, protoName: string): ResolvedRealServer {
+function resolveRealServer(config: Config, vs: VirtualServerConfig, rs: RealServerConfig, protoName: string): ResolvedRealServer {
   // a NAT real server with no port takes the virtual server's
   const port = rs.port || vs.port || undefined;
   const alpha = rs.alpha ?? vs.alpha;
@@ -158,31 +179,197 @@ function resolveRealServer(vs: VirtualServerConfig, rs: RealServerConfig, protoN
     weight: rs.weight ?? vs.weight,
     inhibitOnFailure: rs.inhibit_on_failure ?? vs.inhibit_on_failure,
     alpha,
-    checks: rs.tcp_check.map((c) => resolveTcpCheck(vs, rs, c, alpha)),
+    checks: resolveChecks(config, vs, rs),
     ...(rs.notify_up !== undefined ? { notifyUp: rs.notify_up } : {}),
     ...(rs.notify_down !== undefined ? { notifyDown: rs.notify_down } : {}),
   };
 }
 
-function resolveTcpCheck(vs: VirtualServerConfig, rs: RealServerConfig, c: TcpCheckConfig, alpha: boolean): TcpCheck {
-  const host = c.connect_ip ?? rs.ip;
-  // keepalived copies the port written on the real_server line (lvs-semantic.ts refuses a
-  // checker with neither); the virtual server's is the last resort
-  const port = c.connect_port ?? rs.port ?? vs.port ?? 0;
+/** Every checker of a real server, in the order of the schema's lists (tcp_check first). */
+export function resolveChecks(config: Config, vs: VirtualServerConfig, rs: RealServerConfig): Check[] {
+  const ctx: Ctx = { config, vs, rs };
+  return [
+    ...rs.tcp_check.map((c) => resolveTcpCheck(ctx, c)),
+    ...rs.http_get.map((c) => resolveHttpCheck(ctx, c, false)),
+    ...rs.ssl_get.map((c) => resolveHttpCheck(ctx, c, true)),
+    ...rs.misc_check.map((c) => resolveMiscCheck(ctx, c)),
+    ...rs.dns_check.map((c) => resolveDnsCheck(ctx, c)),
+    ...rs.smtp_check.map((c) => resolveSmtpCheck(ctx, c)),
+    ...rs.udp_check.map((c) => resolveUdpCheck(ctx, c)),
+    ...rs.ping_check.map((c) => resolvePingCheck(ctx, c)),
+    ...rs.file_check.flatMap((c) => resolveFileCheck(ctx, c)),
+    ...rs.plugin_check.map((c) => resolvePluginCheck(ctx, c)),
+  ];
+}
+
+interface Ctx {
+  config: Config;
+  vs: VirtualServerConfig;
+  rs: RealServerConfig;
+}
+
+type TimingConfig = Pick<TcpCheckConfig, 'retry' | 'delay_before_retry' | 'warmup' | 'delay_loop' | 'alpha'> & { connect_timeout?: number | undefined };
+
+/** keepalived's inheritance (check_data.c validate_check_config): the checker's value, else
+ * the real server's, else the virtual server's, else the type's default. */
+function timing(ctx: Ctx, type: TimedType, c: TimingConfig, name: string): CheckTiming {
+  const { vs, rs } = ctx;
   const delayLoopS = c.delay_loop ?? rs.delay_loop ?? vs.delay_loop;
+  const d = DEFAULTS[type];
   return {
-    kind: 'tcp',
-    name: `TCP_CHECK ${isIP(host) === 6 ? bracket(host) : host}:${port}`,
-    host,
-    port,
-    ...(c.bindto !== undefined ? { bindto: c.bindto } : {}),
-    ...(c.bind_port !== undefined ? { bindPort: c.bind_port } : {}),
-    timeoutMs: (c.connect_timeout ?? rs.connect_timeout ?? vs.connect_timeout ?? TCP_DEFAULTS.timeoutS) * 1000,
-    retry: c.retry ?? rs.retry ?? vs.retry ?? TCP_DEFAULTS.retry,
-    delayBeforeRetryMs: (c.delay_before_retry ?? rs.delay_before_retry ?? vs.delay_before_retry ?? TCP_DEFAULTS.delayBeforeRetryS) * 1000,
+    name,
+    timeoutMs: (c.connect_timeout ?? rs.connect_timeout ?? vs.connect_timeout ?? DEFAULT_TIMEOUT_S) * 1000,
+    retry: c.retry ?? rs.retry ?? vs.retry ?? d.retry,
+    delayBeforeRetryMs: (c.delay_before_retry ?? rs.delay_before_retry ?? vs.delay_before_retry ?? d.delayBeforeRetryS ?? delayLoopS) * 1000,
     delayLoopMs: delayLoopS * 1000,
     warmupMs: (c.warmup ?? rs.warmup ?? vs.warmup ?? delayLoopS) * 1000,
-    alpha: c.alpha ?? alpha,
+    alpha: c.alpha ?? rs.alpha ?? vs.alpha,
+  };
+}
+
+type ConnectionConfig = Pick<TcpCheckConfig, 'connect_ip' | 'connect_port' | 'bindto' | 'bind_port'>;
+
+function endpoint(ctx: Ctx, c: ConnectionConfig): Endpoint {
+  // keepalived copies the port written on the real_server line (lvs-semantic.ts refuses a
+  // checker with neither); the virtual server's is the last resort
+  return {
+    host: c.connect_ip ?? ctx.rs.ip,
+    port: c.connect_port ?? ctx.rs.port ?? ctx.vs.port ?? 0,
+    ...(c.bindto !== undefined ? { bindto: c.bindto } : {}),
+    ...(c.bind_port !== undefined ? { bindPort: c.bind_port } : {}),
+  };
+}
+
+/** `198.51.100.10:80`, `[2001:db8::10]:80`. */
+const hostPort = (e: Endpoint) => `${isIP(e.host) === 6 ? bracket(e.host) : e.host}:${e.port}`;
+
+function resolveTcpCheck(ctx: Ctx, c: TcpCheckConfig): TcpCheck {
+  const e = endpoint(ctx, c);
+  return { kind: 'tcp', ...timing(ctx, 'TCP_CHECK', c, `TCP_CHECK ${hostPort(e)}`), ...e };
+}
+
+function resolveHttpCheck(ctx: Ctx, c: HttpCheckConfig, tls: boolean): HttpCheck {
+  const type = tls ? 'SSL_GET' : 'HTTP_GET';
+  const e = endpoint(ctx, c);
+  const ssl = ctx.config.ssl;
+  const urls = c.url.map((u): HttpUrl => {
+    // the Host header: url, checker, real server, virtual server, else the target (check_http.c)
+    const vhost = u.virtualhost ?? c.virtualhost ?? ctx.rs.virtualhost ?? ctx.vs.virtualhost;
+    // SNI skips the real server's virtualhost in keepalived 2.2.7 (check_ssl.c)
+    const sni = tls && c.enable_sni === true ? (u.virtualhost ?? c.virtualhost ?? ctx.vs.virtualhost) : undefined;
+    const codes = (u.status_code ?? ['200-299']).map(statusRange).filter((r): r is [number, number] => r !== undefined);
+    return {
+      path: u.path,
+      ...(u.digest !== undefined ? { digest: u.digest.toLowerCase() } : {}),
+      statusCodes: codes.length > 0 ? codes : [[200, 299]],
+      host: vhost ?? hostPort(e),
+      ...(sni !== undefined ? { sni } : {}),
+    };
+  });
+  const caFile = c.ca ?? ssl?.ca;
+  return {
+    kind: 'http',
+    ...timing(ctx, type, c, `${type} ${hostPort(e)}`),
+    ...e,
+    tls,
+    verifyTls: c.verify_tls ?? false,
+    ...(caFile !== undefined ? { caFile } : {}),
+    ...(ssl?.certificate !== undefined ? { certFile: ssl.certificate } : {}),
+    ...(ssl?.key !== undefined ? { keyFile: ssl.key } : {}),
+    ...(ssl?.password !== undefined ? { keyPassword: ssl.password } : {}),
+    protocol: c.http_protocol ?? '1.0',
+    urls,
+    maxBodyBytes: c.max_body_size ?? DEFAULT_MAX_BODY_BYTES,
+  };
+}
+
+function resolveMiscCheck(ctx: Ctx, c: MiscCheckConfig): MiscCheck {
+  const g = ctx.config.global_defs;
+  // the checker's user, else script_user (its group only with its user)
+  const who = c.user !== undefined ? { user: c.user, group: c.group } : g.script_user !== undefined ? parseUserWords(g.script_user) : undefined;
+  const t = timing(ctx, 'MISC_CHECK', c, `MISC_CHECK ${c.misc_path}`);
+  return {
+    kind: 'misc',
+    ...t,
+    // misc_timeout, else the virtual server's delay_loop (check_misc.c), not the checker's
+    timeoutMs: (c.misc_timeout ? c.misc_timeout : ctx.vs.delay_loop) * 1000,
+    command: c.misc_path,
+    dynamic: c.misc_dynamic ?? false,
+    ...(who?.user !== undefined ? { user: who.user } : {}),
+    ...(who?.group !== undefined ? { group: who.group } : {}),
+    scriptSecurity: g.enable_script_security,
+  };
+}
+
+function resolveDnsCheck(ctx: Ctx, c: DnsCheckConfig): DnsCheck {
+  const e = endpoint(ctx, c);
+  const name = c.name ?? '';
+  return {
+    kind: 'dns',
+    ...timing(ctx, 'DNS_CHECK', c, `DNS_CHECK ${hostPort(e)}`),
+    ...e,
+    type: (c.type ?? 'SOA').toUpperCase() as DnsType,
+    query: name.endsWith('.') ? name.slice(0, -1) : name,
+  };
+}
+
+function resolveSmtpCheck(ctx: Ctx, c: SmtpCheckConfig): SmtpCheck {
+  const e = endpoint(ctx, c);
+  return { kind: 'smtp', ...timing(ctx, 'SMTP_CHECK', c, `SMTP_CHECK ${hostPort(e)}`), ...e, heloName: c.helo_name ?? DEFAULT_HELO_NAME };
+}
+
+function resolveUdpCheck(ctx: Ctx, c: UdpCheckConfig): UdpCheck {
+  const e = endpoint(ctx, c);
+  const pattern = typeof c.require_reply === 'string' ? parseHex(c.require_reply, true) : undefined;
+  return {
+    kind: 'udp',
+    ...timing(ctx, 'UDP_CHECK', c, `UDP_CHECK ${hostPort(e)}`),
+    ...e,
+    payloadHex: (c.payload !== undefined ? parseHex(c.payload, false) : undefined) ?? DEFAULT_UDP_PAYLOAD_HEX,
+    requireReply: c.require_reply !== undefined && c.require_reply !== false,
+    ...(pattern !== undefined ? { replyPattern: pattern } : {}),
+    minReplyLength: c.min_reply_length ?? 0,
+    maxReplyLength: c.max_reply_length ?? 255,
+  };
+}
+
+function resolvePingCheck(ctx: Ctx, c: PingCheckConfig): PingCheck {
+  const host = c.connect_ip ?? ctx.rs.ip;
+  return {
+    kind: 'ping',
+    ...timing(ctx, 'PING_CHECK', c, `PING_CHECK ${host}`),
+    host,
+    ...(c.bindto !== undefined ? { bindto: c.bindto } : {}),
+  };
+}
+
+/** A FILE_CHECK whose track_file is not configured has nothing to run (lvs-semantic.ts refuses
+ * it): none. */
+function resolveFileCheck(ctx: Ctx, c: FileCheckConfig): FileCheck[] {
+  const tf = ctx.config.vrrp_track_file[c.track_file];
+  if (!tf) return [];
+  // the checker's weight (with its reverse) overrides the block's (check_file.c)
+  const own = c.weight !== undefined;
+  return [
+    {
+      kind: 'file',
+      name: `FILE_CHECK ${c.track_file}`,
+      trackFile: c.track_file,
+      path: tf.file,
+      weight: c.weight ?? tf.weight,
+      reverse: c.reverse ?? (own ? false : tf.weight_reverse),
+    },
+  ];
+}
+
+function resolvePluginCheck(ctx: Ctx, c: PluginCheckConfig): PluginCheck {
+  const e = endpoint(ctx, c);
+  return {
+    kind: 'plugin',
+    ...timing(ctx, 'PLUGIN_CHECK', c, `PLUGIN_CHECK ${c.checker} ${hostPort(e)}`),
+    ...e,
+    checker: c.checker,
+    params: c.params ?? {},
   };
 }
 

@@ -35,6 +35,10 @@ export function configuredScripts(config: Config): ScriptRef[] {
     out.push(...fromNotify(['virtual_server', i, 'quorum_up'], vs.quorum_up), ...fromNotify(['virtual_server', i, 'quorum_down'], vs.quorum_down));
     vs.real_server.forEach((rs, j) => {
       out.push(...fromNotify(['virtual_server', i, 'real_server', j, 'notify_up'], rs.notify_up), ...fromNotify(['virtual_server', i, 'real_server', j, 'notify_down'], rs.notify_down));
+      // MISC_CHECK scripts run under the same rules (script-security.ts), as in keepalived
+      rs.misc_check.forEach((c, k) => {
+        out.push({ path: ['virtual_server', i, 'real_server', j, 'misc_check', k, 'misc_path'], line: c.misc_path, ...(c.user !== undefined ? { user: c.user } : {}), ...(c.group !== undefined ? { group: c.group } : {}) });
+      });
     });
   });
   return out;

@@ -24,6 +24,8 @@ function load(text: string, ext = 'conf') {
   return { file, ...loadConfigFile(file, host) };
 }
 const lines = (ds: Diagnostic[]) => ds.map(formatDiagnostic);
+/** A real server's checker lists, all empty (the schema's defaults). */
+const NO_CHECKERS = { tcp_check: [], http_get: [], ssl_get: [], misc_check: [], dns_check: [], smtp_check: [], udp_check: [], ping_check: [], file_check: [], plugin_check: [] };
 
 /** A virtual server with every keyword vigil maps. */
 const FULL = `virtual_server_group G4 {
@@ -114,9 +116,7 @@ virtual_server group G4 {
 describe('keepalived.conf virtual_server mapping', () => {
   test('every keyword lands in its field', () => {
     const r = load(FULL);
-    assert.deepEqual(lines(r.diagnostics), [
-      `${r.file}:59:9: virtual_server.0.real_server.0.other_checks.0: warning: HTTP_GET is not yet supported by vigil: this real server has no HTTP_GET check`,
-    ]);
+    assert.deepEqual(lines(r.diagnostics), []);
     const c = r.config;
     assert.ok(c);
     assert.deepEqual(c.virtual_server_group, {
@@ -165,17 +165,18 @@ describe('keepalived.conf virtual_server mapping', () => {
           delay_loop: 5,
           warmup: 1,
           virtualhost: 'rs.example.com',
+          ...NO_CHECKERS,
           tcp_check: [
             { connect_ip: '192.0.2.12', connect_port: 81, bindto: '192.0.2.1', bind_port: 40000, connect_timeout: 0.5, retry: 0, delay_before_retry: 0, warmup: 2, delay_loop: 3, alpha: true },
             {},
           ],
-          other_checks: [{ type: 'HTTP_GET' }],
+          http_get: [{ url: [{ path: '/', status_code: [200] }] }],
         },
-        { ip: '192.0.2.13', tcp_check: [{ connect_port: 80 }], other_checks: [] },
+        { ...NO_CHECKERS, ip: '192.0.2.13', tcp_check: [{ connect_port: 80 }] },
       ],
     });
     assert.equal(c.virtual_server[1]?.fwmark, 7);
-    assert.deepEqual(c.virtual_server[1]?.real_server, [{ ip: '192.0.2.14', port: 80, tcp_check: [], other_checks: [] }]);
+    assert.deepEqual(c.virtual_server[1]?.real_server, [{ ...NO_CHECKERS, ip: '192.0.2.14', port: 80 }]);
     assert.equal(c.virtual_server[2]?.group, 'G4');
     assert.equal(c.virtual_server[2]?.protocol, 'UDP');
   });
@@ -360,18 +361,7 @@ describe('vigil -t on virtual servers: messages and positions', () => {
       assert.equal(r.config === null, fatal, fatal ? 'errors reject the config' : 'warnings keep it');
     });
   }
-
-  test('other checkers: parsed, their content skipped, a warning each', () => {
-    const checkers = ['HTTP_GET', 'SSL_GET', 'MISC_CHECK', 'SMTP_CHECK', 'DNS_CHECK', 'UDP_CHECK', 'PING_CHECK', 'FILE_CHECK', 'BFD_CHECK'];
-    const rs = `    real_server 192.0.2.11 80 {\n${checkers.map((c) => `        ${c} {\n            anything goes here 1 2 3\n        }\n`).join('')}    }\n`;
-    const r = load(vsWith('', undefined, rs));
-    assert.ok(r.config);
-    assert.deepEqual(r.config.virtual_server[0]?.real_server[0]?.other_checks, checkers.map((type) => ({ type })));
-    assert.deepEqual(
-      lines(r.diagnostics),
-      checkers.map((c, i) => `${r.file}:${6 + 3 * i}:9: virtual_server.0.real_server.0.other_checks.${i}: warning: ${c} is not yet supported by vigil: this real server has no ${c} check`),
-    );
-  });
+  // every checker: lvs-checkers-config.test.ts
 });
 
 describe('values keepalived fixes are in the config', () => {
@@ -447,8 +437,8 @@ virtual_server:
         port: 8080
         tcp_check:
           - connect_timeout: 2
-        other_checks:
-          - type: HTTP_GET
+        http_get:
+          - url: [{ path: / }]
   - group: G
     lb_algo: sed
     lb_kind: NAT
@@ -459,7 +449,6 @@ virtual_server:
       'yaml',
     );
     assert.deepEqual(lines(r.diagnostics), [
-      `${r.file}:17:13: virtual_server.0.real_server.0.other_checks.0: warning: HTTP_GET is not yet supported by vigil: this real server has no HTTP_GET check`,
       `${r.file}:10:14: virtual_server.0.lb_kind: lb_kind TUN is refused: nftables has no encapsulation statement (IPIP, GUE and GRE would need tunnel devices and policy routing, which vigil does not manage); use NAT`,
       `${r.file}:21:27: virtual_server.1.sorry_server_inhibit: warning: Ignoring sorry_server inhibit used before or without sorry_server`,
       `${r.file}:18:5: virtual_server.1.protocol: warning: no protocol set - defaulting to UDP`,

@@ -14,7 +14,8 @@
 import { isIP } from 'node:net';
 import type { Diagnostic, Path, PositionMap } from '../diagnostics.ts';
 import type { Statement } from './parser.ts';
-import { lbAlgos } from '../lvs-schema.ts';
+import { DNS_TYPES } from '../../lvs/checks.ts';
+import { dnsNameProblem, lbAlgos, parseHex, statusRange } from '../lvs-schema.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -77,26 +78,59 @@ const RS_IGNORED: Record<string, string> = {
   lvs_method: "every real server is reached with the virtual server's lb_kind",
 };
 
-const TCP_CHECK_KEYS: Record<string, Kind> = {
-  connect_ip: 'string',
-  connect_port: 'int',
-  bindto: 'string',
-  bind_port: 'int',
-  connect_timeout: 'number',
+/** The timing keywords of every checker with attempts (check_api.c
+ * install_checker_common_keywords). */
+const TIMING_KEYS: Record<string, Kind> = {
   retry: 'int',
   delay_before_retry: 'number',
   warmup: 'number',
   delay_loop: 'number',
 };
 
-const TCP_CHECK_IGNORED: Record<string, string> = {
-  bind_if: 'the check connects from the address the routing table chooses (bindto sets it)',
-  fwmark: 'checker packets are not marked',
-  log_all_failures: 'every failure is logged',
+/** The connection keywords of the connecting checkers (all but MISC_CHECK and FILE_CHECK). */
+const CONNECTION_KEYS: Record<string, Kind> = {
+  connect_ip: 'string',
+  connect_port: 'int',
+  bindto: 'string',
+  bind_port: 'int',
+  connect_timeout: 'number',
 };
 
-/** Checkers vigil parses but does not run yet (their content is skipped). */
-export const OTHER_CHECKERS = new Set(['HTTP_GET', 'SSL_GET', 'MISC_CHECK', 'SMTP_CHECK', 'DNS_CHECK', 'UDP_CHECK', 'PING_CHECK', 'FILE_CHECK', 'BFD_CHECK']);
+const LOG_ALL_FAILURES = 'every failure is logged';
+const CONNECTION_IGNORED: Record<string, string> = {
+  bind_if: 'the check connects from the address the routing table chooses (bindto sets it)',
+  fwmark: 'checker packets are not marked',
+  log_all_failures: LOG_ALL_FAILURES,
+};
+
+/** How one checker keyword reads its block: its plain keywords, those vigil accepts without
+ * acting on, and a handler for the rest (true: handled). */
+interface CheckerSpec {
+  keys: Record<string, Kind>;
+  ignored: Record<string, string>;
+  /** Connecting checkers take nb_get_retry (HTTP_GET / SSL_GET in keepalived 2.2.7). */
+  connecting: boolean;
+  /** Has attempts (and so alpha): all but FILE_CHECK. */
+  timed: boolean;
+  other?: (s: Statement, c: Obj, path: Path, ctx: Ctx) => boolean;
+}
+
+const CONNECTING: CheckerSpec = { keys: { ...CONNECTION_KEYS, ...TIMING_KEYS }, ignored: CONNECTION_IGNORED, connecting: true, timed: true };
+
+/** keepalived.conf checker keyword -> its YAML list on real_server and how its block reads.
+ * SMTP_CHECK is read by mapSmtpCheck (its host blocks), BFD_CHECK is refused. */
+const CHECKERS: Record<string, { list: string; spec: CheckerSpec }> = {
+  TCP_CHECK: { list: 'tcp_check', spec: CONNECTING },
+  HTTP_GET: { list: 'http_get', spec: { ...CONNECTING, other: httpKeyword } },
+  SSL_GET: { list: 'ssl_get', spec: { ...CONNECTING, other: httpKeyword } },
+  MISC_CHECK: { list: 'misc_check', spec: { keys: TIMING_KEYS, ignored: { log_all_failures: LOG_ALL_FAILURES }, connecting: false, timed: true, other: miscKeyword } },
+  DNS_CHECK: { list: 'dns_check', spec: { ...CONNECTING, other: dnsKeyword } },
+  UDP_CHECK: { list: 'udp_check', spec: { ...CONNECTING, other: udpKeyword } },
+  PING_CHECK: { list: 'ping_check', spec: CONNECTING },
+  FILE_CHECK: { list: 'file_check', spec: { keys: {}, ignored: {}, connecting: false, timed: false, other: fileKeyword } },
+  PLUGIN_CHECK: { list: 'plugin_check', spec: { ...CONNECTING, other: pluginKeyword } },
+};
+const CHECKER_LISTS = [...Object.values(CHECKERS).map((c) => c.list), 'smtp_check'];
 
 /** `virtual_server IP [PORT] | fwmark N | group NAME { ... }` */
 export function mapVirtualServer(st: Statement, out: Obj, ctx: Ctx): void {
@@ -217,13 +251,9 @@ function mapRealServer(st: Statement, path: Path, ctx: Ctx): Obj | undefined {
   const rs = server(st, 'real server', path, ctx);
   if (!rs) return undefined;
   ctx.positions.set(path, st);
-  if (!st.block) {
+  const lists: Record<string, Obj[]> = Object.fromEntries(CHECKER_LISTS.map((l) => [l, []]));
+  for (const s of st.block ?? []) {
     // keepalived accepts `real_server IP PORT` with no block
-    return { ...rs, tcp_check: [], other_checks: [] };
-  }
-  const tcp: Obj[] = [];
-  const other: Obj[] = [];
-  for (const s of st.block) {
     const fp = [...path, s.keyword];
     const kind = RS_KEYS[s.keyword];
     if (kind) {
@@ -235,11 +265,11 @@ function mapRealServer(st: Statement, path: Path, ctx: Ctx): Obj | undefined {
       warn(ctx, s, fp, `'${s.keyword}' is not supported by vigil: ${why}; ignored`);
       continue;
     }
-    if (OTHER_CHECKERS.has(s.keyword)) {
-      // parsed as a block, its content skipped; lvs-semantic.ts reports it
-      const p = [...path, 'other_checks', other.length];
-      ctx.positions.set(p, s);
-      other.push({ type: s.keyword });
+    const checker = CHECKERS[s.keyword];
+    if (checker) {
+      const list = lists[checker.list] as Obj[];
+      const c = mapChecker(s, [...path, checker.list, list.length], checker.spec, ctx);
+      if (c) list.push(c);
       continue;
     }
     switch (s.keyword) {
@@ -261,50 +291,358 @@ function mapRealServer(st: Statement, path: Path, ctx: Ctx): Obj | undefined {
         if (rs[s.keyword] !== undefined) warn(ctx, s, fp, `${s.keyword} script already specified - ignoring ${s.args[0]?.text ?? ''}`);
         else setAt(rs, s.keyword, notify(s, fp, ctx), fp, s, ctx);
         break;
-      case 'TCP_CHECK':
-        tcp.push(mapTcpCheck(s, [...path, 'tcp_check', tcp.length], ctx));
+      case 'SMTP_CHECK':
+        mapSmtpCheck(s, path, lists.smtp_check as Obj[], ctx);
+        break;
+      case 'BFD_CHECK':
+        error(ctx, s, fp, 'BFD_CHECK is refused: vigil has no BFD (bidirectional forwarding detection); check the real server with another checker (TCP_CHECK, PING_CHECK), or follow a BFD session on the VRRP side with a track_script or track_file');
         break;
       default:
         error(ctx, s, fp, `unknown keyword '${s.keyword}'`);
     }
   }
-  rs.tcp_check = tcp;
-  rs.other_checks = other;
+  Object.assign(rs, lists);
   return rs;
 }
 
-function mapTcpCheck(st: Statement, path: Path, ctx: Ctx): Obj {
+/** One checker block: its keywords onto a YAML checker entry. Undefined when keepalived would
+ * drop the checker (it says why; lvs-semantic.ts and the schema check the rest). */
+function mapChecker(st: Statement, path: Path, spec: CheckerSpec, ctx: Ctx): Obj | undefined {
   ctx.positions.set(path, st);
   const c: Obj = {};
   for (const s of st.block ?? []) {
     const fp = [...path, s.keyword];
-    const kind = TCP_CHECK_KEYS[s.keyword];
+    const kind = spec.keys[s.keyword];
     if (kind) {
       setAt(c, s.keyword, scalar(s, kind, fp, ctx), fp, s, ctx);
       continue;
     }
-    const why = TCP_CHECK_IGNORED[s.keyword];
+    const why = spec.ignored[s.keyword];
     if (why !== undefined) {
       warn(ctx, s, fp, `'${s.keyword}' is not supported by vigil: ${why}; ignored`);
       continue;
     }
-    switch (s.keyword) {
-      case 'nb_get_retry':
-        // keepalived 1.x's name; 2.2.7 knows it only in HTTP_GET / SSL_GET
-        warn(ctx, s, fp, "nb_get_retry is deprecated - please use 'retry' (keepalived 2.2.7 does not accept it in TCP_CHECK: Unknown keyword); taken as retry");
-        if (c.retry === undefined) setAt(c, 'retry', toNumber(s, fp, ctx, true), [...path, 'retry'], s, ctx);
-        break;
-      case 'alpha': {
-        const v = boolArg(s);
-        if (v === undefined) warn(ctx, s, fp, `Invalid alpha parameter ${s.args[0]?.text ?? ''}; ignored`);
-        else setAt(c, 'alpha', v, fp, s, ctx);
-        break;
-      }
-      default:
-        error(ctx, s, fp, `unknown keyword '${s.keyword}'`);
+    if (spec.other?.(s, c, path, ctx)) continue;
+    if (s.keyword === 'alpha' && spec.timed) {
+      const v = boolArg(s);
+      if (v === undefined) warn(ctx, s, fp, `Invalid alpha parameter ${s.args[0]?.text ?? ''}; ignored`);
+      else setAt(c, 'alpha', v, fp, s, ctx);
+      continue;
     }
+    if (s.keyword === 'nb_get_retry' && spec.connecting) {
+      if (st.keyword === 'HTTP_GET' || st.keyword === 'SSL_GET') {
+        warn(ctx, s, fp, "nb_get_retry is deprecated - please use 'retry'; taken as retry");
+        setAt(c, 'retry', toNumber(s, fp, ctx, true), [...path, 'retry'], s, ctx);
+      } else {
+        // keepalived 1.x's name; 2.2.7 knows it only in HTTP_GET / SSL_GET
+        warn(ctx, s, fp, `nb_get_retry is deprecated - please use 'retry' (keepalived 2.2.7 does not accept it in ${st.keyword}: Unknown keyword); taken as retry`);
+        if (c.retry === undefined) setAt(c, 'retry', toNumber(s, fp, ctx, true), [...path, 'retry'], s, ctx);
+      }
+      continue;
+    }
+    error(ctx, s, fp, `unknown keyword '${s.keyword}'`);
+  }
+  return finishChecker(st, c, path, ctx);
+}
+
+/** What keepalived checks when a checker block ends (its sublevel end handlers). */
+function finishChecker(st: Statement, c: Obj, path: Path, ctx: Ctx): Obj | undefined {
+  switch (st.keyword) {
+    case 'MISC_CHECK':
+      if (c.misc_path === undefined) {
+        warn(ctx, st, path, 'No script path has been specified for MISC_CHECKER - skipping (this real server has no such check)');
+        return undefined;
+      }
+      break;
+    case 'FILE_CHECK':
+      if (c.track_file === undefined) {
+        warn(ctx, st, path, 'FILE_CHECK has no track_file specified - ignoring (this real server has no such check)');
+        return undefined;
+      }
+      break;
+    case 'PLUGIN_CHECK':
+      if (c.checker === undefined) {
+        error(ctx, st, path, 'PLUGIN_CHECK needs `checker NAME` (the name its plugin registered with ctx.registerChecker)');
+        return undefined;
+      }
+      break;
+    case 'HTTP_GET':
+    case 'SSL_GET':
+      c.url ??= [];
+      break;
   }
   return c;
+}
+
+/** HTTP_GET / SSL_GET keywords besides the common ones, and vigil's own (verify_tls, ca,
+ * max_body_size). */
+function httpKeyword(s: Statement, c: Obj, path: Path, ctx: Ctx): boolean {
+  const fp = [...path, s.keyword];
+  switch (s.keyword) {
+    case 'url': {
+      const urls = (c.url ??= []) as Obj[];
+      const u = mapUrl(s, [...path, 'url', urls.length], ctx);
+      if (u) urls.push(u);
+      return true;
+    }
+    case 'virtualhost':
+      if (s.args[0] === undefined) warn(ctx, s, fp, 'HTTP_GET virtualhost name missing; ignored');
+      else setAt(c, 'virtualhost', s.args[0].text, fp, s, ctx);
+      return true;
+    case 'http_protocol': {
+      const v = s.args[0]?.text;
+      if (v === undefined) warn(ctx, s, fp, 'Missing http_protocol version; ignored (1.0)');
+      else if (v === '1.0' || v === '1.1' || v === '1.0C' || v === '1.0c') setAt(c, 'http_protocol', v.toUpperCase(), fp, s, ctx);
+      else warn(ctx, s, fp, `Invalid http_protocol version ${v}; ignored (1.0)`);
+      return true;
+    }
+    case 'enable_sni':
+    case 'fast_recovery':
+    case 'verify_tls': {
+      const v = boolArg(s);
+      if (v === undefined) warn(ctx, s, fp, `Invalid ${s.keyword} parameter ${s.args[0]?.text ?? ''}; ignored`);
+      else setAt(c, s.keyword, v, fp, s, ctx);
+      return true;
+    }
+    case 'ca':
+      setAt(c, 'ca', scalar(s, 'string', fp, ctx), fp, s, ctx);
+      return true;
+    case 'max_body_size':
+      setAt(c, 'max_body_size', toNumber(s, fp, ctx, true), fp, s, ctx);
+      return true;
+  }
+  return false;
+}
+
+const REGEX_KEYS = new Set(['regex', 'regex_no_match', 'regex_options', 'regex_min_offset', 'regex_max_offset', 'regex_stack']);
+
+/** `url { path digest status_code virtualhost }`; keepalived drops a url with no path. */
+function mapUrl(st: Statement, path: Path, ctx: Ctx): Obj | undefined {
+  ctx.positions.set(path, st);
+  const u: Obj = {};
+  for (const s of st.block ?? []) {
+    const fp = [...path, s.keyword];
+    switch (s.keyword) {
+      case 'path':
+        setAt(u, 'path', scalar(s, 'string', fp, ctx), fp, s, ctx);
+        break;
+      case 'digest': {
+        const d = s.args[0]?.text ?? '';
+        if (u.digest !== undefined) warn(ctx, s, fp, `Digest '${d}' is a duplicate; ignored`);
+        else if (d.length !== 32) warn(ctx, s, fp, `digest '${d}' character length should be 32 rather than ${d.length}; ignored, as keepalived ignores it: the url is checked without a digest`);
+        else if (!/^[0-9a-fA-F]{32}$/.test(d)) {
+          // keepalived reads the pairs from the end and names the first bad one it meets
+          const bad = [...d].findLastIndex((ch) => !/[0-9a-fA-F]/.test(ch));
+          const even = bad - (bad % 2);
+          warn(ctx, s, fp, `Unable to interpret hex digit in '${d}' at offset ${even}/${even + 1}; ignored, as keepalived ignores it: the url is checked without a digest`);
+        } else setAt(u, 'digest', d.toLowerCase(), fp, s, ctx);
+        break;
+      }
+      case 'status_code': {
+        const codes: Array<number | string> = [];
+        for (const a of s.args) {
+          if (statusRange(a.text) === undefined) warn(ctx, at(s, a.col), fp, `Invalid HTTP_GET status code '${a.text}'; ignored`);
+          else codes.push(/^\d+$/.test(a.text) ? Number(a.text) : a.text);
+        }
+        // keepalived adds each line's codes to the set
+        if (codes.length > 0) setAt(u, 'status_code', [...((u.status_code as Array<number | string> | undefined) ?? []), ...codes], fp, s, ctx);
+        break;
+      }
+      case 'virtualhost':
+        if (s.args[0] === undefined) warn(ctx, s, fp, 'Missing HTTP_GET virtualhost name; ignored');
+        else setAt(u, 'virtualhost', s.args[0].text, fp, s, ctx);
+        break;
+      default:
+        if (REGEX_KEYS.has(s.keyword)) {
+          warn(ctx, s, fp, `'${s.keyword}' is not supported by vigil (keepalived 2.2.7 as Debian builds it has no PCRE2 either: Unknown keyword); ignored: the url is checked without it`);
+        } else error(ctx, s, fp, `unknown keyword '${s.keyword}'`);
+    }
+  }
+  if (u.path === undefined) {
+    warn(ctx, st, path, 'HTTP/SSL_GET checker url has no path - ignoring');
+    return undefined;
+  }
+  return u;
+}
+
+function miscKeyword(s: Statement, c: Obj, path: Path, ctx: Ctx): boolean {
+  const fp = [...path, s.keyword];
+  switch (s.keyword) {
+    case 'misc_path': {
+      const [cmd, ...extra] = s.args;
+      if (cmd === undefined) {
+        error(ctx, s, fp, 'misc_path needs a script');
+        return true;
+      }
+      // keepalived runs the first word only (quoted: the whole command line)
+      if (extra.length > 0) warn(ctx, s, fp, `words after '${cmd.text}' are ignored, as keepalived ignores them (quote the whole line to pass arguments)`);
+      setAt(c, 'misc_path', cmd.text, fp, s, ctx);
+      return true;
+    }
+    case 'misc_timeout': {
+      const t = s.args[0]?.text ?? '';
+      if (!/^\d+$/.test(t) || Number(t) > 4294) warn(ctx, s, fp, `Invalid misc_timeout value '${t}'; ignored (whole seconds)`);
+      else setAt(c, 'misc_timeout', Number(t), fp, s, ctx);
+      return true;
+    }
+    case 'misc_dynamic':
+      setAt(c, 'misc_dynamic', true, fp, s, ctx);
+      return true;
+    case 'user': {
+      const [user, group] = s.args;
+      if (user === undefined) {
+        warn(ctx, s, fp, `No user specified for misc checker script ${String(c.misc_path ?? '')}; ignored`);
+        return true;
+      }
+      setAt(c, 'user', user.text, fp, s, ctx);
+      if (group !== undefined) setAt(c, 'group', group.text, [...path, 'group'], s, ctx);
+      else delete c.group;
+      return true;
+    }
+  }
+  return false;
+}
+
+function dnsKeyword(s: Statement, c: Obj, path: Path, ctx: Ctx): boolean {
+  const fp = [...path, s.keyword];
+  switch (s.keyword) {
+    case 'type': {
+      const t = s.args[0]?.text ?? '';
+      if ((DNS_TYPES as readonly string[]).includes(t.toUpperCase())) setAt(c, 'type', t.toUpperCase(), fp, s, ctx);
+      else warn(ctx, s, fp, `Unknown DNS check type ${t} - ignoring`);
+      return true;
+    }
+    case 'name': {
+      const n = s.args[0]?.text ?? '';
+      const problem = dnsNameProblem(n);
+      if (c.name !== undefined) warn(ctx, s, fp, 'DNS_CHECK name already specified - ignoring');
+      else if (problem) warn(ctx, s, fp, `${problem} - ignoring`);
+      else setAt(c, 'name', n, fp, s, ctx);
+      return true;
+    }
+  }
+  return false;
+}
+
+function udpKeyword(s: Statement, c: Obj, path: Path, ctx: Ctx): boolean {
+  const fp = [...path, s.keyword];
+  const hex = s.args.map((a) => a.text).join(' ');
+  switch (s.keyword) {
+    case 'payload':
+      if (s.args.length === 0) warn(ctx, s, fp, 'UDP_CHECK payload requires a payload; ignored');
+      else if (parseHex(hex, false) === undefined) warn(ctx, s, fp, 'Invalid hex string for UDP_CHECK payload; ignored');
+      else setAt(c, 'payload', hex, fp, s, ctx);
+      return true;
+    case 'require_reply':
+      // keepalived requires a reply even when the pattern is refused
+      if (s.args.length === 0) setAt(c, 'require_reply', true, fp, s, ctx);
+      else if (parseHex(hex, true) === undefined) {
+        warn(ctx, s, fp, 'Invalid hex string for UDP_CHECK reply; any reply passes');
+        setAt(c, 'require_reply', true, fp, s, ctx);
+      } else setAt(c, 'require_reply', hex, fp, s, ctx);
+      return true;
+    case 'min_reply_length':
+    case 'max_reply_length': {
+      const t = s.args[0]?.text ?? '';
+      const which = s.keyword === 'min_reply_length' ? 'min' : 'max';
+      if (!/^\d+$/.test(t) || Number(t) > 65535) warn(ctx, s, fp, `UDP_CHECK ${which} length ${t} not valid - must be between 0 & 65535; ignored`);
+      else setAt(c, s.keyword, Number(t), fp, s, ctx);
+      return true;
+    }
+  }
+  return false;
+}
+
+function fileKeyword(s: Statement, c: Obj, path: Path, ctx: Ctx): boolean {
+  const fp = [...path, s.keyword];
+  switch (s.keyword) {
+    case 'track_file':
+      setAt(c, 'track_file', scalar(s, 'string', fp, ctx), fp, s, ctx);
+      return true;
+    case 'weight': {
+      const [w, opt] = s.args;
+      if (w === undefined) {
+        warn(ctx, s, fp, 'track file weight missing; ignored');
+        return true;
+      }
+      const n = Number(w.text);
+      if (!/^-?\d+$/.test(w.text) || Math.abs(n) > 2147483647) {
+        warn(ctx, s, fp, 'weight for track file must be in [-2147483647..2147483647] inclusive. Ignoring...');
+        return true;
+      }
+      if (opt !== undefined && opt.text !== 'reverse' && opt.text !== 'noreverse') {
+        warn(ctx, s, fp, `unknown track file weight option ${opt.text} - ignoring`);
+        return true;
+      }
+      setAt(c, 'weight', n, fp, s, ctx);
+      if (opt?.text === 'reverse') setAt(c, 'reverse', true, [...path, 'reverse'], s, ctx);
+      else delete c.reverse;
+      return true;
+    }
+  }
+  return false;
+}
+
+/** PLUGIN_CHECK (vigil's own): `checker NAME`, `param KEY VALUE...` (a decimal number becomes
+ * a number). */
+function pluginKeyword(s: Statement, c: Obj, path: Path, ctx: Ctx): boolean {
+  const fp = [...path, s.keyword];
+  switch (s.keyword) {
+    case 'checker':
+      setAt(c, 'checker', scalar(s, 'string', fp, ctx), fp, s, ctx);
+      return true;
+    case 'param': {
+      const [key, ...words] = s.args;
+      if (key === undefined || words.length === 0) {
+        error(ctx, s, fp, 'param takes a name and a value: param KEY VALUE');
+        return true;
+      }
+      const text = words.map((w) => w.text).join(' ');
+      const params = (c.params ??= {}) as Obj;
+      if (params[key.text] !== undefined) warn(ctx, s, [...path, 'params', key.text], `param ${key.text} is given twice; the last one counts`);
+      params[key.text] = /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
+      ctx.positions.set([...path, 'params', key.text], at(s, words[0]?.col ?? key.col));
+      return true;
+    }
+  }
+  return false;
+}
+
+/** SMTP_CHECK: its deprecated `host { connection options }` blocks each become an SMTP_CHECK of
+ * their own, as keepalived makes them separate checkers (check_smtp.c). The block's own
+ * connection options make one more checker only when it has some; timing keywords and
+ * helo_name, even inside a host block, are the whole checker's. */
+function mapSmtpCheck(st: Statement, rsPath: Path, list: Obj[], ctx: Ctx): void {
+  const base = list.length;
+  const hosts = (st.block ?? []).filter((s) => s.keyword === 'host');
+  const spec: CheckerSpec = {
+    ...CONNECTING,
+    other: (s, o, p, x) => {
+      if (s.keyword !== 'helo_name') return false;
+      if (s.args[0] === undefined) warn(x, s, [...p, 'helo_name'], 'SMTP_CHECK helo name missing; ignored');
+      else setAt(o, 'helo_name', s.args[0].text, [...p, 'helo_name'], s, x);
+      return true;
+    },
+  };
+  const main = mapChecker({ ...st, block: (st.block ?? []).filter((s) => s.keyword !== 'host') }, [...rsPath, 'smtp_check', base], spec, ctx);
+  if (!main) return;
+  if (hosts.length === 0) {
+    list.push(main);
+    return;
+  }
+  warn(ctx, hosts[0] as Statement, [...rsPath, 'smtp_check', base], 'The SMTP_CHECK host block is deprecated. Please define additional checkers. (each host is an SMTP_CHECK of its own here)');
+  const isConnection = (k: string) => CONNECTION_KEYS[k] !== undefined;
+  const split = (o: Obj) => [Object.fromEntries(Object.entries(o).filter(([k]) => isConnection(k))), Object.fromEntries(Object.entries(o).filter(([k]) => !isConnection(k)))] as const;
+  const [mainConn, shared] = split(main);
+  const entries: Obj[] = Object.keys(mainConn).length > 0 ? [mainConn] : [];
+  for (const h of hosts) {
+    const own = mapChecker(h, [...rsPath, 'smtp_check', base + entries.length], CONNECTING, ctx);
+    if (!own) continue;
+    const [conn, timing] = split(own);
+    Object.assign(shared, timing);
+    entries.push(conn);
+  }
+  for (const e of entries) list.push({ ...shared, ...e });
 }
 
 /** `virtual_server_group NAME { IP [PORT] | RANGE [PORT] | CIDR [PORT] | fwmark N [inet|inet6] }`;
@@ -347,6 +685,28 @@ export function mapVirtualServerGroup(st: Statement, out: Obj, ctx: Ctx): void {
     entries.push(e);
   }
   groups[name] = entries;
+}
+
+/** The global `SSL { password ca certificate key }` block (check_parser.c): YAML `ssl`. */
+export function mapSsl(st: Statement, out: Obj, ctx: Ctx): void {
+  const path = ['ssl'];
+  if (out.ssl !== undefined) warn(ctx, st, path, 'SSL context already specified - replacing');
+  ctx.positions.set(path, st);
+  const ssl: Obj = {};
+  for (const s of st.block ?? []) {
+    const fp = [...path, s.keyword];
+    if (!['password', 'ca', 'certificate', 'key'].includes(s.keyword)) {
+      error(ctx, s, fp, `unknown keyword '${s.keyword}'`);
+      continue;
+    }
+    if (s.args[0] === undefined) {
+      warn(ctx, s, fp, `SSL ${s.keyword} missing; ignored`);
+      continue;
+    }
+    if (ssl[s.keyword] !== undefined) warn(ctx, s, fp, `SSL ${s.keyword} already specified - replacing`);
+    setAt(ssl, s.keyword, s.args[0].text, fp, s, ctx);
+  }
+  out.ssl = ssl;
 }
 
 /** `real_server` / `sorry_server` `IP [PORT]`: keepalived skips a bad one with a message. */

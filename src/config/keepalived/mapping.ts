@@ -7,7 +7,7 @@
 
 import { isIP } from 'node:net';
 import type { Diagnostic, Path, PositionMap } from '../diagnostics.ts';
-import { mapVirtualServer, mapVirtualServerGroup } from './lvs-mapping.ts';
+import { mapSsl, mapVirtualServer, mapVirtualServerGroup } from './lvs-mapping.ts';
 import type { Statement } from './parser.ts';
 
 type Obj = Record<string, unknown>;
@@ -232,6 +232,7 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
           }),
         );
         break;
+      case 'track_file': // keepalived 2.x's name, for VRRP and FILE_CHECK alike
       case 'vrrp_track_file':
         named(st, 'vrrp_track_file', out, ctx, (o, path) =>
           mapBlock(st, path, { file: 'words' }, new Set(), o, ctx, (s) => {
@@ -256,6 +257,9 @@ export function mapKeepalived(statements: Statement[], ctx: Ctx): Obj {
         break;
       case 'virtual_server_group':
         mapVirtualServerGroup(st, out, ctx);
+        break;
+      case 'SSL':
+        mapSsl(st, out, ctx);
         break;
       case 'vrrp_sync_group':
         named(st, 'vrrp_sync_group', out, ctx, (o, path) =>
