@@ -339,7 +339,7 @@ describe("Debian keepalived's sample configs", () => {
     const r = loadConfigFile(join(SAMPLES, 'keepalived.conf.sample'));
     assert.ok(!r.diagnostics.some((d) => d.field === 'virtual_server' && /not support/.test(d.message)));
     assert.equal(r.config?.virtual_server[0]?.ip, '10.10.10.2');
-    assert.equal(r.config?.virtual_server[0]?.real_server[0]?.http_get[0]?.url[0]?.path, '/testurl/test.jsp');
+    assert.equal(r.config?.virtual_server[0]?.real_server[0]?.http_get[0]?.url[0]?.path, '/testurl3/test.jsp');
     assert.ok(Object.keys(r.config?.vrrp_instance ?? {}).length > 0, 'the VRRP part still maps');
   });
 });
