@@ -17,8 +17,11 @@
 // The load balancer's scripts, as keepalived's checker runs them (ipwrapper.c): a virtual
 // server's quorum_up / quorum_down on virtualserver.quorum (up / down), a real server's
 // notify_up / notify_down on realserver.up / realserver.down (an inhibited server is down too),
-// each run as written with no argument added, as its own user, else script_user, else
-// keepalived_script, else root. Events of one virtual server share an ordering key, so its
+// each run as written with no argument added (keepalived adds none), as its own user, else
+// script_user, else keepalived_script, else root. vigil adds the why in the environment, which
+// keepalived's scripts never read and a new script can: VIGIL_VIRTUAL_SERVER, VIGIL_REAL_SERVER,
+// VIGIL_STATE (UP or DOWN) and VIGIL_REASON (the checker's words: "HTTP_GET 198.51.100.11:80:
+// status 503 not in 200-299"). Events of one virtual server share an ordering key, so its
 // scripts run one after another in the order of the events. At shutdown (omega: the balancer
 // says which real servers and quorums go down) they get stop_timeout, keepalived's 1 s.
 
@@ -69,18 +72,19 @@ export default definePlugin({
     // Virtual servers going down at shutdown (omega): their scripts get stop_timeout.
     const stopping = new Set<string>();
     const lvsTimeout = (vs: string) => (stopping.has(vs) ? cfg.stop_timeout : cfg.timeout) * 1000;
-    const realServer = (vs: string, rs: string, key: keyof RealServerScripts, eventMono: number): Promise<void> | undefined => {
-      const script = lvs.get(vs)?.realServers.get(rs)?.[key];
+    const realServer = (e: EventOf<'realserver.up'> | EventOf<'realserver.down'>, key: keyof RealServerScripts): Promise<void> | undefined => {
+      const script = lvs.get(e.virtualServer)?.realServers.get(e.realServer)?.[key];
       if (!script?.ok) return undefined;
-      return runOne(ctx, `${key} for ${rs} in VS ${vs}`, script, [], lvsTimeout(vs), eventMono);
+      const env = { VIGIL_VIRTUAL_SERVER: e.virtualServer, VIGIL_REAL_SERVER: e.realServer, VIGIL_STATE: key === 'notify_up' ? 'UP' : 'DOWN', VIGIL_REASON: e.reason };
+      return runOne(ctx, `${key} for ${e.realServer} in VS ${e.virtualServer}`, script, [], lvsTimeout(e.virtualServer), e.mono, env);
     };
     ctx.on('realserver.up', (e: EventOf<'realserver.up'>) => {
       stopping.delete(e.virtualServer);
-      return realServer(e.virtualServer, e.realServer, 'notify_up', e.mono);
+      return realServer(e, 'notify_up');
     });
     ctx.on('realserver.down', (e: EventOf<'realserver.down'>) => {
       if (e.reason === 'shutdown') stopping.add(e.virtualServer);
-      return realServer(e.virtualServer, e.realServer, 'notify_down', e.mono);
+      return realServer(e, 'notify_down');
     });
     ctx.on('virtualserver.quorum', (e: EventOf<'virtualserver.quorum'>) => {
       if (e.up) stopping.delete(e.virtualServer);
@@ -160,8 +164,10 @@ async function runOne(
   extra: string[],
   timeoutMs: number,
   eventMono: number,
+  env?: Record<string, string>,
 ): Promise<void> {
   const { argv, opts } = invocation(script, extra, timeoutMs);
+  if (env) opts.env = env;
   ctx.log.debug(`${what}: starting ${JSON.stringify(argv)} ${((nowMicros() - eventMono) / 1000).toFixed(1)} ms after the event`);
   const r = await ctx.run(argv, opts);
   for (const line of r.stdout.split('\n')) if (line) ctx.log.info(`${what}: ${line}`);

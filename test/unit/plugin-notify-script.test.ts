@@ -323,6 +323,23 @@ test('LVS: quorum_up / quorum_down and notify_up / notify_down run as written, n
   }
 });
 
+test('LVS: notify_up / notify_down see the checker\'s reason in VIGIL_REASON (and the names and state)', async () => {
+  const out = join(dir, 'lvs-env.log');
+  const rec = script(`echo "$VIGIL_STATE|$VIGIL_VIRTUAL_SERVER|$VIGIL_REAL_SERVER|$VIGIL_REASON" >> '${out}'`);
+  const h = await startPlugin(plugin, { virtual_servers: { [VS]: { real_servers: { [RS1]: { notify_up: { line: rec }, notify_down: { line: rec } } } } } });
+  try {
+    h.emit(rsDown(RS1, VS, 'HTTP_GET 198.51.100.10:8080: status 503 not in 200-299'));
+    h.emit(rsUp(RS1));
+    await h.idle();
+    assert.deepEqual(lines(out), [
+      `DOWN|${VS}|${RS1}|HTTP_GET 198.51.100.10:8080: status 503 not in 200-299`,
+      `UP|${VS}|${RS1}|TCP_CHECK 198.51.100.10:8080: connected`,
+    ]);
+  } finally {
+    await h.stop();
+  }
+});
+
 test('LVS: one virtual server\'s scripts run one after another; another virtual server does not wait', async () => {
   const out = join(dir, 'lvs-slow.log');
   const slow = script(`echo "start $1 $(date +%s%N)" >> '${out}'; sleep 0.5; echo "end $1 $(date +%s%N)" >> '${out}'`);
