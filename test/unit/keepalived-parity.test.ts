@@ -3,6 +3,7 @@
 // keepalived 2.2.7 (quoted in the comments); where vigil differs on purpose, docs/config.md says
 // why.
 import { after, describe, test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -213,5 +214,128 @@ describe('keywords keepalived accepts', () => {
   test('debug in global_defs is unknown to keepalived 2.2.7 too', () => {
     const r = load('global_defs {\n    debug\n}\n' + instance(''));
     assert.deepEqual(r.lines, ["F:2:5: global_defs.debug: unknown keyword 'debug'"]);
+  });
+});
+
+describe('the health checkers, against keepalived -t itself', () => {
+  // every checker with the values keepalived 2.2.7 comments on; keepalived's line-level message
+  // and vigil's counterpart must name the same line (messages keepalived gives when a block
+  // ends carry the closing brace's line there, the block's first line in vigil)
+  const conf = `track_file tf1 {
+    file /run/vigil-parity-tf1
+}
+SSL {
+    ca /etc/ssl/ca.pem
+}
+virtual_server 192.0.2.100 80 {
+    protocol TCP
+    lb_algo rr
+    lb_kind NAT
+    real_server 192.0.2.10 80 {
+        HTTP_GET {
+            url {
+                path /
+                status_code 200 600
+                digest 123
+            }
+            url {
+                digest 0123456789abcdef0123456789abcdef
+            }
+            http_protocol 2.0
+            nb_get_retry 2
+        }
+        SSL_GET {
+            url {
+                path /
+                digest 0123456789abcdef0123456789abcdeg
+            }
+            enable_sni
+        }
+        DNS_CHECK {
+            type FOO
+            name a..b
+        }
+        UDP_CHECK {
+            payload 12zz
+            min_reply_length 100
+            max_reply_length 10
+        }
+        UDP_CHECK {
+            max_reply_length 70000
+        }
+        FILE_CHECK {
+            weight 3
+        }
+        FILE_CHECK {
+            track_file tf1
+            weight 2 sideways
+        }
+        MISC_CHECK {
+            misc_timeout 3
+        }
+        MISC_CHECK {
+            misc_path /bin/true
+            misc_timeout abc
+            connect_timeout 3
+        }
+        SMTP_CHECK {
+            helo_name
+            host {
+                connect_ip 192.0.2.20
+            }
+        }
+        PING_CHECK {
+        }
+        TCP_CHECK {
+            nb_get_retry 3
+        }
+    }
+}
+`;
+  // [keepalived's message, vigil's, same line?]
+  const pairs: Array<[RegExp, RegExp, boolean]> = [
+    [/Invalid HTTP_GET status code '600'/, /Invalid HTTP_GET status code '600'/, true],
+    [/digest '123' character length should be 32 rather than 3/, /digest '123' character length should be 32 rather than 3/, true],
+    [/HTTP\/SSL_GET checker url has no path - ignoring/, /HTTP\/SSL_GET checker url has no path - ignoring/, false],
+    [/Invalid http_protocol version 2.0/, /Invalid http_protocol version 2.0/, true],
+    [/nb_get_retry is deprecated - please use 'retry'$/, /nb_get_retry is deprecated - please use 'retry'; taken as retry/, true],
+    [/Unable to interpret hex digit in '0123456789abcdef0123456789abcdeg' at offset 30\/31/, /Unable to interpret hex digit in '0123456789abcdef0123456789abcdeg' at offset 30\/31/, true],
+    [/Unknown DNS check type FOO - ignoring/, /Unknown DNS check type FOO - ignoring/, true],
+    [/DNS_CHECK name 'a..b' has empty label - ignoring/, /DNS_CHECK name 'a..b' has empty label - ignoring/, true],
+    [/Invalid hex string for UDP_CHECK payload/, /Invalid hex string for UDP_CHECK payload/, true],
+    [/UDP_CHECK min_reply length 100 > max_reply_length 10 - will always fail/, /UDP_CHECK min_reply length 100 > max_reply_length 10 - will always fail/, false],
+    [/UDP_CHECK max length 70000 not valid - must be between 0 & 65535/, /UDP_CHECK max length 70000 not valid - must be between 0 & 65535/, true],
+    [/FILE_CHECK has no track_file specified - ignoring/, /FILE_CHECK has no track_file specified - ignoring/, false],
+    [/unknown track file weight option sideways - ignoring/, /unknown track file weight option sideways - ignoring/, true],
+    [/No script path has been specified for MISC_CHECKER - skipping/, /No script path has been specified for MISC_CHECKER - skipping/, false],
+    [/Invalid misc_timeout value 'abc'/, /Invalid misc_timeout value 'abc'/, true],
+    [/Unknown keyword 'connect_timeout'/, /unknown keyword 'connect_timeout'/, true],
+    [/SMTP_CHECK helo name missing/, /SMTP_CHECK helo name missing/, true],
+    [/Unknown keyword 'nb_get_retry'/, /does not accept it in TCP_CHECK: Unknown keyword/, true],
+  ];
+
+  test('keepalived 2.2.7 and vigil say the same about each checker, on the same line', () => {
+    const r = load(conf);
+    const keepalived = spawnSync('/usr/sbin/keepalived', ['-t', '-l', '-D', '-f', r.file], { encoding: 'utf8' });
+    if (keepalived.error) return; // not installed here: the messages above were checked with it
+    const theirs = `${keepalived.stdout}\n${keepalived.stderr}`.split('\n').flatMap((l) => {
+      const m = /\(.*: Line (\d+)\) (.*)$/.exec(l);
+      // the number reader's own line before a keyword's message adds nothing
+      return m && !/^(number '.*' outside range|invalid number|negative number)/.test(m[2] as string) ? [{ line: Number(m[1]), message: m[2] as string }] : [];
+    });
+    assert.equal(theirs.length, pairs.length, `keepalived said:\n${theirs.map((t) => `${t.line}: ${t.message}`).join('\n')}`);
+    for (const [k, v, sameLine] of pairs) {
+      const t = theirs.find((x) => k.test(x.message));
+      assert.ok(t, `keepalived no longer says ${String(k)}`);
+      const ours = r.diagnostics.find((d) => v.test(d.message));
+      assert.ok(ours, `vigil does not say ${String(v)}`);
+      if (sameLine) assert.equal(ours.line, t.line, `${t.message}: keepalived's line ${t.line}, vigil's ${ours.line}`);
+    }
+    // what vigil adds: keepalived logs the deprecated SMTP host block only when it runs
+    assert.ok(r.diagnostics.some((d) => /SMTP_CHECK host block is deprecated/.test(d.message)));
+    assert.deepEqual(
+      r.diagnostics.filter((d) => d.severity === 'error').map((d) => d.message),
+      ["unknown keyword 'connect_timeout'"],
+    );
   });
 });
