@@ -22,10 +22,13 @@
 // Left unset, for the balancer to apply the same fallbacks: protocol (UDP), lb_algo (wrr, where
 // keepalived's default is wlc), lb_kind (NAT); each gets keepalived's warning here.
 // - lb_kind DR: a real or sorry server port other than the virtual server's is reset to it
-//   (keepalived's "ports don't match - resetting"; a TCP_CHECK with no connect_port keeps
+//   (keepalived's "ports don't match - resetting"; a checker with no connect_port keeps
 //   checking the port written on the real_server line, as keepalived's does).
+// Checkers: UDP_CHECK min_reply_length > max_reply_length, a port on PING_CHECK, TLS options on
+// HTTP_GET: warnings (what keepalived says about a single keyword is said by the
+// keepalived.conf reader, lvs-mapping.ts, or the schema for YAML).
 // Refused (errors): lb_kind TUN, protocol SCTP, an undefined group, a group mixing IPv4 and
-// IPv6, a TCP_CHECK with no port to connect to; lb_kind DR for a fwmark (or a group with fwmark
+// IPv6, a checker with no port to connect to, a FILE_CHECK of no track_file; lb_kind DR for a fwmark (or a group with fwmark
 // entries), and a DR real or sorry server that is not on a directly connected subnet of this
 // host, or not on the same interface as the virtual server's other real servers.
 

@@ -8,7 +8,10 @@
 // - values keepalived skips at parse time with a message (an invalid real or sorry server
 //   address, an unknown scheduler or protocol): a warning, and the value is left out;
 // - keywords keepalived knows that vigil does not act on: a warning saying why;
-// - keywords keepalived does not know: an error (keepalived: `Unknown keyword 'x'`).
+// - keywords keepalived does not know: an error (keepalived: `Unknown keyword 'x'`);
+// - what keepalived checks when a checker block ends (a url with no path, a MISC_CHECK with no
+//   misc_path: dropped with its message), and SMTP_CHECK's host blocks, which become checkers
+//   of their own; BFD_CHECK is refused (vigil has no BFD).
 // Facts: ../shared/docs/LVS.md sections 1-4 and 10.
 
 import { isIP } from 'node:net';
