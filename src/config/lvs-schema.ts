@@ -87,8 +87,8 @@ export const httpCheckSchema = z
     ...checkerCommon,
     url: z.array(httpUrlSchema).min(1, 'HTTP/SSL_GET checker has no urls specified'),
     virtualhost: z.string().min(1).optional(),
-    /** Default 1.0. */
-    http_protocol: z.enum(['1.0', '1.0C', '1.1']).optional(),
+    /** Default 1.0. YAML reads an unquoted 1.0 or 1.1 as a number: taken as written. */
+    http_protocol: z.preprocess((v) => (v === 1 ? '1.0' : v === 1.1 ? '1.1' : v), z.enum(['1.0', '1.0C', '1.1'])).optional(),
     /** SSL_GET: send the virtual host as SNI. */
     enable_sni: z.boolean().optional(),
     /** Accepted for keepalived.conf: vigil checks every url in each attempt anyway. */
