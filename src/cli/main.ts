@@ -35,6 +35,7 @@ SYNOPSIS
   vigil reload [-f FILE] [-p PIDFILE] [--socket PATH] [--json]
   vigil convert FILE [--overlay FILE]
   vigil schema
+  vigil genhash [-S [-I]] -s ADDR -p PORT -u PATH [-V HOST] [-P 1.0|1.0c|1.1] [-t SECS] [-v]
 
 COMMANDS
   (none)                run the daemon on the configuration (-f)
@@ -44,6 +45,11 @@ COMMANDS
                         exits non-zero (the running configuration stays)
   convert FILE          print a keepalived.conf (or YAML) config as vigil YAML
   schema                print the JSON Schema of the YAML config
+  genhash               fetch a page as HTTP_GET (-S: SSL_GET) does and print the MD5 its
+                        url digest expects; the status is not checked. keepalived's genhash
+                        (also vigil -T / --genhash, as the first option): -s server address,
+                        -p port, -u path, -V Host header, -I SNI from -V, -P protocol,
+                        -t timeout in seconds, -v headers, body and timing, -h its options
 
 OPTIONS
   -f, --use-file FILE   configuration file, YAML or keepalived.conf (default ${DEFAULT_CONFIG})
@@ -121,6 +127,12 @@ function usage(message: string): number {
 
 /** Runs the CLI with argv (without node and script) and resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  // genhash has its own options (keepalived's: -s, -p, -u, -S ... clash with the daemon's), and
+  // keepalived takes -T / --genhash only as the first option
+  if (argv[0] === 'genhash' || argv[0] === '-T' || argv[0] === '--genhash') {
+    const { genhash } = await import('./genhash.ts');
+    return genhash(argv.slice(1), argv[0] === 'genhash' ? 'vigil genhash' : `vigil ${argv[0]}`);
+  }
   let args;
   try {
     args = parseArgs({
