@@ -121,11 +121,12 @@ const TLS_WORDS: Record<string, string> = {
   ECONNRESET: 'connection reset',
 };
 
-function tlsWords(e: NodeJS.ErrnoException, name: string | undefined): string {
+function tlsWords(e: NodeJS.ErrnoException & { reason?: string }, name: string | undefined): string {
   if (e.code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: certificate not for ${name ?? 'this host'}`;
   const known = TLS_WORDS[e.code ?? ''];
-  // OpenSSL's "error:0A000410:SSL routines::sslv3 alert handshake failure" -> the last part
-  return `TLS: ${known ?? e.message.replace(/^.*routines::?/s, '').trim()}`;
+  // OpenSSL's own words ("tlsv13 alert certificate required"), else the message without
+  // OpenSSL's "error:0A000410:SSL routines::" prefix
+  return `TLS: ${known ?? e.reason ?? e.message.replace(/^.*routines::?/s, '').trim()}`;
 }
 
 /** The host part of a Host header value: `[2001:db8::1]:80` -> `2001:db8::1`, `a.example:80` -> `a.example`. */
@@ -278,9 +279,11 @@ export function httpFetch(t: HttpTarget, signal?: AbortSignal): Promise<HttpFetc
       complete();
     };
 
-    const onError = (e: NodeJS.ErrnoException) => {
+    const onError = (e: NodeJS.ErrnoException & { reason?: string }) => {
       if (done) return;
-      if (phase === 'tls') return fail(tlsWords(e, t.tls?.verifyName));
+      // OpenSSL's errors carry a reason; TLS 1.3 reports some (a refused client certificate)
+      // only after the handshake, while we read
+      if (phase === 'tls' || e.code?.startsWith('ERR_SSL_')) return fail(tlsWords(e, t.tls?.verifyName));
       // a reset after a complete Content-Length body loses nothing
       if (phase === 'response' && headerText !== undefined && length !== undefined && hashed >= length) return complete();
       const words = SOCKET_WORDS[e.code ?? ''] ?? e.code ?? e.message;
