@@ -24,7 +24,7 @@ const md5 = (b: string | Buffer) => createHash('md5').update(b).digest('hex');
 interface Served {
   port: number;
   /** Each connection's request, as received, and its SNI (TLS), remote address and port. */
-  requests: Array<{ text: string; sni: string | false | undefined; remote: string; remotePort: number }>;
+  requests: Array<{ text: string; sni: string | false | null | undefined; remote: string; remotePort: number }>;
   /** Sockets still open on the server side. */
   open: Set<Socket>;
   close(): Promise<void>;
