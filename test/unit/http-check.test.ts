@@ -436,3 +436,32 @@ test('2,000 probes against hostile servers leave no socket, timer or heap growth
     await Promise.all(servers.map((s) => s.close()));
   }
 });
+
+// ---- a target that never answers SYN (root: a namespace of its own) ---------------------------
+
+test('a target that never answers SYN fails by timeout (namespace with an nftables drop; needs root)', async () => {
+  assert.equal(process.getuid?.(), 0, 'this test needs root (a network namespace and nftables)');
+  const ns = `vigil-http-syn-${process.pid}`;
+  // from the repository, where tsx resolves
+  const cwd = new URL('../..', import.meta.url).pathname;
+  const sh = (args: string[]) => execFileSync(args[0] as string, args.slice(1), { stdio: 'pipe', encoding: 'utf8', cwd });
+  try {
+    sh(['ip', 'netns', 'add', ns]);
+    sh(['ip', '-n', ns, 'link', 'set', 'lo', 'up']);
+    // only the namespace's own loopback: SYNs to port 8080 vanish, no RST comes back
+    sh(['ip', 'netns', 'exec', ns, 'nft', 'add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in tcp dport 8080 drop']);
+    const probe = `import { httpProbe } from ${JSON.stringify(new URL('../../src/lvs/http-check.ts', import.meta.url).href)};
+const r = await httpProbe({ kind: 'http', name: 'HTTP_GET 127.0.0.1:8080', host: '127.0.0.1', port: 8080, tls: false, verifyTls: false, protocol: '1.0', maxBodyBytes: 1024, timeoutMs: ${TIMEOUT}, retry: 1, delayBeforeRetryMs: 1, delayLoopMs: 1, warmupMs: 0, alpha: false, urls: [{ path: '/', statusCodes: [[200, 299]], host: '127.0.0.1:8080' }] });
+process.stdout.write(JSON.stringify(r));`;
+    const out = sh(['ip', 'netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', probe]);
+    const r = JSON.parse(out) as { ok: boolean; error?: string; ms: number };
+    assert.equal(r.error, `no connection within ${TIMEOUT} ms`);
+    assert.ok(r.ms >= TIMEOUT - 50 && r.ms < TIMEOUT + MARGIN_MS, `took ${Math.round(r.ms)} ms`);
+  } finally {
+    try {
+      sh(['ip', 'netns', 'del', ns]);
+    } catch {
+      // not created (not root): nothing to remove
+    }
+  }
+});
