@@ -80,6 +80,45 @@ export interface RunResult {
   ok: boolean;
 }
 
+/** What a plugin checker is asked to check: one real server of one virtual server, as the
+ * `plugin_check` block of that real server resolved it (connect_ip / connect_port, else the real
+ * server's own address and port). */
+export interface CheckTarget {
+  host: string;
+  port: number;
+  /** `bindto` / `bind_port`: the source address and port to connect from, when configured. */
+  bindto?: string;
+  bindPort?: number;
+  /** keepalived's names, as in the realserver.* events: `[192.0.2.100]:tcp:80`. */
+  virtualServer: string;
+  realServer: string;
+  /** The block's own options (`params`, keepalived.conf `param KEY VALUE`), as written: the
+   * checker validates them (a zod schema is the easy way). */
+  params: Record<string, unknown>;
+}
+
+export interface CheckOptions {
+  /** Aborted when the attempt's time is up, the balancer gives up on it, or the plugin stops:
+   * pass it to sockets and fetch so nothing outlives the attempt. */
+  signal: AbortSignal;
+  /** The attempt's budget (connect_timeout). The host fails the attempt after this long
+   * whatever the checker does; a later answer is dropped. */
+  timeoutMs: number;
+}
+
+/** One attempt's verdict. `weight` (with `up`): the real server's weight in the pool now, as
+ * misc_dynamic sets it (0..2147483647); absent: its configured weight. `reason` (with down): why,
+ * in a few words, for the log, the realserver.down event and notify scripts. */
+export interface CheckAnswer {
+  up: boolean;
+  weight?: number;
+  reason?: string;
+}
+
+/** A checker: resolves (or returns) its verdict. Throwing or rejecting fails the attempt with
+ * the error's message; it does not restart the plugin. */
+export type Checker = (target: CheckTarget, opts: CheckOptions) => CheckAnswer | Promise<CheckAnswer>;
+
 export interface PluginContext<C> {
   /** The plugin's name (its module's `name`). */
   readonly name: string;
@@ -107,6 +146,11 @@ export interface PluginContext<C> {
   readonly signal: AbortSignal;
   /** Called when the plugin stops; may return a promise (bounded by the host). */
   onStop(fn: () => void | Promise<void>): void;
+  /** Offers a checker that real servers use by name (`plugin_check: [{ checker: NAME }]`).
+   * Register in setup(): a restarted or reloaded plugin registers again. A name is one plugin's;
+   * a second plugin registering it is refused (an error in the log). Throws for a name that is
+   * not a word (letters, digits, `_ . -`) or that this plugin registered already. */
+  registerChecker(name: string, check: Checker): void;
 }
 
 export interface PluginDefinition<S extends z.ZodType = z.ZodType> {

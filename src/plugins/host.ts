@@ -17,17 +17,24 @@
 //   refused: none of its code runs, it is reported once and waits for a reload or an edit.
 //   The files of a running user plugin are checked again every `fileCheckMs`; one that turns
 //   unsafe stops the plugin the same way.
+// - Checkers (ctx.registerChecker): the balancer runs one attempt with runChecker(), which asks
+//   the plugin that registered the name and answers a ProbeResult whatever happens: the host
+//   keeps the attempt's time itself (a late answer is dropped, the plugin's signal aborted), and
+//   a plugin that is down, restarting or stopped fails the attempt instead of being waited for.
+//   A name belongs to one plugin until it is removed, or restarts without registering it again.
 
 import { Worker } from 'node:worker_threads';
 import type { EventBus } from '../bus/bus.ts';
 import type { VigilEvent } from '../bus/events.ts';
 import type { Logger } from '../daemon/log.ts';
+import type { PluginCheck, ProbeResult } from '../lvs/checks.ts';
 import type { InstanceInfo } from './api.ts';
 import { PluginCompiler } from './compile.ts';
 import { PluginProcess, type PluginRunner, type RunAs } from './plugin-process.ts';
 import { lookupUser } from './run.ts';
 import { describeUnsafe, pluginFileProblem, pluginFilesProblems } from './plugin-security.ts';
 import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
+import { checkAnswerProblem } from './runtime.ts';
 
 /** Heartbeats and timeouts are measured on the monotonic clock: a step of the wall clock (NTP,
  * an operator's `date -s`) must neither kill every plugin (forward) nor blind the hang
@@ -104,6 +111,19 @@ export interface PluginStatus {
   lastError: string | undefined;
 }
 
+/** A checker attempt waiting for its plugin's answer. */
+interface PendingCheck {
+  id: number;
+  slot: Slot;
+  checker: string;
+  /** Milliseconds since the attempt started. */
+  ms: () => number;
+  resolve: (r: ProbeResult) => void;
+  timer: NodeJS.Timeout | undefined;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
 class Slot {
   worker: PluginRunner | undefined;
   state: SlotState = 'starting';
@@ -127,6 +147,8 @@ class Slot {
   everReady = false;
   /** The files it loaded from outside vigil (its module among them), as its worker reported. */
   files = new Set<string>();
+  /** The checkers its current worker registered (whether or not the name was free). */
+  checkers = new Set<string>();
 
   constructor(
     public spec: PluginSpec,
@@ -148,6 +170,13 @@ export class PluginHost {
   private stopping = false;
   /** When check() last ran (monotonic ms). */
   private lastCheck = 0;
+  /** Which plugin a checker name belongs to. It stays while that plugin is down or restarting
+   * (its attempts fail as "not running" rather than "unknown"). */
+  private readonly checkerOwner = new Map<string, Slot>();
+  /** Unknown checker names already logged: once per name, not at every attempt. */
+  private readonly unknownLogged = new Set<string>();
+  private readonly checks = new Map<number, PendingCheck>();
+  private checkSeq = 0;
 
   constructor(private readonly opts: HostOptions) {
     this.o = {
@@ -179,6 +208,7 @@ export class PluginHost {
       void this.retire(slot);
       this.slots.delete(id);
       this.opts.onRemoved(id);
+      this.releaseCheckers(slot, () => true);
       result.removed.push(id);
     }
     for (const spec of specs) {
@@ -255,11 +285,107 @@ export class PluginHost {
     clearInterval(this.tick);
     clearInterval(this.fileTick);
     await Promise.all([...this.slots.values()].map((s) => this.retire(s)));
+    for (const c of [...this.checks.values()]) this.settleCheck(c, { ok: false, error: `plugin ${c.slot.spec.id} not running`, ms: c.ms() }, false);
     this.slots.clear();
+    this.checkerOwner.clear();
     this.compiler.close();
   }
 
+  /** The checker names plugins registered (whether their plugin runs right now or not). */
+  registeredCheckers(): string[] {
+    return [...this.checkerOwner.keys()].sort();
+  }
+
+  /** One attempt of a plugin checker for the balancer. Never rejects: every way it can go wrong
+   * is a failed attempt with its reason. It ends by check.timeoutMs whatever the plugin does. */
+  runChecker(check: PluginCheck, ctx: { virtualServer: string; realServer: string }, signal?: AbortSignal): Promise<ProbeResult> {
+    const started = monoMs();
+    const ms = () => Math.round(monoMs() - started);
+    const slot = this.checkerOwner.get(check.checker);
+    if (!slot) {
+      if (!this.unknownLogged.has(check.checker)) {
+        this.unknownLogged.add(check.checker);
+        this.opts.log.error(`no plugin registers checker ${check.checker} (real server ${ctx.realServer} of ${ctx.virtualServer}): its checks fail until one does`);
+      }
+      return Promise.resolve({ ok: false, error: `no plugin registers checker ${check.checker}`, ms: 0 });
+    }
+    if (slot.state !== 'running' || !slot.worker) return Promise.resolve({ ok: false, error: `plugin ${slot.spec.id} not running`, ms: 0 });
+    if (signal?.aborted) return Promise.resolve({ ok: false, error: 'aborted', ms: 0 });
+    return new Promise<ProbeResult>((resolve) => {
+      const id = ++this.checkSeq;
+      const pending: PendingCheck = { id, slot, checker: check.checker, ms, resolve, timer: undefined, signal, onAbort: undefined };
+      pending.timer = setTimeout(() => this.settleCheck(pending, { ok: false, error: `no answer within ${check.timeoutMs} ms`, ms: ms() }, true), check.timeoutMs);
+      pending.timer.unref();
+      pending.onAbort = () => this.settleCheck(pending, { ok: false, error: 'aborted', ms: ms() }, true);
+      signal?.addEventListener('abort', pending.onAbort, { once: true });
+      this.checks.set(id, pending);
+      const target = {
+        host: check.host,
+        port: check.port,
+        ...(check.bindto !== undefined ? { bindto: check.bindto } : {}),
+        ...(check.bindPort !== undefined ? { bindPort: check.bindPort } : {}),
+        virtualServer: ctx.virtualServer,
+        realServer: ctx.realServer,
+        params: check.params,
+      };
+      this.post(slot, { t: 'check', id, checker: check.checker, target, timeoutMs: check.timeoutMs });
+    });
+  }
+
   // --- internals ----------------------------------------------------------------------------
+
+  /** Ends a pending check once; `tellWorker`: the worker is still there and should abort it. */
+  private settleCheck(c: PendingCheck, result: ProbeResult, tellWorker: boolean): void {
+    if (!this.checks.delete(c.id)) return;
+    clearTimeout(c.timer);
+    if (c.onAbort) c.signal?.removeEventListener('abort', c.onAbort);
+    if (tellWorker && c.slot.worker) this.post(c.slot, { t: 'check-abort', id: c.id });
+    c.resolve(result);
+  }
+
+  /** A worker answered check `id` (after a timeout or abort: nobody waits, it is dropped). */
+  private checkAnswered(slot: Slot, m: Extract<WorkerMessage, { t: 'check-result' }>): void {
+    const c = this.checks.get(m.id);
+    if (!c || c.slot !== slot) return;
+    if (m.error !== undefined || !m.answer) return this.settleCheck(c, { ok: false, error: m.error ?? 'no answer', ms: c.ms() }, false);
+    const problem = checkAnswerProblem(m.answer);
+    if (problem) return this.settleCheck(c, { ok: false, error: `checker ${c.checker} ${problem}`, ms: c.ms() }, false);
+    const a = m.answer;
+    const result: ProbeResult = a.up ? { ok: true, ms: c.ms(), ...(a.weight !== undefined ? { weight: a.weight } : {}) } : { ok: false, error: a.reason || 'down', ms: c.ms() };
+    this.settleCheck(c, result, false);
+  }
+
+  /** A plugin registered checker `name`: it is that plugin's, unless another has it. */
+  private claimChecker(slot: Slot, name: string): void {
+    slot.checkers.add(name);
+    const owner = this.checkerOwner.get(name);
+    if (owner === slot) return;
+    if (owner) {
+      this.opts.log.error(`plugin ${slot.spec.id}: checker ${name} is registered by plugin ${owner.spec.id} already; this registration is ignored`);
+      return;
+    }
+    this.checkerOwner.set(name, slot);
+    this.unknownLogged.delete(name);
+  }
+
+  /** Gives up the names of `slot` that `drop` selects; another running plugin that registered
+   * one of them (and was refused) takes it over. */
+  private releaseCheckers(slot: Slot, drop: (name: string) => boolean): void {
+    for (const [name, owner] of [...this.checkerOwner]) {
+      if (owner !== slot || !drop(name)) continue;
+      this.checkerOwner.delete(name);
+      const heir = [...this.slots.values()].find((s) => s !== slot && s.state === 'running' && s.checkers.has(name));
+      if (heir) {
+        this.checkerOwner.set(name, heir);
+        this.opts.log.info(`plugin ${heir.spec.id}: checker ${name} is its own now (plugin ${slot.spec.id} gave it up)`);
+      }
+    }
+  }
+
+  /** Checks waiting on a worker that is going away fail now rather than at their timeout. */
+  private failChecks(slot: Slot): void {
+    for (const c of [...this.checks.values()]) if (c.slot === slot) this.settleCheck(c, { ok: false, error: `plugin ${slot.spec.id} not running`, ms: c.ms() }, false);
+  }
 
   private dispatch(event: VigilEvent): void {
     for (const slot of this.slots.values()) {
@@ -289,6 +415,7 @@ export class PluginHost {
     slot.startedAt = monoMs();
     slot.lastPong = monoMs();
     slot.files.clear();
+    slot.checkers.clear();
     if (slot.spec.checkFiles) {
       // the module itself before a worker exists; what it imports, in the worker's resolver
       const problem = pluginFileProblem(slot.spec.entry);
@@ -386,6 +513,8 @@ export class PluginHost {
       case 'ready': {
         slot.name = m.name;
         slot.state = 'running';
+        // a name its previous worker registered and this one (after setup) did not is gone
+        this.releaseCheckers(slot, (name) => !slot.checkers.has(name));
         slot.lastPong = monoMs();
         const queued = slot.queue.splice(0);
         for (const q of queued) this.send(slot, q.event, q.attempts);
@@ -441,6 +570,12 @@ export class PluginHost {
         return;
       case 'refused':
         this.refuse(slot, m.error);
+        return;
+      case 'checker':
+        this.claimChecker(slot, m.name);
+        return;
+      case 'check-result':
+        this.checkAnswered(slot, m);
         return;
     }
   }
@@ -548,6 +683,7 @@ export class PluginHost {
 
   private terminate(slot: Slot, next: SlotState): void {
     slot.state = next;
+    this.failChecks(slot);
     const w = slot.worker;
     slot.worker = undefined;
     if (w) void w.terminate();
@@ -570,6 +706,7 @@ export class PluginHost {
     const w = slot.worker;
     const wasRunning = slot.state === 'running';
     slot.state = 'stopped';
+    this.failChecks(slot);
     if (!w) return;
     if (wasRunning) {
       await new Promise<void>((resolve) => {

@@ -1,7 +1,7 @@
 // Messages between the plugin host (engine thread) and a plugin worker.
 
 import type { VigilEvent } from '../bus/events.ts';
-import type { InstanceInfo, PluginLogger } from './api.ts';
+import type { CheckAnswer, CheckTarget, InstanceInfo, PluginLogger } from './api.ts';
 
 export interface WorkerInit {
   /** Absolute path of the plugin module. */
@@ -28,7 +28,11 @@ export interface ProcessInit {
 export type HostMessage =
   | { t: 'ping'; n: number }
   | { t: 'event'; event: VigilEvent }
-  | { t: 'stop'; timeoutMs: number };
+  | { t: 'stop'; timeoutMs: number }
+  /** Run registered checker `checker` once; answered by 'check-result' with the same id. */
+  | { t: 'check'; id: number; checker: string; target: CheckTarget; timeoutMs: number }
+  /** The host gave up on check `id` (timed out, aborted): abort its signal, send no answer. */
+  | { t: 'check-abort'; id: number };
 
 export type WorkerMessage =
   | { t: 'pong'; n: number }
@@ -44,4 +48,8 @@ export type WorkerMessage =
   | { t: 'file'; file: string }
   /** A file it would have loaded is unsafe (plugin-security.ts): nothing of it ran. */
   | { t: 'refused'; error: string }
-  | { t: 'stopped' };
+  | { t: 'stopped' }
+  /** The plugin registered checker `name` (ctx.registerChecker). */
+  | { t: 'checker'; name: string }
+  /** Check `id` answered (`answer`), or threw / rejected / answered nonsense (`error`). */
+  | { t: 'check-result'; id: number; answer?: CheckAnswer; error?: string };

@@ -9,7 +9,7 @@
 
 import type { z } from 'zod';
 import { orderingKey, type EventType, type VigilEvent } from '../bus/events.ts';
-import type { Handler, InstanceInfo, PluginContext, PluginDefinition, PluginLogger, RunOptions } from './api.ts';
+import type { CheckAnswer, Checker, CheckTarget, Handler, InstanceInfo, PluginContext, PluginDefinition, PluginLogger, RunOptions } from './api.ts';
 import { runCommand } from './run.ts';
 
 /** What the runtime tells its host. */
@@ -21,7 +21,30 @@ export interface HostPort {
   handlerError(cause: 'threw' | 'rejected', error: string, seq: number): void;
   /** Every handler of event `seq` has settled. */
   handled(seq: number): void;
+  /** The plugin registered a checker. Optional: a port without it (the in-process test
+   * harness) keeps registrations local, where runCheck still finds them. */
+  checker?(name: string): void;
 }
+
+/** A checker's name: one word, as keepalived.conf's `checker NAME` writes it. */
+const CHECKER_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+/** The largest weight a real server takes (keepalived: 0..2147483647). */
+const MAX_WEIGHT = 2_147_483_647;
+
+/** Why `a` is not a CheckAnswer, or undefined when it is one. Checked on both sides: here so a
+ * plugin learns of it in its own words, in the host because a plugin's thread is not trusted. */
+export function checkAnswerProblem(a: unknown): string | undefined {
+  if (typeof a !== 'object' || a === null) return `answered ${a === null ? 'null' : typeof a}, not { up: boolean }`;
+  const { up, weight, reason } = a as Record<string, unknown>;
+  if (typeof up !== 'boolean') return `answered up = ${typeof up}, not a boolean`;
+  if (weight !== undefined && (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > MAX_WEIGHT)) return `answered weight ${String(weight)}, not an integer 0..${MAX_WEIGHT}`;
+  if (reason !== undefined && typeof reason !== 'string') return `answered reason = ${typeof reason}, not a string`;
+  return undefined;
+}
+
+/** How one check ended, for the host: a verdict, or why there is none. */
+export type CheckOutcome = { answer: CheckAnswer } | { error: string };
 
 export class PluginConfigError extends Error {
   constructor(
@@ -44,6 +67,9 @@ export class PluginRuntime {
   private readonly abort = new AbortController();
   private pending = 0;
   private idleWaiters: Array<() => void> = [];
+  private readonly checkers = new Map<string, Checker>();
+  /** Checks in flight, by the host's id: aborting one is how the host gives up on it. */
+  private readonly checks = new Map<number, AbortController>();
 
   private constructor(
     readonly def: PluginDefinition,
@@ -87,7 +113,57 @@ export class PluginRuntime {
       onStop: (fn) => {
         this.stopFns.push(fn);
       },
+      registerChecker: (name, check) => {
+        if (typeof name !== 'string' || !CHECKER_NAME.test(name)) throw new Error(`registerChecker: '${String(name)}' is not a checker name (a word of letters, digits, _ . -)`);
+        if (typeof check !== 'function') throw new Error(`registerChecker: checker ${name} is not a function`);
+        if (this.checkers.has(name)) throw new Error(`registerChecker: checker ${name} is registered already`);
+        this.checkers.set(name, check);
+        port.checker?.(name);
+      },
     };
+  }
+
+  /** The checkers this plugin registered, by name. */
+  checkerNames(): string[] {
+    return [...this.checkers.keys()];
+  }
+
+  /** Runs checker `name` once. Never rejects. Resolves undefined when the host aborted the check
+   * (abortCheck): it no longer waits for an answer. The checker's signal is aborted at
+   * `timeoutMs` too, so a checker that honours it ends even if the host's abort is late. */
+  async runCheck(id: number, name: string, target: CheckTarget, timeoutMs: number): Promise<CheckOutcome | undefined> {
+    const check = this.checkers.get(name);
+    if (!check) return { error: `plugin ${this.def.name} has no checker ${name}` };
+    const ac = new AbortController();
+    this.checks.set(id, ac);
+    const timer = setTimeout(() => ac.abort(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+    const onStop = () => ac.abort(new Error('plugin stopping'));
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    try {
+      const answer: unknown = await check(target, { signal: ac.signal, timeoutMs });
+      if (ac.signal.aborted && !this.checks.has(id)) return undefined;
+      const problem = checkAnswerProblem(answer);
+      if (problem) return { error: `checker ${name} ${problem}` };
+      // only the fields of an answer cross to the host: anything else on the object might not
+      // even be cloneable
+      const a = answer as CheckAnswer;
+      return { answer: { up: a.up, ...(a.weight !== undefined ? { weight: a.weight } : {}), ...(a.reason !== undefined ? { reason: a.reason } : {}) } };
+    } catch (e) {
+      if (!this.checks.has(id)) return undefined;
+      return { error: (e instanceof Error ? e.message : String(e)) || `checker ${name} threw` };
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener('abort', onStop);
+      this.checks.delete(id);
+    }
+  }
+
+  /** The host gave up on check `id`: its signal aborts, and its answer will not be sent. */
+  abortCheck(id: number): void {
+    const ac = this.checks.get(id);
+    if (!ac) return;
+    this.checks.delete(id);
+    ac.abort(new Error('check abandoned by the host'));
   }
 
   /** Queues an event behind the earlier events of its key. */

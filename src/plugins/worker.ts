@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     log: (level, msg) => post({ t: 'log', level, msg }),
     handlerError: (cause, error, seq) => post({ t: 'handler-error', cause, error, seq }),
     handled: (seq) => post({ t: 'handled', seq }),
+    checker: (name) => post({ t: 'checker', name }),
   };
 
   // Anything that escapes the plugin (a throw in a timer, an unhandled rejection) ends the
@@ -97,6 +98,17 @@ async function main(): Promise<void> {
         return;
       case 'stop':
         void (runtime?.stop(m.timeoutMs) ?? Promise.resolve()).finally(() => post({ t: 'stopped' }));
+        return;
+      case 'check': {
+        // (the host asks only a plugin that is ready; this is for the impossible case)
+        if (!runtime) return post({ t: 'check-result', id: m.id, error: 'plugin not started yet' });
+        void runtime.runCheck(m.id, m.checker, m.target, m.timeoutMs).then((outcome) => {
+          if (outcome) post({ t: 'check-result', id: m.id, ...outcome });
+        });
+        return;
+      }
+      case 'check-abort':
+        runtime?.abortCheck(m.id);
         return;
     }
   });
