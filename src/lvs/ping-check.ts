@@ -51,10 +51,7 @@ export function pingProbe(check: PingCheck, signal?: AbortSignal): Promise<Probe
     const sequence = randomInt(0, 0x10000);
     const socket = openDgram({ host: check.host, protocol: 'icmp', bindto: check.bindto });
     a.defer(() => socket.close());
-    socket.on('error', (e: NodeJS.ErrnoException) =>
-      // port/protocol unreachable arrive as ECONNREFUSED; the rest keep their usual words
-      a.fail(e.code === 'ECONNREFUSED' ? 'ICMP destination unreachable' : datagramErrorWords(e)),
-    );
+    socket.on('error', (e: NodeJS.ErrnoException) => a.fail(datagramErrorWords(e)));
     socket.on('message', (msg) => {
       const why = echoMismatch(family, sequence, msg);
       if (why === undefined) a.pass();

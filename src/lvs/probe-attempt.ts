@@ -77,6 +77,8 @@ const ERROR_WORDS: Record<string, string> = {
   // on a connected datagram socket these are ICMP errors the kernel matched to it
   ECONNREFUSED: 'ICMP port unreachable',
   EHOSTUNREACH: 'ICMP host unreachable',
+  ENOPROTOOPT: 'ICMP protocol unreachable',
+  EMSGSIZE: 'ICMP fragmentation needed',
   ENETUNREACH: 'network unreachable',
   EHOSTDOWN: 'host down',
   EADDRNOTAVAIL: 'bind address not available',
