@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import type { ProbeResult, UdpCheck } from '../../src/lvs/checks.ts';
 import { DEFAULT_UDP_PAYLOAD_HEX } from '../../src/lvs/resolve.ts';
 import { udpProbe, udpReplyMismatch } from '../../src/lvs/udp-check.ts';
+import { isRoot, Lab } from '../lib/netns.ts';
 
 const timing = { retry: 1, delayBeforeRetryMs: 1000, delayLoopMs: 1000, warmupMs: 0, alpha: false };
 
@@ -120,6 +121,30 @@ test('an abort ends the attempt at once', async () => {
     assert.equal(summary(await pending), 'aborted');
   } finally {
     await server.close();
+  }
+});
+
+test('in a namespace: ICMP host unreachable fails at once (IP_RECVERR; without it that would pass as silence)', { timeout: 60_000 }, async () => {
+  assert.ok(isRoot, 'this test needs root (network namespaces, nft)');
+  const lab = new Lab();
+  try {
+    const ns = lab.addNamespace('udp');
+    lab.exec(ns, 'ip', ['addr', 'add', '192.0.2.1/32', 'dev', 'lo']);
+    lab.exec(ns, 'ip', ['addr', 'add', '2001:db8::1/128', 'dev', 'lo']);
+    lab.exec(ns, 'nft', [
+      'add table inet h3; add chain inet h3 in { type filter hook input priority 0; }; ' +
+        'add rule inet h3 in udp dport 9 reject with icmp type host-unreachable; add rule inet h3 in udp dport 9 reject with icmpv6 type addr-unreachable',
+    ]);
+    const mod = new URL('../../src/lvs/udp-check.ts', import.meta.url).href;
+    const code = `const { udpProbe } = await import(${JSON.stringify(mod)});
+      const out = [];
+      for (const host of ['192.0.2.1', '2001:db8::1']) out.push(await udpProbe({ ...${JSON.stringify(check(9, { timeoutMs: 5000 }))}, host }));
+      console.log(JSON.stringify(out));`;
+    const out = JSON.parse(lab.exec(ns, process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code])) as ProbeResult[];
+    assert.deepEqual(out.map(summary), ['ICMP host unreachable', 'ICMP host unreachable']);
+    assert.ok(out.every((r) => r.ms < 2500), 'long before the timeout');
+  } finally {
+    await lab.cleanup();
   }
 });
 
