@@ -9,8 +9,9 @@
 // A fresh socket per attempt, where keepalived keeps one per checker: so the identifier differs
 // between attempts and a late reply to an earlier attempt cannot reach this one.
 // The socket needs the process's group inside net.ipv4.ping_group_range (which also governs
-// ICMPv6). keepalived widens that range at start; vigil does not change the host's sysctls and
-// reports "ICMP socket: EACCES (see net.ipv4.ping_group_range)" instead.
+// ICMPv6). The balancer widens that range when it starts a PING_CHECK, as keepalived does
+// (ping-group.ts); if it could not, an attempt reports "ICMP socket: EACCES (see
+// net.ipv4.ping_group_range)".
 
 import { randomInt } from 'node:crypto';
 import { isIPv6 } from 'node:net';
