@@ -150,7 +150,7 @@ export class PluginRuntime {
       return { answer: { up: a.up, ...(a.weight !== undefined ? { weight: a.weight } : {}), ...(a.reason !== undefined ? { reason: a.reason } : {}) } };
     } catch (e) {
       if (!this.checks.has(id)) return undefined;
-      return { error: (e instanceof Error ? e.message : String(e)) || `checker ${name} threw` };
+      return { error: checkErrorText(e) || `checker ${name} threw` };
     } finally {
       clearTimeout(timer);
       this.abort.signal.removeEventListener('abort', onStop);
@@ -216,6 +216,16 @@ export class PluginRuntime {
       }
     }
   }
+}
+
+/** A failed check's reason: the error's message, in one line. A zod error (a checker that
+ * parses its params with a schema, the usual way) is put as `invalid params: path: message`
+ * rather than its JSON; recognised by shape, as a bundled plugin may carry its own zod. */
+function checkErrorText(e: unknown): string {
+  if (e instanceof Error && e.name === 'ZodError' && Array.isArray((e as { issues?: unknown }).issues)) {
+    return `invalid params: ${formatIssues(e as z.ZodError).join('; ')}`;
+  }
+  return (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ');
 }
 
 export function errorText(e: unknown): string {
