@@ -303,7 +303,10 @@ export class PluginHost {
     const ms = () => Math.round(monoMs() - started);
     const slot = this.checkerOwner.get(check.checker);
     if (!slot) {
-      if (!this.unknownLogged.has(check.checker)) {
+      // at start (or after a reload) the plugin that registers it may still be in its setup:
+      // that attempt fails, but the name is not called unknown in the log yet
+      const starting = [...this.slots.values()].some((s) => s.state === 'starting' && !s.everReady);
+      if (!starting && !this.unknownLogged.has(check.checker)) {
         this.unknownLogged.add(check.checker);
         this.opts.log.error(`no plugin registers checker ${check.checker} (real server ${ctx.realServer} of ${ctx.virtualServer}): its checks fail until one does`);
       }
