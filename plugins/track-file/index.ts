@@ -4,12 +4,12 @@
 // a file replaced by rename (write to a temp file, mv over) is picked up like an in-place write,
 // and a deleted file counts as 0, as in keepalived.
 
-import { closeSync, constants, existsSync, openSync, readSync, statSync, writeFileSync, watch, type FSWatcher } from 'node:fs';
+import { existsSync, statSync, writeFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { definePlugin } from '../../src/plugins/api.ts';
 import { report } from '../_shared/tracked.ts';
 import { schema } from './config.ts';
-import { parseTrackValue, trackStatus } from './value.ts';
+import { readTrackFile, trackStatus } from '../../src/plugins/track-value.ts';
 
 /** Writes come as truncate + write (two inotify events); reading between them would see an
  * empty file, i.e. a spurious 0. Reading once the events have paused for this long avoids it. */
@@ -82,26 +82,8 @@ export default definePlugin({
       w.note = msg;
     };
 
-    /** keepalived's process_track_file: open non-blocking (a FIFO planted there must not hang
-     * us), read up to 127 bytes; a file that cannot be opened or is empty reads as 0. */
     const read = (w: Watched) => {
-      let text = '';
-      let fd: number | undefined;
-      try {
-        fd = openSync(w.path, constants.O_RDONLY | constants.O_NONBLOCK);
-        const buf = Buffer.alloc(127);
-        const n = readSync(fd, buf, 0, buf.length, null);
-        text = buf.subarray(0, n).toString('latin1');
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        note(w, code === 'ENOENT' ? 'missing - value 0' : `unreadable (${code ?? (e as Error).message}) - value 0`);
-        w.value = 0;
-        apply(w);
-        return;
-      } finally {
-        if (fd !== undefined) closeSync(fd);
-      }
-      const r = parseTrackValue(text);
+      const r = readTrackFile(w.path);
       if (r.value === undefined) {
         // keepalived: "Invalid number ... - ignoring", the previous value stays
         note(w, r.note);

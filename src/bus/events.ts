@@ -165,6 +165,18 @@ export interface RealServerDown {
   inhibited: boolean;
 }
 
+/** A live real server's weight in the pool changed: a MISC_CHECK with misc_dynamic, a FILE_CHECK
+ * or a plugin checker asked for another (keepalived: "Changing weight from X to Y for ..."). */
+export interface RealServerWeight {
+  type: 'realserver.weight';
+  virtualServer: string;
+  realServer: string;
+  previous: number;
+  weight: number;
+  /** The checker that asked, e.g. `MISC_CHECK /usr/local/bin/load: exit status 7`. */
+  reason: string;
+}
+
 /** A virtual server gained or lost its quorum (the weight of its live real servers against
  * quorum and hysteresis); with a sorry server, that is when the sorry server takes over or
  * gives back. */
@@ -196,6 +208,7 @@ export type EventBody =
   | PacketsDropped
   | RealServerUp
   | RealServerDown
+  | RealServerWeight
   | VirtualServerQuorum;
 
 export type VigilEvent = EventBody & Envelope;
@@ -216,6 +229,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'packets.dropped',
   'realserver.up',
   'realserver.down',
+  'realserver.weight',
   'virtualserver.quorum',
 ];
 
@@ -231,6 +245,7 @@ export function orderingKey(e: EventBody): string {
       return `group:${e.group}`;
     case 'realserver.up':
     case 'realserver.down':
+    case 'realserver.weight':
     case 'virtualserver.quorum':
       return `vs:${e.virtualServer}`;
     default:

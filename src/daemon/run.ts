@@ -135,7 +135,14 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   await engine.start();
   // the load balancer after VRRP: its checks and its nft transaction must not delay the first
   // adverts (a refused data plane is logged and retried, never fatal)
-  const balancer = new Balancer({ bus, log, dataPlane: new NftDataPlane({ table: config.lvs.table, warn: (m) => log.warn(`LVS: ${m}`) }), keepOnStop: config.lvs.keep_on_stop });
+  const balancer = new Balancer({
+    bus,
+    log,
+    dataPlane: new NftDataPlane({ table: config.lvs.table, warn: (m) => log.warn(`LVS: ${m}`) }),
+    keepOnStop: config.lvs.keep_on_stop,
+    // PLUGIN_CHECK: the checkers plugins registered run in their plugins' workers
+    pluginChecks: host,
+  });
   if (config.virtual_server.length > 0) await balancer.apply(config);
 
   const reloadNow = async (why: string): Promise<ReloadResult> => {

@@ -5,9 +5,11 @@
 // and user plugins follow them as they follow VRRP), and hands the data plane the whole desired
 // state after every change, one transaction at a time (a burst of changes is one apply).
 //
-// Checks are sockets and timers on the engine's loop (tcp-check.ts): no computation, no user
-// code, so they cannot delay an advert (DESIGN.md rule 2). The data plane runs `nft` as a child
-// process. A reload keeps every virtual server whose resolved config did not change (its
+// The timeline of every checker (checker-state.ts) is timers on the engine's loop; each attempt
+// runs off it, in the probe worker (probe-runner.ts), or, for a checker a plugin registered, in
+// that plugin's worker (through the plugin host); FILE_CHECK is a file watch (file-check.ts).
+// So no attempt, whatever its target does, can delay an advert (DESIGN.md rule 2). The data
+// plane runs `nft` as a child process. A reload keeps every virtual server whose resolved config did not change (its
 // checkers' states and timers too), re-creates the changed ones, and applies once.
 
 import { networkInterfaces } from 'node:os';
@@ -15,11 +17,14 @@ import type { EventBus } from '../bus/bus.ts';
 import type { EventBody } from '../bus/events.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../daemon/log.ts';
-import { CheckerState } from './checker-state.ts';
+import { CheckerState, type CheckTiming } from './checker-state.ts';
+import type { PluginCheck, ProbeResult, TimedCheck } from './checks.ts';
+import { watchFileCheck } from './file-check.ts';
 import type { Backend, DataPlane, DataPlaneCounters, DesiredState, Service } from './model.ts';
 import { Neighbours } from './neighbours.ts';
-import { resolveVirtualServers, type Check, type ResolvedVirtualServer } from './resolve.ts';
-import { tcpProbe } from './tcp-check.ts';
+import { allowPingSockets } from './ping-group.ts';
+import { WorkerProbes, type ProbeRunner } from './probe-runner.ts';
+import { resolveVirtualServers, type ResolvedVirtualServer } from './resolve.ts';
 import { VirtualServerState } from './virtual-server.ts';
 
 export interface BalancerOptions {
@@ -34,6 +39,14 @@ export interface BalancerOptions {
   localAddresses?: () => Set<string>;
   /** DR: where the real servers are and their MACs (neighbours.ts); default: the kernel's. */
   neighbours?: (onChange: () => void) => Neighbours;
+  /** Where attempts run; default: one worker thread (probe-runner.ts). */
+  probes?: ProbeRunner;
+  /** Runs the checkers plugins registered (the plugin host); without it a plugin_check fails. */
+  pluginChecks?: PluginChecks;
+}
+
+export interface PluginChecks {
+  runChecker(check: PluginCheck, ctx: { virtualServer: string; realServer: string }, signal?: AbortSignal): Promise<ProbeResult>;
 }
 
 export interface VirtualServerStatus {
@@ -51,7 +64,21 @@ interface Running {
   state: VirtualServerState;
   abort: AbortController;
   timers: Set<NodeJS.Timeout>;
+  /** FILE_CHECK watches, stopped with the virtual server. */
+  watches: Array<{ stop(): void }>;
 }
+
+/** How each checker type tries again while down (checker-state.ts). */
+const WHILE_DOWN: Record<TimedCheck['kind'], CheckTiming['whileDown']> = {
+  tcp: 'retry',
+  smtp: 'retry',
+  http: 'longer',
+  udp: 'loop',
+  ping: 'loop',
+  dns: 'loop',
+  misc: 'loop',
+  plugin: 'retry',
+};
 
 /** keepalived starts every checker 1 s after start, plus a random share of its warmup. */
 const FIRST_CHECK_MS = 1000;
@@ -71,6 +98,8 @@ export class Balancer {
   private retryTimer: NodeJS.Timeout | undefined;
   private applied: Promise<void> = Promise.resolve();
   private neighbours: Neighbours | undefined;
+  private probes: ProbeRunner | undefined;
+  private pingAllowed = false;
   /** Applies done and failed, for status and tests. */
   readonly applies = { done: 0, failed: 0, lastError: undefined as string | undefined };
 
@@ -112,6 +141,7 @@ export class Balancer {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.neighbours?.stop();
+    await this.probes?.close();
     for (const r of this.running.values()) {
       this.halt(r);
       if (!r.vs.omega) continue;
@@ -209,22 +239,40 @@ export class Balancer {
   }
 
   private launch(vs: ResolvedVirtualServer): void {
-    const r: Running = { key: JSON.stringify(vs), vs, state: new VirtualServerState(vs), abort: new AbortController(), timers: new Set() };
+    const r: Running = { key: JSON.stringify(vs), vs, state: new VirtualServerState(vs), abort: new AbortController(), timers: new Set(), watches: [] };
     this.running.set(vs.name, r);
     for (const e of r.state.start()) this.publish(e);
     vs.realServers.forEach((rs, i) =>
       rs.checks.forEach((check, j) => {
-        const cs = new CheckerState(check);
+        if (check.kind === 'file') {
+          const watch = watchFileCheck(check, (s) => this.changed(r, i, j, s.up, s.reason, s.share));
+          r.watches.push(watch);
+          const now = watch.current();
+          this.changed(r, i, j, now.up, `${check.name}: ${now.up ? 'up' : 'down'} at start`, now.share);
+          return;
+        }
+        if (check.kind === 'ping') this.allowPing();
+        const cs = new CheckerState({ ...check, whileDown: WHILE_DOWN[check.kind] });
         const warm = check.warmupMs > 0 ? (this.o.random ?? Math.random)() * check.warmupMs : 0;
-        this.schedule(r, FIRST_CHECK_MS + warm, () => this.attempt(r, i, j, check, cs));
+        this.schedule(r, FIRST_CHECK_MS + warm, () => void this.attempt(r, i, j, check, cs));
       }),
     );
+  }
+
+  /** Once, before the first PING_CHECK: its ICMP sockets need ping_group_range to include us. */
+  private allowPing(): void {
+    if (this.pingAllowed) return;
+    this.pingAllowed = true;
+    const r = allowPingSockets();
+    if (r.changed) this.o.log.info(`LVS: ${r.changed}`);
+    if (r.error) this.o.log.warn(`LVS: ${r.error}; PING_CHECK attempts will fail`);
   }
 
   private halt(r: Running): void {
     r.abort.abort();
     for (const t of r.timers) clearTimeout(t);
     r.timers.clear();
+    for (const w of r.watches.splice(0)) w.stop();
   }
 
   private schedule(r: Running, ms: number, fn: () => void): void {
@@ -236,20 +284,39 @@ export class Balancer {
     r.timers.add(t);
   }
 
-  private async attempt(r: Running, i: number, j: number, check: Check, cs: CheckerState): Promise<void> {
+  private async attempt(r: Running, i: number, j: number, check: TimedCheck, cs: CheckerState): Promise<void> {
     const again = (ms: number) => this.schedule(r, ms, () => void this.attempt(r, i, j, check, cs));
     if (r.abort.signal.aborted) return;
     if (r.vs.haSuspend && !this.hasLocalAddress(r.vs)) return again(check.delayLoopMs); // frozen
-    const result = await tcpProbe(check, r.abort.signal);
+    const result = await this.run(r, i, check);
     if (r.abort.signal.aborted) return;
     const v = cs.result(result.ok);
-    if (v.changed) {
-      const reason = result.ok ? `${check.name} passed` : `${check.name}: ${result.error}`;
-      const events = r.state.checkChanged(i, j, v.up, reason);
-      for (const e of events) this.publish(e);
-      if (events.length > 0) this.requestApply();
+    const rs = r.vs.realServers[i];
+    // misc_dynamic and plugin checkers may ask for a weight; a pass without one gives it back
+    const share = result.ok && result.weight !== undefined && rs ? result.weight - rs.weight : 0;
+    const reason = result.ok ? `${check.name} passed` : `${check.name}: ${result.error}`;
+    this.changed(r, i, j, v.up, reason, result.ok ? share : undefined);
+    // MISC_CHECK's next run is timed from the start of the last one (check_misc.c)
+    again(check.kind === 'misc' ? Math.max(0, v.nextInMs - result.ms) : v.nextInMs);
+  }
+
+  /** A checker's verdict (and, when given, its weight share): events, and the data plane. */
+  private changed(r: Running, i: number, j: number, up: boolean, reason: string, share: number | undefined): void {
+    // the share first: a server coming up with a new weight says so in its realserver.up
+    const events = share !== undefined ? r.state.setShare(i, j, share, reason) : [];
+    events.push(...r.state.checkChanged(i, j, up, reason));
+    for (const e of events) this.publish(e);
+    if (events.length > 0) this.requestApply();
+  }
+
+  private run(r: Running, i: number, check: TimedCheck): Promise<ProbeResult> {
+    if (check.kind === 'plugin') {
+      const ctx = { virtualServer: r.vs.name, realServer: r.vs.realServers[i]?.name ?? '?' };
+      if (!this.o.pluginChecks) return Promise.resolve({ ok: false, error: 'no plugin host to run plugin checkers', ms: 0 });
+      return this.o.pluginChecks.runChecker(check, ctx, r.abort.signal);
     }
-    again(v.nextInMs);
+    this.probes ??= this.o.probes ?? new WorkerProbes({ onError: (m) => this.o.log.error(`LVS: ${m}`) });
+    return this.probes.run(check, r.abort.signal);
   }
 
   private hasLocalAddress(vs: ResolvedVirtualServer): boolean {
@@ -265,6 +332,9 @@ export class Balancer {
         break;
       case 'realserver.down':
         log.warn(`LVS: ${e.virtualServer}: ${e.inhibited ? 'disabling' : 'removing'} real server ${e.realServer} (${e.reason})`);
+        break;
+      case 'realserver.weight':
+        log.info(`LVS: ${e.virtualServer}: Changing weight from ${e.previous} to ${e.weight} for ${e.realServer} (${e.reason})`);
         break;
       case 'virtualserver.quorum': {
         const vs = this.running.get(e.virtualServer)?.vs;

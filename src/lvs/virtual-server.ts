@@ -1,5 +1,7 @@
-// One virtual server's pool, pure: which real servers are alive (all their checkers up), the
-// quorum with its hysteresis, the sorry server, and the backends the data plane gets. Changes
+// One virtual server's pool, pure: which real servers are alive (all their checkers up), their
+// weights (the configured one plus what dynamic checkers ask: misc_dynamic, FILE_CHECK, plugin
+// checkers), the quorum with its hysteresis, the sorry server, and the backends the data plane
+// gets. Changes
 // come back as bus events, in keepalived's order (the real server's change, then the quorum's).
 // LVS.md section 7.
 
@@ -13,8 +15,13 @@ interface RealServerState {
   rs: ResolvedRealServer;
   /** One per checker. */
   checks: boolean[];
+  /** One per checker: what it adds to the configured weight (0 for most). */
+  shares: number[];
   alive: boolean;
 }
+
+/** keepalived's real weight: configured + shares, clamped to 0..INT32_MAX. */
+const effective = (s: RealServerState): number => Math.min(Math.max(s.rs.weight + s.shares.reduce((a, b) => a + b, 0), 0), INT32_MAX);
 
 export class VirtualServerState {
   /** keepalived computes the quorum before any real server is alive: it starts lost. */
@@ -23,8 +30,9 @@ export class VirtualServerState {
 
   constructor(readonly vs: ResolvedVirtualServer) {
     this.servers = vs.realServers.map((rs) => {
-      const checks = rs.checks.map((c) => !c.alpha);
-      return { rs, checks, alive: checks.every(Boolean) };
+      // FILE_CHECK has no alpha: its first reading decides (the balancer reports it at once)
+      const checks = rs.checks.map((c) => !('alpha' in c && c.alpha));
+      return { rs, checks, shares: rs.checks.map(() => 0), alive: checks.every(Boolean) };
     });
   }
 
@@ -48,7 +56,7 @@ export class VirtualServerState {
     s.alive = alive;
     const out: EventBody[] = [
       alive
-        ? { type: 'realserver.up', virtualServer: this.vs.name, realServer: s.rs.name, weight: s.rs.weight, reason }
+        ? { type: 'realserver.up', virtualServer: this.vs.name, realServer: s.rs.name, weight: effective(s), reason }
         : { type: 'realserver.down', virtualServer: this.vs.name, realServer: s.rs.name, reason, inhibited: s.rs.inhibitOnFailure },
     ];
     const q = this.updateQuorum();
@@ -56,10 +64,26 @@ export class VirtualServerState {
     return out;
   }
 
-  /** The sum over live real servers of their weights (clamped as keepalived's real_weight). */
+  /** A dynamic checker's share of its real server's weight (share = the weight it asks for
+   * minus the configured one; 0 gives the configured weight back). A live server whose
+   * effective weight changes says so, and the quorum may follow. */
+  setShare(rsIndex: number, checkIndex: number, share: number, reason: string): EventBody[] {
+    const s = this.servers[rsIndex];
+    if (!s || s.shares[checkIndex] === undefined || s.shares[checkIndex] === share) return [];
+    const previous = effective(s);
+    s.shares[checkIndex] = share;
+    const weight = effective(s);
+    if (weight === previous || !s.alive) return [];
+    const out: EventBody[] = [{ type: 'realserver.weight', virtualServer: this.vs.name, realServer: s.rs.name, previous, weight, reason }];
+    const q = this.updateQuorum();
+    if (q) out.push(q);
+    return out;
+  }
+
+  /** The sum over live real servers of their effective weights. */
   weight(): number {
     let w = 0;
-    for (const s of this.servers) if (s.alive) w += Math.min(Math.max(s.rs.weight, 0), INT32_MAX);
+    for (const s of this.servers) if (s.alive) w += effective(s);
     return w;
   }
 
@@ -67,17 +91,17 @@ export class VirtualServerState {
   backends(): Backend[] {
     const sorry = this.vs.sorry;
     if (sorry && !this.quorumUp) return [{ id: sorry.id, address: sorry.ip, ...(sorry.port !== undefined ? { port: sorry.port } : {}), weight: 1 }];
-    let live = this.servers.filter((s) => s.alive && s.rs.weight > 0).map((s) => s.rs);
+    let live = this.servers.filter((s) => s.alive && effective(s) > 0).map((s) => ({ rs: s.rs, weight: effective(s) }));
     if (this.vs.failover && live.length > 1) {
       // fo: the highest-weight live server alone (the first of equals, as IPVS picks)
       const top = live.reduce((a, b) => (b.weight > a.weight ? b : a));
       live = [top];
     }
-    return live.map((rs) => ({ id: rs.id, address: rs.ip, ...(rs.port !== undefined ? { port: rs.port } : {}), weight: rs.weight }));
+    return live.map(({ rs, weight }) => ({ id: rs.id, address: rs.ip, ...(rs.port !== undefined ? { port: rs.port } : {}), weight }));
   }
 
   status(): Array<{ name: string; alive: boolean; weight: number; checks: boolean[] }> {
-    return this.servers.map((s) => ({ name: s.rs.name, alive: s.alive, weight: s.rs.weight, checks: [...s.checks] }));
+    return this.servers.map((s) => ({ name: s.rs.name, alive: s.alive, weight: effective(s), checks: [...s.checks] }));
   }
 
   /** For omega at shutdown: the real servers still up. */

@@ -11,6 +11,7 @@ import { configSchema, type ConfigInput } from '../../src/config/schema.ts';
 import { Balancer } from '../../src/lvs/balancer.ts';
 import { CheckerState } from '../../src/lvs/checker-state.ts';
 import type { DataPlane, DesiredState } from '../../src/lvs/model.ts';
+import type { Check } from '../../src/lvs/checks.ts';
 import { expandAddresses, resolveVirtualServers } from '../../src/lvs/resolve.ts';
 import { VirtualServerState } from '../../src/lvs/virtual-server.ts';
 import { quietLog } from '../lib/host-rig.ts';
@@ -63,14 +64,15 @@ describe('resolving the config', () => {
     assert.equal(vs?.name, '[192.0.2.100]:tcp:80');
     const [a, b] = vs?.realServers ?? [];
     assert.equal(a?.name, '[198.51.100.10]:tcp:8080');
-    assert.deepEqual(a?.checks.map((c) => [c.name, c.port, c.timeoutMs, c.retry, c.delayBeforeRetryMs, c.delayLoopMs, c.warmupMs]), [
+    const tcp = (cs: Check[] | undefined) => (cs ?? []).map((c) => (c.kind === 'tcp' ? c : assert.fail(`${c.kind} is not a TCP check`)));
+    assert.deepEqual(tcp(a?.checks).map((c) => [c.name, c.port, c.timeoutMs, c.retry, c.delayBeforeRetryMs, c.delayLoopMs, c.warmupMs]), [
       ['TCP_CHECK 198.51.100.10:8080', 8080, 3000, 4, 2000, 6000, 6000],
       ['TCP_CHECK 198.51.100.10:9000', 9000, 3000, 0, 2000, 6000, 6000],
     ]);
     // a NAT real server with no port takes the virtual server's
     assert.equal(b?.id, '198.51.100.11:80');
     assert.equal(b?.weight, 1);
-    assert.deepEqual(b?.checks.map((c) => [c.port, c.timeoutMs, c.retry, c.delayBeforeRetryMs]), [[80, 1000, 4, 1000]]);
+    assert.deepEqual(tcp(b?.checks).map((c) => [c.port, c.timeoutMs, c.retry, c.delayBeforeRetryMs]), [[80, 1000, 4, 1000]]);
   });
 
   test('schedulers nftables cannot run fall back to wrr; fo keeps one server; zero port means persistence 360', () => {
@@ -136,6 +138,26 @@ describe('the pool (keepalived ipwrapper.c)', () => {
     s.checkChanged(0, 0, true, 'c');
     s.checkChanged(1, 0, true, 'd');
     assert.equal(s.backends().length, 3);
+  });
+
+  test('dynamic weights: a checker\'s share moves the pool weight and the quorum; a down server keeps its share for its return', () => {
+    const s = new VirtualServerState(three());
+    s.start();
+    const w = s.setShare(2, 0, 6, 'MISC_CHECK /x: exit status 9');
+    assert.deepEqual(w.map((e) => (e.type === 'realserver.weight' ? [e.realServer, e.previous, e.weight, e.reason] : e.type)), [['[198.51.100.12]:tcp:80', 1, 7, 'MISC_CHECK /x: exit status 9']]);
+    assert.deepEqual(s.backends().map((b) => b.weight), [3, 2, 7]);
+    assert.equal(s.weight(), 12);
+    assert.deepEqual(s.setShare(2, 0, 6, 'same'), [], 'no change, no event');
+    // a share that takes the weight to 0 leaves the server out of the pool (clamped, never negative)
+    s.setShare(0, 0, -10, 'file');
+    assert.deepEqual(s.backends().map((b) => b.address), ['198.51.100.11', '198.51.100.12']);
+    // the second at 0 too: 7 left, still >= 4 - 1
+    assert.deepEqual(s.setShare(1, 0, -2, 'file').map((e) => e.type), ['realserver.weight']);
+    const lost = s.checkChanged(2, 0, false, 'down');
+    assert.deepEqual(lost.map((e) => (e.type === 'virtualserver.quorum' ? `quorum ${e.up} ${e.weight}` : e.type)), ['realserver.down', 'quorum false 0']);
+    assert.deepEqual(s.setShare(2, 0, 0, 'back to configured'), [], 'a down server changes silently');
+    const up = s.checkChanged(2, 0, true, 'up');
+    assert.deepEqual(up.map((e) => (e.type === 'realserver.up' ? `up ${e.weight}` : e.type)), ['up 1'], 'back at its configured weight; 1 < 4 + 1: no quorum yet');
   });
 
   test('fo: only the highest-weight live server is in the pool; alpha starts every server out', () => {

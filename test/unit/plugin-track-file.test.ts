@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import plugin from '../../plugins/track-file/index.ts';
 import { fromVigilConfig, schema } from '../../plugins/track-file/config.ts';
-import { parseTrackValue, trackStatus } from '../../plugins/track-file/value.ts';
+import { parseTrackValue, trackStatus } from '../../src/plugins/track-value.ts';
 import { configSchema, type ConfigInput } from '../../src/config/schema.ts';
 import type { InstanceInfo } from '../../src/plugins/api.ts';
 import { startPlugin, type Harness } from '../lib/plugin-harness.ts';

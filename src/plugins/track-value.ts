@@ -1,7 +1,10 @@
-// Reading a track file the way keepalived does: the first 127 bytes through strtol(buf, NULL, 0),
+// Reading a track file the way keepalived does (vrrp track_file and the checker's FILE_CHECK
+// alike): the first 127 bytes through strtol(buf, NULL, 0),
 // so leading blanks and a sign are allowed, 0x.. is hex, a leading 0 is octal, anything after the
 // number is ignored and text with no number reads as 0. Users' scripts rely on those quirks
 // ("echo 10 > file", "printf 0x10"), so vigil reproduces them rather than Number().
+
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 
 /** What one read of the file gave. `value` is set unless the number is out of keepalived's
  * accepted range, in which case the previous value is kept (keepalived logs and ignores it). */
@@ -65,4 +68,22 @@ export function trackStatus(value: number, weight: number, reverse: boolean): { 
   if (status <= -254) return { fault: true, adjust: 0 };
   // `|| 0` turns a -0 (0 × a negative weight) into 0
   return { fault: false, adjust: Math.min(status, 253) || 0 };
+}
+
+/** keepalived's process_track_file: open non-blocking (a FIFO planted there must not hang us),
+ * read up to 127 bytes and parse them. A file that cannot be opened reads as 0, with the why
+ * (a `note` with a value is always a value of 0). */
+export function readTrackFile(path: string): FileReading {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const buf = Buffer.alloc(127);
+    const n = readSync(fd, buf, 0, buf.length, null);
+    return parseTrackValue(buf.subarray(0, n).toString('latin1'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return { value: 0, note: code === 'ENOENT' ? 'missing' : `unreadable (${code ?? (e as Error).message})` };
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
