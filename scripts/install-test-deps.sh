@@ -2,7 +2,8 @@
 # Installs the Debian packages the test suite needs: iproute2 (ip netns, veth, bridge),
 # keepalived (the interop peer), tcpdump (wire captures), nftables, chromium (status page),
 # faketime (wall-clock jumps preloaded into test daemons), wrk and haproxy (the load balancer
-# benchmark: wrk is the load generator, HAProxy the peer balancer and the real servers' responder).
+# benchmark: wrk is the load generator, HAProxy the peer balancer and the real servers' responder),
+# openssl (certificates for the SSL_GET tests).
 # Run as root; CI does.
 # Does nothing when everything is already there, so it is cheap to call every time.
 set -euo pipefail
@@ -21,6 +22,8 @@ command -v haproxy >/dev/null || need+=(haproxy)
 # the example configs' health check and notify script (their -t must come out clean)
 command -v curl >/dev/null || need+=(curl)
 command -v logger >/dev/null || need+=(bsdutils)
+# the checker tests make self-signed certificates for SSL_GET and genhash -S
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: need ${need[*]}; run this script as root" >&2
