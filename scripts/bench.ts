@@ -12,8 +12,12 @@
 //   lvs       (root, wrk and haproxy installed) the load balancer: new connections/s through
 //             the virtual service for a plain router, a hand-written nftables DNAT ruleset,
 //             vigil and HAProxy in the same lab; its figures go into the lab part's JSON.
+//   checkers  (root, haproxy and tcpdump installed) 1,000 real servers checked every second
+//             (TCP_CHECK, HTTP_GET): the daemon's CPU and memory, its VRRP Master's advert
+//             timing meanwhile, and dead-server detection time against HAProxy's checks.
 //
 //   npm run bench [-- --quick-only] [-- --trials N] [-- --lvs-only] [-- --lvs-runs N]
+//                 [-- --checkers-only] [-- --checker-trials N]
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +32,7 @@ import { keepalivedInstalled } from './bench/lab.ts';
 import { runLab } from './bench/run-lab.ts';
 import { benchPluginIsolation } from './bench/plugin-isolation.ts';
 import { benchLvs, lvsToolsInstalled, saveLvs } from './bench/lvs.ts';
+import { benchCheckers, checkersToolsInstalled, saveCheckers } from './bench/checkers.ts';
 
 function rate(n: number, ms: number): string {
   return `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;
@@ -166,18 +171,28 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 if (isRoot) await benchPluginIsolation();
 else console.log('plugin skipped: running a plugin as nobody needs root');
 const lvsOnly = argv.includes('--lvs-only');
+const checkersOnly = argv.includes('--checkers-only');
+const checkerTrialsArg = argv.indexOf('--checker-trials');
 const lvsRunsArg = argv.indexOf('--lvs-runs');
 const lvsRuns = lvsRunsArg >= 0 ? Number(argv[lvsRunsArg + 1]) : 5;
 if (argv.includes('--quick-only')) {
   console.log('lab    skipped: --quick-only');
 } else if (!isRoot) {
-  console.log('lab    skipped: the namespace lab figures (failover, advert timing, scale, reload, notify vs keepalived, load balancer) need root');
+  console.log('lab    skipped: the namespace lab figures (failover, advert timing, scale, reload, notify vs keepalived, load balancer, health checkers) need root');
 } else {
   let labFile: string | undefined;
-  if (lvsOnly) console.log('lab    skipped: --lvs-only');
+  if (lvsOnly || checkersOnly) console.log(`lab    skipped: ${lvsOnly ? '--lvs-only' : '--checkers-only'}`);
   else if (!keepalivedInstalled()) console.log('lab    skipped: keepalived or tcpdump is not installed (scripts/install-test-deps.sh installs both)');
   else labFile = await runLab(labTrials);
   const missing = lvsToolsInstalled();
-  if (missing) console.log(`lvs    skipped: ${missing} is not installed (scripts/install-test-deps.sh installs wrk and haproxy)`);
+  if (checkersOnly) console.log('lvs    skipped: --checkers-only');
+  else if (missing) console.log(`lvs    skipped: ${missing} is not installed (scripts/install-test-deps.sh installs wrk and haproxy)`);
   else console.log(`lvs    results in ${saveLvs(await benchLvs({ runs: lvsRuns }), labFile)}`);
+  const missingForChecks = checkersToolsInstalled();
+  if (lvsOnly) console.log('checks skipped: --lvs-only');
+  else if (missingForChecks) console.log(`checks skipped: ${missingForChecks} is not installed (scripts/install-test-deps.sh installs haproxy and tcpdump)`);
+  else {
+    const trials = checkerTrialsArg >= 0 ? Number(argv[checkerTrialsArg + 1]) : undefined;
+    console.log(`checks results in ${saveCheckers(await benchCheckers({ trials }), labFile)}`);
+  }
 }
