@@ -56,6 +56,8 @@ const LB_FRONT = '192.0.2.1';
 const WATCH = '192.0.2.2';
 const VIP = '192.0.2.100';
 const LB_BACK = '198.51.100.1';
+/** HAProxy checks from its own address (`source`), so the wire tells its attempts from vigil's. */
+const HAPROXY_SRC = '198.51.100.2';
 const ADDRESSES = 10;
 const PORTS = 100;
 const FIRST_PORT = 20000;
@@ -93,11 +95,16 @@ export interface Phase {
 }
 
 export interface Detection {
-  trials: Array<{ vigilMs: number; haproxyMs: number }>;
+  /** Kill -> DOWN line; and kill -> the first refused attempt of each (the RST the dead
+   * server's kernel sent back, tcpdump in rs), null when the capture missed it. */
+  trials: Array<{ vigilMs: number; haproxyMs: number; vigilFirstFailMs: number | null; haproxyFirstFailMs: number | null }>;
   vigil: { median: number; p90: number } | null;
   haproxy: { median: number; p90: number } | null;
   ratioMedian: number | null;
   ratioP90: number | null;
+  /** First refused attempt -> DOWN line: the fall-count mechanism alone, without the phase of
+   * the kill in the check cycle (which is random and differs between the two). */
+  afterFirstFailure: { vigil: { median: number; p90: number }; haproxy: { median: number; p90: number }; ratioMedian: number; ratioP90: number } | null;
   vigilSettings: string;
   haproxySettings: string;
   /** The Master's adverts while the trials ran (removals and re-adds with 1,000 checks going):
@@ -276,7 +283,7 @@ defaults
     timeout check 1s
 listen detect
     bind 127.0.0.1:9100
-    server dead ${DEAD.ip}:${DEAD.port} check inter 1s fall 3 rise 1
+    server dead ${DEAD.ip}:${DEAD.port} check inter 1s fall 3 rise 1 source ${HAPROXY_SRC}
 `;
 }
 
@@ -384,14 +391,18 @@ export async function benchCheckers(opts: CheckersOptions = {}): Promise<Checker
   const loadavgBefore = loadavg();
   const lab = track(new Lab());
   const dir = mkdtempSync(join(tmpdir(), 'vigil-checkers-'));
+  // Ctrl-C: lab.ts's handler removes the lab and exits; the files go on the way out
+  const removeDir = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeDir);
   const phases: Phase[] = [];
-  const detection: Detection = { trials: [], vigil: null, haproxy: null, ratioMedian: null, ratioP90: null, adverts: null, vigilSettings: VIGIL_DETECT, haproxySettings: HAPROXY_DETECT };
+  const detection: Detection = { trials: [], vigil: null, haproxy: null, ratioMedian: null, ratioP90: null, afterFirstFailure: null, adverts: null, vigilSettings: VIGIL_DETECT, haproxySettings: HAPROXY_DETECT };
   try {
     await run(lab, dir, phases, detection, { warmupS, windowS, trials });
   } finally {
     await lab.cleanup();
     untrack(lab);
-    rmSync(dir, { recursive: true, force: true });
+    process.off('exit', removeDir);
+    removeDir();
   }
   const result: CheckersResult = {
     date: new Date().toISOString(),
@@ -419,6 +430,7 @@ async function run(lab: Lab, dir: string, phases: Phase[], detection: Detection,
   lab.veth(lb, 'eth1', rs, 'eth0');
   lab.exec(lb, 'ip', ['addr', 'add', `${LB_FRONT}/24`, 'dev', 'eth0']);
   lab.exec(lb, 'ip', ['addr', 'add', `${LB_BACK}/24`, 'dev', 'eth1']);
+  lab.exec(lb, 'ip', ['addr', 'add', `${HAPROXY_SRC}/24`, 'dev', 'eth1']);
   lab.exec(watch, 'ip', ['addr', 'add', `${WATCH}/24`, 'dev', 'eth0']);
   for (let a = 0; a < ADDRESSES; a++) lab.exec(rs, 'ip', ['addr', 'add', `${rsAddr(a)}/24`, 'dev', 'eth0']);
   lab.exec(rs, 'ip', ['addr', 'add', `${DEAD.ip}/24`, 'dev', 'eth0']);
@@ -456,7 +468,12 @@ async function run(lab: Lab, dir: string, phases: Phase[], detection: Detection,
     }
     let haproxy: ChildProcess | undefined;
     let haproxyLog: Lines | undefined;
+    let rsts: Lines | undefined;
+    let dump: ChildProcess | undefined;
     if (id === 'tcp') {
+      // the dead server's refusals, with the kernel's capture times (-tt: epoch seconds)
+      dump = lab.spawn(rs, 'tcpdump', ['-l', '-n', '-tt', '-i', 'eth0', `src host ${DEAD.ip} and src port ${DEAD.port} and tcp[tcpflags] & tcp-rst != 0`]);
+      rsts = lines(dump, 'tcpdump (rs)');
       // HAProxy first, so its checks have settled when the trials start
       const cfg = join(dir, 'detect.cfg');
       writeFileSync(cfg, haproxyConf());
@@ -486,7 +503,7 @@ async function run(lab: Lab, dir: string, phases: Phase[], detection: Detection,
       let trialsTo = 0;
       if (id === 'tcp' && haproxy && haproxyLog) {
         trialsFrom = Date.now();
-        const t = await detectionTrials(o.trials, () => dead, startDead, dlog, haproxyLog);
+        const t = await detectionTrials(o.trials, () => dead, startDead, dlog, haproxyLog, rsts);
         trialsTo = Date.now();
         dead = t.dead;
         detection.trials = t.trials;
@@ -517,6 +534,7 @@ async function run(lab: Lab, dir: string, phases: Phase[], detection: Detection,
     } finally {
       await stopChild(daemon);
       if (haproxy) await stopChild(haproxy);
+      if (dump) await stopChild(dump, 'SIGINT');
     }
   }
   await stopCapture(capture);
@@ -530,6 +548,14 @@ async function run(lab: Lab, dir: string, phases: Phase[], detection: Detection,
     detection.haproxy = { median: pctOf(h, 50), p90: pctOf(h, 90) };
     detection.ratioMedian = detection.vigil.median / detection.haproxy.median;
     detection.ratioP90 = detection.vigil.p90 / detection.haproxy.p90;
+  }
+  const paired = detection.trials.filter((t) => t.vigilFirstFailMs !== null && t.haproxyFirstFailMs !== null);
+  if (paired.length > 0) {
+    const va = paired.map((t) => t.vigilMs - (t.vigilFirstFailMs ?? 0));
+    const ha = paired.map((t) => t.haproxyMs - (t.haproxyFirstFailMs ?? 0));
+    const vigil = { median: pctOf(va, 50), p90: pctOf(va, 90) };
+    const haproxy = { median: pctOf(ha, 50), p90: pctOf(ha, 90) };
+    detection.afterFirstFailure = { vigil, haproxy, ratioMedian: vigil.median / haproxy.median, ratioP90: vigil.p90 / haproxy.p90 };
   }
 }
 
@@ -546,6 +572,7 @@ async function detectionTrials(
   restart: () => Promise<ChildProcess>,
   vigil: Lines,
   haproxy: Lines,
+  rsts?: Lines,
 ): Promise<{ trials: Detection['trials']; dead: ChildProcess }> {
   const trials: Detection['trials'] = [];
   let dead = current();
@@ -560,8 +587,19 @@ async function detectionTrials(
       vigil.wait(RS_DOWN, vFrom, 15_000, `trial ${i}: the detection server removed`),
       haproxy.wait(HA_DOWN, hFrom, 15_000, `trial ${i}: the detection server DOWN`),
     ]);
-    trials.push({ vigilMs: vd.at - at, haproxyMs: hd.at - at });
-    log(`detection trial ${i}: vigil ${vd.at - at} ms, HAProxy ${hd.at - at} ms`);
+    await sleep(200); // the capture's last lines
+    const firstRst = (to: string): number | null => {
+      for (const l of rsts?.all ?? []) {
+        const m = /^(\d+\.\d+) IP [\d.]+ > ([\d.]+)\.\d+:/.exec(l.text);
+        const t = Number(m?.[1]) * 1000;
+        if (m && m[2] === to && t >= at) return t - at;
+      }
+      return null;
+    };
+    const t = { vigilMs: vd.at - at, haproxyMs: hd.at - at, vigilFirstFailMs: firstRst(LB_BACK), haproxyFirstFailMs: firstRst(HAPROXY_SRC) };
+    trials.push(t);
+    const ms = (x: number | null) => (x === null ? '?' : x.toFixed(0));
+    log(`detection trial ${i}: vigil ${t.vigilMs} ms (first refused attempt at ${ms(t.vigilFirstFailMs)} ms), HAProxy ${t.haproxyMs} ms (at ${ms(t.haproxyFirstFailMs)} ms)`);
     const vUp = vigil.all.length;
     const hUp = haproxy.all.length;
     dead = await restart();
@@ -598,6 +636,8 @@ function printCheckers(r: CheckersResult): void {
   console.log(`\ndead real server -> marked down, ${d.trials.length} trials (SIGKILL at a random phase; goal: vigil within 10% of HAProxy)`);
   console.log(`  vigil   ${d.vigilSettings}: median ${f(d.vigil?.median, 0)} ms  p90 ${f(d.vigil?.p90, 0)} ms`);
   console.log(`  HAProxy ${d.haproxySettings}: median ${f(d.haproxy?.median, 0)} ms  p90 ${f(d.haproxy?.p90, 0)} ms`);
+  const a = d.afterFirstFailure;
+  if (a) console.log(`  first refused attempt -> down (no kill phase): vigil median ${f(a.vigil.median, 0)} ms p90 ${f(a.vigil.p90, 0)} ms, HAProxy median ${f(a.haproxy.median, 0)} ms p90 ${f(a.haproxy.p90, 0)} ms; ratio median ${a.ratioMedian.toFixed(2)}x p90 ${a.ratioP90.toFixed(2)}x`);
   if (d.adverts) console.log(`  the Master's adverts meanwhile: n=${d.adverts.n}, |gap - 1 s| p99 ${f(d.adverts.p99, 2)} ms, max ${f(d.adverts.max, 2)} ms`);
   console.log(`  ratio vigil / HAProxy: median ${d.ratioMedian === null ? '-' : `${d.ratioMedian.toFixed(2)}x`}  p90 ${d.ratioP90 === null ? '-' : `${d.ratioP90.toFixed(2)}x`}${d.note ? `  (${d.note})` : ''}`);
 }
