@@ -24,11 +24,20 @@ const LOADERS: Loaders = {
   misc: async () => (await import('./misc-check.ts')).miscProbe,
 };
 
+/** The probes loaded so far: an import() per attempt would ask the module loader (and its hooks,
+ * another thread under tsx) to resolve the module again every time, which cost more CPU than
+ * the attempt itself. */
+const loaded = new Map<ProbeCheck['kind'], Probe<ProbeCheck>>();
+
 /** One attempt of `check`, in this thread. Never rejects. */
 export async function runProbe(check: ProbeCheck, signal?: AbortSignal): Promise<ProbeResult> {
   const started = performance.now();
   try {
-    const probe = (await LOADERS[check.kind]()) as Probe<ProbeCheck>;
+    let probe = loaded.get(check.kind);
+    if (!probe) {
+      probe = (await LOADERS[check.kind]()) as Probe<ProbeCheck>;
+      loaded.set(check.kind, probe);
+    }
     return await probe(check, signal);
   } catch (e) {
     // a probe never rejects by contract; this is a bug or a module that failed to load
