@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import type { DnsCheck, DnsType, ProbeResult } from '../../src/lvs/checks.ts';
 import { dnsProbe } from '../../src/lvs/dns-check.ts';
 import { encodeQuery, judgeReply, readName } from '../../src/lvs/dns-message.ts';
+import { handles, settle } from '../lib/handles.ts';
 
 const timing = { retry: 1, delayBeforeRetryMs: 1000, delayLoopMs: 1000, warmupMs: 0, alpha: false };
 
@@ -207,13 +208,3 @@ test('2,000 attempts against a hostile responder (silence, wrong IDs, garbage, e
     await server.close();
   }
 });
-
-function handles(): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const h of process.getActiveResourcesInfo()) counts[h] = (counts[h] ?? 0) + 1;
-  return counts;
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
-}

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import type { PingCheck, ProbeResult } from '../../src/lvs/checks.ts';
 import { echoMismatch, echoRequest, pingProbe } from '../../src/lvs/ping-check.ts';
 import { isRoot, Lab } from '../lib/netns.ts';
+import { handles, settle } from '../lib/handles.ts';
 
 const timing = { retry: 1, delayBeforeRetryMs: 1000, delayLoopMs: 1000, warmupMs: 0, alpha: false };
 
@@ -145,13 +146,3 @@ test('in a namespace: ping sockets refused, echo dropped, echo answered by an IC
   }
   assert.throws(() => execFileSync('ip', ['netns', 'pids', `${lab.prefix}-ping`], { stdio: 'ignore' }), 'namespace removed');
 });
-
-function handles(): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const h of process.getActiveResourcesInfo()) counts[h] = (counts[h] ?? 0) + 1;
-  return counts;
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
-}

@@ -8,6 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { ProbeResult, SmtpCheck } from '../../src/lvs/checks.ts';
 import { smtpCode, smtpProbe } from '../../src/lvs/smtp-check.ts';
+import { handles, settle } from '../lib/handles.ts';
 
 const timing = { retry: 1, delayBeforeRetryMs: 1000, delayLoopMs: 1000, warmupMs: 0, alpha: false };
 
@@ -220,13 +221,3 @@ test('2,000 attempts against a hostile responder leave no handle behind', async 
     await server.close().catch(() => {});
   }
 });
-
-function handles(): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const h of process.getActiveResourcesInfo()) counts[h] = (counts[h] ?? 0) + 1;
-  return counts;
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
-}

@@ -10,6 +10,7 @@ import type { ProbeResult, UdpCheck } from '../../src/lvs/checks.ts';
 import { DEFAULT_UDP_PAYLOAD_HEX } from '../../src/lvs/resolve.ts';
 import { udpProbe, udpReplyMismatch } from '../../src/lvs/udp-check.ts';
 import { isRoot, Lab } from '../lib/netns.ts';
+import { handles, settle } from '../lib/handles.ts';
 
 const timing = { retry: 1, delayBeforeRetryMs: 1000, delayLoopMs: 1000, warmupMs: 0, alpha: false };
 
@@ -184,13 +185,3 @@ test('2,000 attempts against a hostile responder leave no handle behind', async 
     await server.close();
   }
 });
-
-function handles(): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const h of process.getActiveResourcesInfo()) counts[h] = (counts[h] ?? 0) + 1;
-  return counts;
-}
-
-async function settle(): Promise<void> {
-  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 20));
-}
