@@ -2,7 +2,8 @@
 // retry, no alpha. The file named by the track_file block is read whenever it changes (inotify
 // on its directory, so a file replaced by rename is seen as well as an in-place write; a deleted
 // file reads 0) and its value decides:
-// - weight 0: a non-zero value takes the real server down, 0 brings it up;
+// - weight 0: a non-zero value takes the real server down, 0 brings it up (the other way
+//   round with reverse);
 // - otherwise value x weight (negated with reverse) is this checker's share of the real server's
 //   weight, and a share at or below -2^31 takes it down.
 // Reading follows keepalived to the byte (track-value.ts), as the VRRP side's track_file does.
@@ -17,6 +18,7 @@ const SETTLE_MS = 40;
 /** Only when inotify cannot be used (its watch limit reached): read this often. */
 const FALLBACK_POLL_MS = 1000;
 const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
 
 export interface FileVerdict {
   up: boolean;
@@ -26,10 +28,12 @@ export interface FileVerdict {
 
 /** What a value means for the checker (pure). */
 export function fileVerdict(check: FileCheck, value: number): { up: boolean; share: number } {
-  if (check.weight === 0) return { up: value === 0, share: 0 };
+  // weight 0 with reverse turns it round: 0 is down, anything else up (track_file.c)
+  if (check.weight === 0) return { up: (value === 0) !== check.reverse, share: 0 };
   // `|| 0`: no -0 for a 0 value under a negative weight
   const share = value * check.weight * (check.reverse ? -1 : 1) || 0;
-  return share <= INT32_MIN ? { up: false, share: 0 } : { up: true, share };
+  // keepalived's weight_range: the product is held in an int, so a share never exceeds INT_MAX
+  return share <= INT32_MIN ? { up: false, share: 0 } : { up: true, share: Math.min(share, INT32_MAX) };
 }
 
 export interface FileWatch {
@@ -52,7 +56,7 @@ export function watchFileCheck(check: FileCheck, onChange: (v: FileVerdict) => v
     const next = fileVerdict(check, read());
     if (next.up === now.up && next.share === now.share) return;
     now = next;
-    const what = check.weight === 0 ? `value ${value}` : `value ${value} x weight ${check.weight}${check.reverse ? ' reversed' : ''} = ${now.share}`;
+    const what = check.weight === 0 ? `value ${value}${check.reverse ? ' (reverse)' : ''}` : `value ${value} x weight ${check.weight}${check.reverse ? ' reversed' : ''} = ${now.share}`;
     onChange({ ...now, reason: `${check.name}: ${check.path} ${what}${now.up ? '' : ', down'}` });
   };
 

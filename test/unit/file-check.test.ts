@@ -18,6 +18,11 @@ test('the verdict of a value: weight 0 is up only at 0; otherwise a share, down 
   assert.deepEqual(fileVerdict(c(2, true), 5), { up: true, share: -10 });
   assert.deepEqual(fileVerdict(c(1, true), 0), { up: true, share: 0 });
   assert.deepEqual(fileVerdict(c(1), -(2 ** 31)), { up: false, share: 0 });
+  assert.deepEqual(fileVerdict(c(-1), 2 ** 31), { up: false, share: 0 }, 'a negative weight reaches the floor too');
+  assert.deepEqual(fileVerdict(c(1), 2 ** 31), { up: true, share: 2 ** 31 - 1 }, 'held in an int: at most INT_MAX');
+  // weight 0 with reverse: the other way round (track_file.c update_track_file_status)
+  assert.deepEqual(fileVerdict(c(0, true), 0), { up: false, share: 0 });
+  assert.deepEqual(fileVerdict(c(0, true), 7), { up: true, share: 0 });
 });
 
 test('writes, a replace by rename and a delete are seen; each change of the verdict is reported once', async () => {
@@ -65,6 +70,49 @@ test('weight 0: a non-zero value takes it down, 0 brings it back', async () => {
     assert.deepEqual(seen, [false, true]);
   } finally {
     w.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('reverse on a real file: the share is negated, and a large value takes the server down and back', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-filecheck-'));
+  const path = join(dir, 'load');
+  writeFileSync(path, '4');
+  const seen: FileVerdict[] = [];
+  const w = watchFileCheck(fileCheck(path, 3, true), (v) => seen.push(v));
+  const until = async (n: number) => {
+    for (let i = 0; i < 100 && seen.length < n; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(seen.length, n, JSON.stringify(seen));
+  };
+  try {
+    assert.deepEqual(w.current(), { up: true, share: -12 });
+    // 3 x 715827883 = 2147483649 >= 2^31: negated, at or below the floor
+    writeFileSync(path, '715827883');
+    await until(1);
+    assert.deepEqual({ up: seen[0]?.up, share: seen[0]?.share }, { up: false, share: 0 });
+    assert.match(seen[0]?.reason ?? '', /reversed.*, down$/);
+    assert.deepEqual(w.current(), { up: false, share: 0 });
+    writeFileSync(path, '-2');
+    await until(2);
+    assert.deepEqual({ up: seen[1]?.up, share: seen[1]?.share }, { up: true, share: 6 });
+  } finally {
+    w.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('stop() ends the watch: later writes are not reported', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vigil-filecheck-'));
+  const path = join(dir, 'v');
+  const seen: FileVerdict[] = [];
+  const w = watchFileCheck(fileCheck(path, 1), (v) => seen.push(v));
+  try {
+    w.stop();
+    writeFileSync(path, '9');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(seen, []);
+    assert.deepEqual(w.current(), { up: true, share: 0 });
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
