@@ -56,7 +56,13 @@ function getent(db: string, key: string): string | undefined {
   }
 }
 
-export async function runCommand(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+/** Options only vigil's own callers use, beyond the plugin API's RunOptions. */
+export interface RunnerOptions extends RunOptions {
+  /** Between SIGTERM and SIGKILL to the group; default 1 s (MISC_CHECK uses keepalived's 2 s). */
+  killGraceMs?: number;
+}
+
+export async function runCommand(argv: readonly string[], opts: RunnerOptions = {}): Promise<RunResult> {
   const command = argv.join(' ');
   const started = performance.now();
   const fail = (msg: string): RunResult => ({
@@ -101,7 +107,7 @@ export async function runCommand(argv: readonly string[], opts: RunOptions = {})
     };
     const stop = () => {
       killGroup('SIGTERM');
-      hardKill = setTimeout(() => killGroup('SIGKILL'), 1000);
+      hardKill = setTimeout(() => killGroup('SIGKILL'), opts.killGraceMs ?? 1000);
     };
     let hardKill: NodeJS.Timeout | undefined;
     const timer = setTimeout(() => {

@@ -1,6 +1,7 @@
 // MISC_CHECK against real scripts: exit statuses with and without misc_dynamic, the timeout that
 // kills the whole process group, the script user, script security, an abort.
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,13 +64,30 @@ test('a script that outlives misc_timeout fails, and its whole process group die
   assert.equal(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), false, 'the grandchild is gone');
 });
 
+test('a script that traps SIGTERM gets keepalived\'s 2 s before SIGKILL, and then dies with its group', async () => {
+  const termFile = join(dir, 'term.txt');
+  const pidFile = join(dir, 'trapper.pid');
+  // the trap notes the TERM and carries on: only SIGKILL ends it
+  const s = script(`echo $$ > '${pidFile}'; trap 'echo term >> "${termFile}"' TERM; while :; do sleep 0.1; done`);
+  const started = performance.now();
+  const r = await miscProbe(misc(s, { timeoutMs: 300 }));
+  const took = performance.now() - started;
+  assert.deepEqual(pick(r), { ok: false, error: 'timed out after 300 ms' });
+  assert.match(readFileSync(termFile, 'utf8'), /term/, 'SIGTERM came first');
+  // timers never fire early: 300 ms + 2 s is a floor, not a race
+  assert.ok(took >= 2250, `SIGKILL came ${Math.round(took)} ms after the start, before the 2 s grace`);
+  assert.ok(took < 10_000, `it took ${Math.round(took)} ms`);
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  assert.equal(existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), false, 'the script is gone');
+});
+
 test('the script runs as its user; script security refuses an unsafe script; a missing one fails with the reason', async () => {
   const out = join(dir, 'uid.txt');
   writeFileSync(out, '');
   chmodSync(out, 0o666);
   const s = script(`id -u > '${out}'`);
   assert.equal((await miscProbe(misc(s, { user: 'nobody' }))).ok, true);
-  assert.notEqual(readFileSync(out, 'utf8').trim(), '0');
+  assert.equal(readFileSync(out, 'utf8').trim(), execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
   const unsafe = script('exit 0');
   chmodSync(unsafe, 0o777);
   const refused = await miscProbe(misc(unsafe, { scriptSecurity: true }));
