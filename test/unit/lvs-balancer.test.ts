@@ -160,6 +160,25 @@ describe('the pool (keepalived ipwrapper.c)', () => {
     assert.deepEqual(up.map((e) => (e.type === 'realserver.up' ? `up ${e.weight}` : e.type)), ['up 1'], 'back at its configured weight; 1 < 4 + 1: no quorum yet');
   });
 
+  test('dynamic weights alone move the quorum (with its hysteresis) and the sorry server; the sum is clamped per server to 0..2^31-1', () => {
+    const s = new VirtualServerState(three({ sorry_server: { ip: '198.51.100.99', port: 8080 } }));
+    s.start(); // 6 >= 4 + 1
+    const q = (es: ReturnType<typeof s.setShare>) => es.map((e) => (e.type === 'virtualserver.quorum' ? `quorum ${e.up} ${e.weight} sorry ${e.sorryServer}` : e.type === 'realserver.weight' ? `${e.previous}->${e.weight}` : e.type));
+    assert.deepEqual(q(s.setShare(0, 0, -2, 'a')), ['3->1'], '4 >= 4 - 1: kept');
+    assert.deepEqual(q(s.setShare(1, 0, -1, 'b')), ['2->1'], '3 is not below 4 - 1: kept');
+    assert.deepEqual(q(s.setShare(1, 0, -2, 'b')), ['1->0', 'quorum false 2 sorry true']);
+    assert.deepEqual(s.backends().map((b) => b.address), ['198.51.100.99'], 'the sorry server serves');
+    assert.deepEqual(q(s.setShare(2, 0, 1, 'c')), ['1->2'], '3 < 4 + 1: not yet regained');
+    assert.deepEqual(q(s.setShare(0, 0, 0, 'd')), ['1->3', 'quorum true 5 sorry false']);
+    assert.deepEqual(s.backends().map((b) => [b.address, b.weight]), [['198.51.100.10', 3], ['198.51.100.12', 2]], 'weight 0 is out of the pool');
+    // a server's weight is held in 0..INT32_MAX whatever its shares ask
+    const big = new VirtualServerState(three());
+    big.start();
+    assert.deepEqual(q(big.setShare(0, 0, 2 ** 31 - 1, 'e')), ['3->2147483647']);
+    assert.deepEqual(big.status()[0]?.weight, 2 ** 31 - 1);
+    assert.deepEqual(q(big.setShare(1, 0, -5, 'f')), ['2->0'], 'never below 0');
+  });
+
   test('fo: only the highest-weight live server is in the pool; alpha starts every server out', () => {
     const fo = new VirtualServerState(three({ lb_algo: 'fo' }));
     fo.start();
