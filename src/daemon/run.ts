@@ -19,7 +19,7 @@ import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
 import { startControl } from '../control/index.ts';
 import { Balancer } from '../lvs/balancer.ts';
-import { NftDataPlane } from '../lvs/nft-dataplane.ts';
+import { WorkerDataPlane, WorkerProbes } from '../lvs/probe-runner.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
@@ -135,10 +135,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   await engine.start();
   // the load balancer after VRRP: its checks and its nft transaction must not delay the first
   // adverts (a refused data plane is logged and retried, never fatal)
+  // keepalived's checker process as one worker thread, started with the first virtual server:
+  // the checkers' attempts and the nftables data plane (building its document is too long for
+  // the engine's loop at a thousand backends)
+  const checkerWorker = new WorkerProbes({ onError: (m) => log.error(`LVS: ${m}`), onWarn: (m) => log.warn(`LVS: ${m}`) });
   const balancer = new Balancer({
     bus,
     log,
-    dataPlane: new NftDataPlane({ table: config.lvs.table, warn: (m) => log.warn(`LVS: ${m}`) }),
+    dataPlane: new WorkerDataPlane(checkerWorker, { table: config.lvs.table }),
+    probes: checkerWorker,
     keepOnStop: config.lvs.keep_on_stop,
     // PLUGIN_CHECK: the checkers plugins registered run in their plugins' workers
     pluginChecks: host,
@@ -217,6 +222,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
       await reloading.catch(() => undefined);
       await engine.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
       await balancer.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
+      await checkerWorker.close();
       await watcher?.close();
       for (const fn of stopFns.reverse()) await Promise.resolve().then(fn).catch((e: Error) => log.warn(`stop: ${e.message}`));
       await host.stop().catch((e: Error) => log.error(`stop: ${e.message}`));

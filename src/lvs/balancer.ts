@@ -39,7 +39,8 @@ export interface BalancerOptions {
   localAddresses?: () => Set<string>;
   /** DR: where the real servers are and their MACs (neighbours.ts); default: the kernel's. */
   neighbours?: (onChange: () => void) => Neighbours;
-  /** Where attempts run; default: one worker thread (probe-runner.ts). */
+  /** Where attempts run; default: a worker thread of the balancer's own (probe-runner.ts). Given
+   * one, the balancer leaves closing it to the caller (it may host the data plane too). */
   probes?: ProbeRunner;
   /** Runs the checkers plugins registered (the plugin host); without it a plugin_check fails. */
   pluginChecks?: PluginChecks;
@@ -141,7 +142,6 @@ export class Balancer {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.neighbours?.stop();
-    await this.probes?.close();
     for (const r of this.running.values()) {
       this.halt(r);
       if (!r.vs.omega) continue;
@@ -150,6 +150,16 @@ export class Balancer {
     }
     const hadAny = this.running.size > 0;
     this.running.clear();
+    try {
+      await this.removeDataPlane(hadAny);
+    } finally {
+      // a worker the balancer started is its to end; one it was given (shared with the data
+      // plane) its owner ends, after the data plane is gone
+      if (!this.o.probes) await this.probes?.close();
+    }
+  }
+
+  private async removeDataPlane(hadAny: boolean): Promise<void> {
     await this.applied.catch(() => undefined);
     if (!hadAny && this.applies.done === 0) return;
     if (this.o.keepOnStop) {

@@ -4,12 +4,18 @@
 // the engine's loop (DESIGN.md rule 2). The engine keeps the timeline (checker-state.ts, its
 // timers are cheap); only the attempts cross, one message there and one back.
 //
+// The same worker also hosts the nftables data plane (WorkerDataPlane): turning a desired state
+// into its libnftables document is pure computation that grows with the pool (~25 ms for 1,000
+// backends), too long for the engine's loop between two adverts.
+//
 // runProbe() is the dispatch itself, used inside the worker (and by tests in-process). Each
 // checker module is imported on first use: a config with TCP checks only never loads TLS,
 // the script runner or the DNS codec.
 
 import { Worker } from 'node:worker_threads';
 import type { ProbeCheck, ProbeResult } from './checks.ts';
+import type { DataPlane, DataPlaneCounters, DesiredState } from './model.ts';
+import type { NftDataPlaneOptions } from './nft-dataplane.ts';
 
 type Probe<C extends ProbeCheck> = (check: C, signal?: AbortSignal) => Promise<ProbeResult>;
 type Loaders = { [K in ProbeCheck['kind']]: () => Promise<Probe<Extract<ProbeCheck, { kind: K }>>> };
@@ -59,29 +65,40 @@ export class InlineProbes implements ProbeRunner {
   async close(): Promise<void> {}
 }
 
-/** The messages to and from the probe worker. */
-export type ProbeRequest = { t: 'run'; id: number; check: ProbeCheck } | { t: 'abort'; id: number };
-export type ProbeReply = { id: number; result: ProbeResult };
+/** The data plane's calls, carried to the worker. */
+export type DataPlaneCall = { op: 'apply'; state: DesiredState } | { op: 'remove' } | { op: 'counters' };
+type DataPlaneOptions = Omit<NftDataPlaneOptions, 'warn'>;
+
+/** The messages to and from the checker worker. */
+export type ProbeRequest =
+  | { t: 'run'; id: number; check: ProbeCheck }
+  | { t: 'abort'; id: number }
+  | { t: 'dataplane'; id: number; options: DataPlaneOptions; call: DataPlaneCall };
+export type ProbeReply =
+  | { t: 'result'; id: number; result: ProbeResult }
+  | { t: 'dataplane'; id: number; ok: true; value?: DataPlaneCounters }
+  | { t: 'dataplane'; id: number; ok: false; error: string }
+  /** The data plane's warnings (an update refused, the table replaced). */
+  | { t: 'warn'; message: string };
 
 interface Pending {
-  resolve: (r: ProbeResult) => void;
-  started: number;
-  signal: AbortSignal | undefined;
-  onAbort: () => void;
+  settle: (m: ProbeReply) => void;
+  fail: (error: string) => void;
 }
 
 const ENTRY = new URL('./probe-worker-entry.mjs', import.meta.url);
 
-/** Attempts in one worker thread, started on the first attempt. A worker that dies fails the
- * attempts it held (they are retried on the checkers' own timeline) and is started again on the
- * next attempt. */
+/** keepalived's checker process, as one worker thread, started on the first call: it runs the
+ * checkers' attempts and the data plane. A worker that dies fails what it held (attempts are
+ * retried on the checkers' own timeline, a refused apply by the balancer) and is started again
+ * on the next call. */
 export class WorkerProbes implements ProbeRunner {
   private worker: Worker | undefined;
   private pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly o: { onError?: (message: string) => void } = {}) {}
+  constructor(private readonly o: { onError?: (message: string) => void; onWarn?: (message: string) => void } = {}) {}
 
   run(check: ProbeCheck, signal?: AbortSignal): Promise<ProbeResult> {
     const started = performance.now();
@@ -91,9 +108,29 @@ export class WorkerProbes implements ProbeRunner {
     return new Promise((resolve) => {
       const onAbort = () => worker.postMessage({ t: 'abort', id } satisfies ProbeRequest);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, { resolve, started, signal, onAbort });
-      if (this.pending.size === 1) worker.ref();
+      const done = (result: ProbeResult) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      this.hold(id, {
+        settle: (m) => done(m.t === 'result' ? m.result : { ok: false, error: 'unexpected reply', ms: performance.now() - started }),
+        fail: (error) => done({ ok: false, error, ms: performance.now() - started }),
+      });
       worker.postMessage({ t: 'run', id, check } satisfies ProbeRequest);
+    });
+  }
+
+  /** One data-plane call in the worker; rejects with the data plane's own error text. */
+  dataPlane(options: DataPlaneOptions, call: DataPlaneCall): Promise<DataPlaneCounters | undefined> {
+    if (this.closed) return Promise.reject(new Error('the checker worker stopped'));
+    const worker = this.ensureWorker();
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.hold(id, {
+        settle: (m) => (m.t === 'dataplane' && m.ok ? resolve(m.value) : reject(new Error(m.t === 'dataplane' && !m.ok ? m.error : 'unexpected reply'))),
+        fail: (error) => reject(new Error(error)),
+      });
+      worker.postMessage({ t: 'dataplane', id, options, call } satisfies ProbeRequest);
     });
   }
 
@@ -105,34 +142,61 @@ export class WorkerProbes implements ProbeRunner {
     if (w) await w.terminate();
   }
 
+  private hold(id: number, p: Pending): void {
+    this.pending.set(id, p);
+    if (this.pending.size === 1) this.worker?.ref();
+  }
+
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
     const worker = new Worker(ENTRY, { execArgv: [] });
-    worker.on('message', (m: ProbeReply) => this.settle(m.id, m.result));
+    worker.on('message', (m: ProbeReply) => {
+      if (m.t === 'warn') this.o.onWarn?.(m.message);
+      else this.release(m.id)?.settle(m);
+    });
     worker.on('error', (e: Error) => this.o.onError?.(`checker worker: ${e.message}`));
     worker.on('exit', (code) => {
       if (this.worker !== worker) return;
       this.worker = undefined;
-      if (!this.closed) this.o.onError?.(`checker worker exited with code ${code}; started again on the next attempt`);
+      if (!this.closed) this.o.onError?.(`checker worker exited with code ${code}; started again on the next call`);
       this.failAll(`the checker worker exited (${code})`);
     });
     // an idle worker must not keep a stopping daemon alive (the timeline's timers do that); one
-    // with attempts in flight does
+    // with calls in flight does
     worker.unref();
     this.worker = worker;
     return worker;
   }
 
-  private settle(id: number, result: ProbeResult): void {
+  private release(id: number): Pending | undefined {
     const p = this.pending.get(id);
-    if (!p) return;
+    if (!p) return undefined;
     this.pending.delete(id);
     if (this.pending.size === 0) this.worker?.unref();
-    p.signal?.removeEventListener('abort', p.onAbort);
-    p.resolve(result);
+    return p;
   }
 
   private failAll(error: string): void {
-    for (const [id, p] of this.pending) this.settle(id, { ok: false, error, ms: performance.now() - p.started });
+    for (const id of [...this.pending.keys()]) this.release(id)?.fail(error);
+  }
+}
+
+/** The nftables data plane (nft-dataplane.ts), run in the checker worker. */
+export class WorkerDataPlane implements DataPlane {
+  constructor(
+    private readonly worker: WorkerProbes,
+    private readonly options: DataPlaneOptions = {},
+  ) {}
+
+  async apply(state: DesiredState): Promise<void> {
+    await this.worker.dataPlane(this.options, { op: 'apply', state });
+  }
+
+  async remove(): Promise<void> {
+    await this.worker.dataPlane(this.options, { op: 'remove' });
+  }
+
+  async counters(): Promise<DataPlaneCounters> {
+    return (await this.worker.dataPlane(this.options, { op: 'counters' })) ?? { services: {}, backends: {} };
   }
 }
