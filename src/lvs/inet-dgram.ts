@@ -1,5 +1,5 @@
 // Datagram sockets Node cannot open by itself, for UDP_CHECK and PING_CHECK: the socket is
-// made through libc (koffi, as src/net/unix-datagram.ts does for AF_UNIX) with the options
+// made through libc (koffi, the binding in src/net/unix-datagram.ts) with the options
 // keepalived sets, then handed to node:dgram (`bind({ fd })`), which polls it on the event loop
 // like any UDP socket. Pure JavaScript plus koffi, so it works inside the probe worker thread;
 // the raw-socket addon does not (it is not context-aware and crashes a worker).
@@ -15,13 +15,11 @@
 import dgram from 'node:dgram';
 import { constants, endianness } from 'node:os';
 import koffi from 'koffi';
+import { libcCalls, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK } from '../net/unix-datagram.ts';
 import { familyOf, ipToBytes } from '../vrrp/ipaddr.ts';
 
 const AF_INET = 2;
 const AF_INET6 = 10;
-const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
 const IPPROTO_ICMP = 1;
 const IPPROTO_UDP = 17;
 const IPPROTO_ICMPV6 = 58;
@@ -29,27 +27,6 @@ const SOL_IP = 0;
 const SOL_IPV6 = 41;
 const IP_RECVERR = 11;
 const IPV6_RECVERR = 25;
-
-interface InetLibc {
-  socket: (domain: number, type: number, proto: number) => number;
-  setsockopt: (fd: number, level: number, name: number, val: Buffer, len: number) => number;
-  bind: (fd: number, addr: Buffer, len: number) => number;
-  close: (fd: number) => number;
-}
-let libc: InetLibc | undefined;
-
-function calls(): InetLibc {
-  if (!libc) {
-    const lib = koffi.load('libc.so.6');
-    libc = {
-      socket: lib.func('int socket(int, int, int)') as InetLibc['socket'],
-      setsockopt: lib.func('int setsockopt(int, int, int, const uint8_t *val, uint32_t)') as InetLibc['setsockopt'],
-      bind: lib.func('int bind(int, const uint8_t *addr, uint32_t)') as InetLibc['bind'],
-      close: lib.func('int close(int)') as InetLibc['close'],
-    };
-  }
-  return libc;
-}
 
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
@@ -89,7 +66,7 @@ export function openDgram(o: DgramOptions): dgram.Socket {
   if (family === undefined) throw new Error(`'${o.host}' is not an IP address`);
   const v6 = family === 6;
   const proto = o.protocol === 'udp' ? IPPROTO_UDP : v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
-  const c = calls();
+  const c = libcCalls();
   const fd = c.socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, proto);
   if (fd < 0) {
     const why = lastError();

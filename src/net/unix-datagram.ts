@@ -1,6 +1,8 @@
-// AF_UNIX datagram sockets, which Node lacks: libc's socket/connect/send/sendto/close through
-// koffi (already used for AF_PACKET in announce.ts), and struct sockaddr_un. Used by sd_notify
-// (src/control/systemd.ts) and the syslog writer (src/daemon/syslog.ts).
+// Datagram sockets Node cannot open by itself: libc's socket/setsockopt/bind/connect/send/sendto/
+// close through koffi (already used for AF_PACKET in announce.ts), bound once for the process
+// (or worker thread), and struct sockaddr_un. Used for AF_UNIX by sd_notify (src/control/
+// systemd.ts) and the syslog writer (src/daemon/syslog.ts), and for UDP and ICMP sockets by the
+// checkers (src/lvs/inet-dgram.ts).
 
 import { endianness } from 'node:os';
 import koffi from 'koffi';
@@ -15,6 +17,8 @@ const SUN_PATH_MAX = 108;
 
 export interface Libc {
   socket: (domain: number, type: number, proto: number) => number;
+  setsockopt: (fd: number, level: number, name: number, val: Buffer, len: number) => number;
+  bind: (fd: number, addr: Buffer, len: number) => number;
   connect: (fd: number, addr: Buffer, alen: number) => number;
   send: (fd: number, buf: Buffer, len: number, flags: number) => number;
   sendto: (fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, alen: number) => number;
@@ -28,6 +32,8 @@ export function libcCalls(): Libc {
     const lib = koffi.load('libc.so.6');
     libc = {
       socket: lib.func('int socket(int, int, int)') as Libc['socket'],
+      setsockopt: lib.func('int setsockopt(int, int, int, const uint8_t *val, uint32_t)') as Libc['setsockopt'],
+      bind: lib.func('int bind(int, const uint8_t *addr, uint32_t)') as Libc['bind'],
       connect: lib.func('int connect(int, const uint8_t *addr, uint32_t)') as Libc['connect'],
       send: lib.func('long send(int, const uint8_t *buf, size_t, int)') as Libc['send'],
       sendto: lib.func('long sendto(int, const uint8_t *buf, size_t, int, const uint8_t *addr, uint32_t)') as Libc['sendto'],
