@@ -73,6 +73,23 @@ export function runAttempt(opts: AttemptOptions, start: (a: Attempt) => void): P
   });
 }
 
+const STREAM_WORDS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed while writing',
+  EADDRNOTAVAIL: 'bind address not available',
+  EADDRINUSE: 'bind address in use',
+};
+
+/** A TCP socket's error in a few words ("connection refused"), else its code: what TCP_CHECK and
+ * SMTP_CHECK report. (http-check.ts keeps its own copy: genhash loads it and nothing else of the
+ * checkers, which its test pins.) */
+export function streamErrorWords(e: NodeJS.ErrnoException): string {
+  return STREAM_WORDS[e.code ?? ''] ?? e.code ?? e.message;
+}
+
 const ERROR_WORDS: Record<string, string> = {
   // on a connected datagram socket these are ICMP errors the kernel matched to it
   ECONNREFUSED: 'ICMP port unreachable',

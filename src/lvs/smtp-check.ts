@@ -18,21 +18,11 @@
 
 import { Socket } from 'node:net';
 import type { ProbeResult, SmtpCheck } from './checks.ts';
-import { runAttempt } from './probe-attempt.ts';
+import { runAttempt, streamErrorWords } from './probe-attempt.ts';
 
 /** keepalived's SMTP_BUFF_MAX: a "line" longer than this is cut there (keepalived wraps its
  * buffer; either way the reply is judged on what it holds and a long line never grows memory). */
 const LINE_MAX = 512;
-
-const CONNECT_WORDS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ECONNRESET: 'connection reset',
-  EPIPE: 'connection closed while writing',
-  EADDRNOTAVAIL: 'bind address not available',
-  EADDRINUSE: 'bind address in use',
-};
 
 type Stage = 'connect' | 'banner' | 'helo' | 'quit';
 
@@ -108,7 +98,7 @@ export function smtpProbe(check: SmtpCheck, signal?: AbortSignal): Promise<Probe
     socket.once('error', (e: NodeJS.ErrnoException) => {
       // a reset mid-dialogue says where it happened, like a close
       if (stage !== 'connect' && (e.code === 'ECONNRESET' || e.code === 'EPIPE')) return a.fail(`${CLOSED[stage]} (reset)`);
-      a.fail(CONNECT_WORDS[e.code ?? ''] ?? e.code ?? e.message);
+      a.fail(streamErrorWords(e));
     });
     // 'end': the server closed its side; 'close' covers a close without a FIN we saw
     socket.once('end', () => a.fail(CLOSED[stage]));

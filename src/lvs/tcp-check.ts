@@ -5,6 +5,7 @@
 
 import { Socket } from 'node:net';
 import type { ProbeResult } from './checks.ts';
+import { streamErrorWords } from './probe-attempt.ts';
 
 export interface TcpTarget {
   host: string;
@@ -13,14 +14,6 @@ export interface TcpTarget {
   bindPort?: number;
   timeoutMs: number;
 }
-
-const WORDS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ECONNRESET: 'connection reset',
-  EADDRNOTAVAIL: 'bind address not available',
-};
 
 export function tcpProbe(t: TcpTarget, signal?: AbortSignal): Promise<ProbeResult> {
   const started = performance.now();
@@ -40,7 +33,7 @@ export function tcpProbe(t: TcpTarget, signal?: AbortSignal): Promise<ProbeResul
     const onAbort = () => finish({ ok: false, error: 'aborted', ms: elapsed() });
     signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => finish({ ok: true, ms: elapsed() }));
-    socket.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, error: WORDS[e.code ?? ''] ?? e.code ?? e.message, ms: elapsed() }));
+    socket.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, error: streamErrorWords(e), ms: elapsed() }));
     socket.connect({
       host: t.host,
       port: t.port,
