@@ -30,7 +30,7 @@
 // Safety: namespaces of this process only (Lab, prefix vg<pid>), documentation-range addresses,
 // every process ended by PID, every namespace removed at the end, on failure and on Ctrl-C.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,6 +39,7 @@ import {
   processTree,
   readAdverts,
   root,
+  savePart,
   sleep,
   startCapture,
   stopCapture,
@@ -644,17 +645,7 @@ function printCheckers(r: CheckersResult): void {
 
 /** Into the lab part's JSON of this run when there is one (key `checkers`), else its own file. */
 export function saveCheckers(r: CheckersResult, labFile?: string): string {
-  if (labFile && existsSync(labFile)) {
-    const doc = JSON.parse(readFileSync(labFile, 'utf8')) as Record<string, unknown>;
-    doc.checkers = r;
-    writeFileSync(labFile, `${JSON.stringify(doc, null, 1)}\n`);
-    return labFile;
-  }
-  const out = join(root, 'bench/results');
-  mkdirSync(out, { recursive: true });
-  const file = join(out, `${r.date.slice(0, 10)}-checkers.json`);
-  writeFileSync(file, `${JSON.stringify({ checkers: r }, null, 1)}\n`);
-  return file;
+  return savePart('checkers', r, labFile);
 }
 
 // `node --import tsx scripts/bench/checkers.ts [--trials N] [--window S]`: this part alone

@@ -5,7 +5,7 @@
 // Safety: only namespaces this process creates (prefix vb<pid>), only documentation-range
 // addresses, only processes this process started, ended by PID.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, stopChild } from '../../test/lib/netns.ts';
@@ -288,4 +288,20 @@ export function keepalivedInstalled(): boolean {
   } catch {
     return false;
   }
+}
+
+/** Saves one benchmark part's result: into the lab part's JSON of this run under `key` when
+ * there is one, else into bench/results/DATE-KEY.json. Returns the file. */
+export function savePart(key: string, result: { date: string }, labFile?: string): string {
+  if (labFile && existsSync(labFile)) {
+    const doc = JSON.parse(readFileSync(labFile, 'utf8')) as Record<string, unknown>;
+    doc[key] = result;
+    writeFileSync(labFile, `${JSON.stringify(doc, null, 1)}\n`);
+    return labFile;
+  }
+  const dir = join(root, 'bench/results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${result.date.slice(0, 10)}-${key}.json`);
+  writeFileSync(file, `${JSON.stringify({ [key]: result }, null, 1)}\n`);
+  return file;
 }

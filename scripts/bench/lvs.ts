@@ -18,14 +18,14 @@
 // Safety: namespaces of this process only (Lab, prefix vg<pid>), documentation-range addresses,
 // every process ended by PID and every namespace removed at the end, on failure and on Ctrl-C.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startVigil, type DaemonHandle } from '../../test/lib/daemon.ts';
 import { balancerConf, GATEWAY_VIP, VIP, withLvsLab, type LvsLab } from '../../test/lib/lvs-lab.ts';
 import { stopChild } from '../../test/lib/netns.ts';
-import { root, sleep, track, untrack } from './lab.ts';
+import { root, savePart, sleep, track, untrack } from './lab.ts';
 
 const CLIENT = fileURLToPath(new URL('../../test/lib/fixtures/http-client.mjs', import.meta.url));
 const log = (s: string) => console.log(`lvs    ${s}`);
@@ -445,15 +445,5 @@ function printLvs(r: LvsResult): void {
 
 /** Into the lab part's JSON of this run when there is one (key `lvs`), else its own file. */
 export function saveLvs(r: LvsResult, labFile?: string): string {
-  if (labFile && existsSync(labFile)) {
-    const doc = JSON.parse(readFileSync(labFile, 'utf8')) as Record<string, unknown>;
-    doc.lvs = r;
-    writeFileSync(labFile, `${JSON.stringify(doc, null, 1)}\n`);
-    return labFile;
-  }
-  const dir = join(root, 'bench/results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${r.date.slice(0, 10)}-lvs.json`);
-  writeFileSync(file, `${JSON.stringify({ lvs: r }, null, 1)}\n`);
-  return file;
+  return savePart('lvs', r, labFile);
 }
