@@ -19,7 +19,7 @@ import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
 import { startControl } from '../control/index.ts';
 import { Balancer } from '../lvs/balancer.ts';
-import { WorkerDataPlane, WorkerProbes } from '../lvs/probe-runner.ts';
+import { WorkerDataPlane, CheckerWorker } from '../lvs/probe-runner.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
@@ -138,7 +138,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   // keepalived's checker process as one worker thread, started with the first virtual server:
   // the checkers' attempts and the nftables data plane (building its document is too long for
   // the engine's loop at a thousand backends)
-  const checkerWorker = new WorkerProbes({ onError: (m) => log.error(`LVS: ${m}`), onWarn: (m) => log.warn(`LVS: ${m}`) });
+  const checkerWorker = new CheckerWorker({ onError: (m) => log.error(`LVS: ${m}`), onWarn: (m) => log.warn(`LVS: ${m}`) });
   const balancer = new Balancer({
     bus,
     log,

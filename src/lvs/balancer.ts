@@ -1,16 +1,19 @@
 // The load balancer at run time: keepalived's check process in one object. For every virtual
 // server it runs the real servers' checkers on keepalived's timeline (checker-state.ts), keeps
 // the pool and the quorum (virtual-server.ts), publishes what changed on the bus
-// (realserver.up / realserver.down / virtualserver.quorum: notify scripts, FIFO lines, webhooks
-// and user plugins follow them as they follow VRRP), and hands the data plane the whole desired
-// state after every change, one transaction at a time (a burst of changes is one apply).
+// (realserver.up / realserver.down / realserver.weight / virtualserver.quorum: notify scripts,
+// FIFO lines, webhooks and user plugins follow them as they follow VRRP), and hands the data
+// plane the whole desired state after every change, one transaction at a time (a burst of
+// changes is one apply).
 //
 // The timeline of every checker (checker-state.ts) is timers on the engine's loop; each attempt
-// runs off it, in the probe worker (probe-runner.ts), or, for a checker a plugin registered, in
+// runs off it, in the checker worker (probe-runner.ts), or, for a checker a plugin registered, in
 // that plugin's worker (through the plugin host); FILE_CHECK is a file watch (file-check.ts).
-// So no attempt, whatever its target does, can delay an advert (DESIGN.md rule 2). The data
-// plane runs `nft` as a child process. A reload keeps every virtual server whose resolved config did not change (its
-// checkers' states and timers too), re-creates the changed ones, and applies once.
+// The daemon runs the data plane in the checker worker too (WorkerDataPlane: building the nft
+// document for a large pool is tens of milliseconds). So no attempt, whatever its target does,
+// and no change of a pool can delay an advert (DESIGN.md rule 2). A reload keeps every virtual
+// server whose resolved config did not change (its checkers' states and timers too), re-creates
+// the changed ones, and applies once.
 
 import { networkInterfaces } from 'node:os';
 import type { EventBus } from '../bus/bus.ts';
@@ -23,7 +26,7 @@ import { watchFileCheck } from './file-check.ts';
 import type { Backend, DataPlane, DataPlaneCounters, DesiredState, Service } from './model.ts';
 import { Neighbours } from './neighbours.ts';
 import { allowPingSockets } from './ping-group.ts';
-import { WorkerProbes, type ProbeRunner } from './probe-runner.ts';
+import { CheckerWorker, type ProbeRunner } from './probe-runner.ts';
 import { resolveVirtualServers, type ResolvedVirtualServer } from './resolve.ts';
 import { VirtualServerState } from './virtual-server.ts';
 
@@ -325,7 +328,7 @@ export class Balancer {
       if (!this.o.pluginChecks) return Promise.resolve({ ok: false, error: 'no plugin host to run plugin checkers', ms: 0 });
       return this.o.pluginChecks.runChecker(check, ctx, r.abort.signal);
     }
-    this.probes ??= this.o.probes ?? new WorkerProbes({ onError: (m) => this.o.log.error(`LVS: ${m}`) });
+    this.probes ??= this.o.probes ?? new CheckerWorker({ onError: (m) => this.o.log.error(`LVS: ${m}`) });
     return this.probes.run(check, r.abort.signal);
   }
 

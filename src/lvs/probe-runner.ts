@@ -92,7 +92,7 @@ const ENTRY = new URL('./probe-worker-entry.mjs', import.meta.url);
  * checkers' attempts and the data plane. A worker that dies fails what it held (attempts are
  * retried on the checkers' own timeline, a refused apply by the balancer) and is started again
  * on the next call. */
-export class WorkerProbes implements ProbeRunner {
+export class CheckerWorker implements ProbeRunner {
   private worker: Worker | undefined;
   private pending = new Map<number, Pending>();
   private nextId = 1;
@@ -184,7 +184,7 @@ export class WorkerProbes implements ProbeRunner {
 /** The nftables data plane (nft-dataplane.ts), run in the checker worker. */
 export class WorkerDataPlane implements DataPlane {
   constructor(
-    private readonly worker: WorkerProbes,
+    private readonly worker: CheckerWorker,
     private readonly options: DataPlaneOptions = {},
   ) {}
 

@@ -4,7 +4,7 @@ import { strict as assert } from 'node:assert';
 import { createServer, type Server, type Socket } from 'node:net';
 import { test } from 'node:test';
 import type { HttpCheck, TcpCheck } from '../../src/lvs/checks.ts';
-import { InlineProbes, WorkerProbes } from '../../src/lvs/probe-runner.ts';
+import { InlineProbes, CheckerWorker } from '../../src/lvs/probe-runner.ts';
 
 const timing = { retry: 1, delayBeforeRetryMs: 1000, delayLoopMs: 1000, warmupMs: 0, alpha: false };
 
@@ -19,7 +19,7 @@ const tcp = (port: number, timeoutMs = 2000): TcpCheck => ({ kind: 'tcp', name: 
 
 test('a TCP attempt in the worker passes against a listener and fails against a closed port', async () => {
   const { server, port } = await listen();
-  const probes = new WorkerProbes();
+  const probes = new CheckerWorker();
   try {
     const up = await probes.run(tcp(port));
     assert.equal(up.ok, true);
@@ -35,7 +35,7 @@ test('a TCP attempt in the worker passes against a listener and fails against a 
 
 test('many attempts in flight at once each get their own answer', async () => {
   const { server, port } = await listen();
-  const probes = new WorkerProbes();
+  const probes = new CheckerWorker();
   try {
     const results = await Promise.all(Array.from({ length: 200 }, (_, i) => probes.run(tcp(i % 2 === 0 ? port : 1))));
     results.forEach((r, i) => assert.equal(r.ok, i % 2 === 0, `attempt ${i}`));
@@ -51,7 +51,7 @@ test('an abort ends an attempt in the worker early, and a closed runner runs not
   const server = createServer((s) => void sockets.add(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
-  const probes = new WorkerProbes();
+  const probes = new CheckerWorker();
   const check: HttpCheck = {
     kind: 'http', name: `HTTP_GET 127.0.0.1:${port}`, host: '127.0.0.1', port, timeoutMs: 60_000, ...timing,
     tls: false, verifyTls: false, protocol: '1.0', maxBodyBytes: 1 << 20,
