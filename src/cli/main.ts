@@ -1,14 +1,14 @@
 // Entry point of `bin/vigil`: keepalived-compatible flags where they apply, plus vigil's own
 // subcommands (`convert`, `schema`).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { launch } from '../daemon/supervisor.ts';
 import { CONTROL_COMMANDS, type ControlCommand } from './commands.ts';
 import { setOperatorPidFile } from '../control/socket.ts';
 import { FACILITY_DAEMON, parseFacility } from '../daemon/syslog.ts';
 import { defaultPidFiles } from '../daemon/pid-file.ts';
+import { ROOT, VERSION } from '../install-paths.ts';
+import { join } from 'node:path';
 
 // The config reader (zod, YAML, the keepalived.conf parser) and the control client are imported
 // where a command needs them: the supervising parent, which runs for the daemon's whole life,
@@ -18,9 +18,6 @@ const configModules = async () => {
   return { ...diagnostics, ...load };
 };
 
-const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-  version: string;
-};
 
 const DEFAULT_CONFIG = '/etc/keepalived/keepalived.conf';
 
@@ -168,7 +165,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (values.version) {
-    process.stdout.write(`vigil ${pkg.version}\n`);
+    process.stdout.write(`vigil ${VERSION}\n`);
     return 0;
   }
   const configId = values['config-id'];
@@ -259,6 +256,6 @@ export async function main(argv: string[]): Promise<number> {
     ...pidFiles,
     mode,
     argv,
-    entry: process.argv[1] ?? fileURLToPath(new URL('../../bin/vigil', import.meta.url)),
+    entry: process.argv[1] ?? join(ROOT, 'bin', 'vigil'),
   });
 }

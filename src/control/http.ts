@@ -16,6 +16,8 @@
 // (counted): the bus publishes synchronously from the engine, so a slow reader must never
 // make it wait, nor make the daemon's memory grow.
 
+import { join } from 'node:path';
+import { ROOT } from '../install-paths.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -111,7 +113,7 @@ export function authorized(header: string | undefined, tokenDigest: Buffer | und
   return timingSafeEqual(digest(m?.[1] ?? ''), tokenDigest) && m !== null;
 }
 
-const pageDir = new URL('./page/', import.meta.url);
+const pageDir = new URL(`file://${join(ROOT, 'src', 'control', 'page')}/`);
 const PAGE_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },

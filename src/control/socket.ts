@@ -20,7 +20,8 @@
 // own buffer; a client that does not read fast enough is cut off once that buffer passes a
 // bound, with a last line saying so.
 
-import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
+import { VERSION } from '../install-paths.ts';
+import { chmodSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, extname, resolve } from 'node:path';
 import type { VigilEvent } from '../bus/events.ts';
@@ -54,13 +55,7 @@ export function controlSocketPath(opts: { file: string; pidFile?: string | undef
 
 const canonical = canonicalConfig;
 
-const pkgVersion = (() => {
-  try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-})();
+const pkgVersion = VERSION;
 
 export interface DaemonInfo {
   /** The engine's pid (the process that answers). */

@@ -13,6 +13,7 @@
 // the script runner or the DNS codec.
 
 import { Worker } from 'node:worker_threads';
+import { distUrl, FROM_SOURCE } from '../install-paths.ts';
 import type { ProbeCheck, ProbeResult } from './checks.ts';
 import type { DataPlane, DataPlaneCounters, DesiredState } from './model.ts';
 import type { NftDataPlaneOptions } from './nft-dataplane.ts';
@@ -86,7 +87,8 @@ interface Pending {
   fail: (error: string) => void;
 }
 
-const ENTRY = new URL('./probe-worker-entry.mjs', import.meta.url);
+/** The build's checker worker; from the sources (tests), one that loads them through tsx. */
+const ENTRY = FROM_SOURCE ? new URL('./probe-worker-entry.mjs', import.meta.url) : distUrl('probe-worker.mjs');
 
 /** keepalived's checker process, as one worker thread, started on the first call: it runs the
  * checkers' attempts and the data plane. A worker that dies fails what it held (attempts are

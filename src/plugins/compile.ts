@@ -1,44 +1,34 @@
-// Built-in plugins run compiled. A worker that loads TypeScript through tsx needs tsx's loader
-// in that worker (its own loader thread and compiler state): about 30 MiB per plugin, for code
-// that does not change while the daemon runs. So the engine bundles each built-in plugin, and
-// the worker runtime, into one plain JavaScript module with esbuild (tsx's own compiler), and
-// the worker loads that: no loader, no hook thread.
+// Users' plugins, compiled. vigil itself runs from its build (dist/, scripts/build.mjs) and the
+// built-in plugins with it; a user's plugin is TypeScript (or JavaScript) in a directory of its
+// own, so the engine bundles it with esbuild into one plain ES module: the plugin, its sibling
+// modules and the packages it imports, 'vigil/plugin' and 'zod' taken from this installation.
+// No TypeScript loader runs in any thread or process of the daemon.
 //
-// Packages stay outside the bundle, imported by absolute file URL as Node resolves them from
-// here, so the bundles can live in a private temporary directory (the install directory may be
-// read-only under systemd's ProtectSystem) and a native addon (netlink) is loaded the usual way.
-// Users' plugins keep the tsx path: they may import packages of their own, from their own
-// directory.
+// Once per content: the bundle is kept in a cache directory with the list of the files it was
+// made of and their SHA-256; the next start (or restart of the plugin) whose files hash the same
+// loads the cached bundle and starts no compiler. esbuild's compiler process runs only while a
+// compile is under way and is stopped as soon as none is (it would otherwise hold ~10 MiB for
+// the daemon's life).
+//
+// The cache directory holds code the engine runs as root: it is created 0700 by this user, and
+// one that is not ours or is writable by others is not used (the bundle is then kept in memory
+// only). systemd's CacheDirectory= (CACHE_DIRECTORY) is honoured.
 
 import { createHash } from 'node:crypto';
-import { builtinModules } from 'node:module';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync, renameSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build, stop as stopEsbuild, type Plugin } from 'esbuild';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build, stop as stopEsbuild, version as esbuildVersion, type Plugin } from 'esbuild';
+import { ROOT, VERSION } from '../install-paths.ts';
 
-const WORKER_SOURCE = fileURLToPath(new URL('./worker.ts', import.meta.url));
-const BUILTINS = new Set([...builtinModules, ...builtinModules.map((m) => `node:${m}`)]);
-
-/** Bare imports (packages) become external imports of the file Node would load. */
-const packagesByUrl: Plugin = {
-  name: 'packages-by-url',
-  setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (BUILTINS.has(args.path)) return { path: args.path, external: true };
-      return { path: import.meta.resolve(args.path), external: true };
-    });
-  },
-};
-
-const API_SOURCE = fileURLToPath(new URL('./api.ts', import.meta.url));
+/** vigil's plugin API, by source: bundled into each user plugin. */
+const API_SOURCE = join(ROOT, 'src', 'plugins', 'api.ts');
 /** vigil's own code and packages: what a user plugin's bundle may take from here unchecked. */
-const VIGIL_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const TRUSTED = ['src/', 'plugins/', 'node_modules/'].map((d) => join(VIGIL_ROOT, d));
+const TRUSTED = ['src/', 'plugins/', 'node_modules/', 'dist/'].map((d) => join(ROOT, d));
 
-/** For a self-contained user plugin: 'vigil/plugin' is vigil's api.ts and 'zod' vigil's zod, as
- * the worker's resolver gives them (resolve-hook.mjs), both bundled in. */
+/** 'vigil/plugin' is vigil's api.ts and 'zod' vigil's zod, both bundled in: the plugin's
+ * schema is built with the zod the runtime validates with, from any directory. */
 const vigilAndZod: Plugin = {
   name: 'vigil-and-zod',
   setup(b) {
@@ -54,9 +44,26 @@ export interface Standalone {
   files: string[];
 }
 
-/** A user plugin bundled into one module that a process can import from a data: URL, reading
- * no file (plugin-process.ts: the process has given up root by then). */
-export async function bundleStandalone(entry: string): Promise<Standalone> {
+export interface UserBundle extends Standalone {
+  /** The bundle on disk, in the cache directory (undefined: kept in memory only). */
+  file: string | undefined;
+  /** It came from the cache: no compiler ran. */
+  cached: boolean;
+}
+
+/** What the cache keeps next to a bundle. */
+interface Manifest {
+  /** Every file the bundle was made of (vigil's included), with its SHA-256. */
+  inputs: Record<string, string>;
+  /** The bundle's file name in the cache directory. */
+  module: string;
+  files: string[];
+}
+
+const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+
+/** A user plugin bundled into one module, importable from a file or a data: URL. */
+export async function bundleStandalone(entry: string): Promise<Standalone & { inputs: string[] }> {
   const cwd = dirname(entry);
   const out = await build({
     entryPoints: [entry],
@@ -74,122 +81,109 @@ export async function bundleStandalone(entry: string): Promise<Standalone> {
   });
   const code = out.outputFiles[0]?.text;
   if (code === undefined) throw new Error(`esbuild produced nothing for ${entry}`);
-  const files = Object.keys(out.metafile.inputs)
+  const inputs = Object.keys(out.metafile.inputs)
     .filter((f) => !/^[a-z-]+:/.test(f))
-    .map((f) => resolve(cwd, f))
-    .filter((f) => !TRUSTED.some((t) => f.startsWith(t)));
-  return { code, files };
+    .map((f) => resolve(cwd, f));
+  const files = inputs.filter((f) => !TRUSTED.some((t) => f.startsWith(t)));
+  return { code, files, inputs };
 }
 
-/** A directory of this process's own, named with its pid; those of processes that are gone (an
- * engine that was killed never removed its own) are removed first. */
-function freshDir(): string {
-  const base = tmpdir();
-  for (const name of readdirSync(base)) {
-    const pid = /^vigil-plugins-(\d+)-/.exec(name)?.[1];
-    if (pid === undefined || Number(pid) === process.pid || isRunning(Number(pid))) continue;
-    rmSync(join(base, name), { recursive: true, force: true });
-  }
-  return mkdtempSync(join(base, `vigil-plugins-${process.pid}-`));
-}
-
-function isRunning(pid: number): boolean {
+/** The cache directory, made and checked; undefined when there is none we may trust. */
+export function cacheDir(): string | undefined {
+  const uid = process.getuid?.() ?? 0;
+  const base = process.env.VIGIL_CACHE_DIR ?? process.env.CACHE_DIRECTORY?.split(':')[0] ?? (uid === 0 ? '/var/cache/vigil' : join(tmpdir(), `vigil-cache-${uid}`));
+  const dir = join(base, 'plugins');
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const d of [base, dir]) {
+      const st = lstatSync(d);
+      if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) return undefined;
+    }
+    return dir;
+  } catch {
+    return undefined;
   }
 }
-
-export interface Compiled {
-  /** The worker runtime to start the worker with. */
-  runtime: URL;
-  /** The plugin module, for the runtime to import. */
-  entry: string;
-}
-
-/** esbuild's compiler process is let go this long after the last compile (it is started again
- * for the next one): compiles happen at start and at restarts, and the process would
- * otherwise hold its memory for the daemon's whole life. */
-const IDLE_STOP_MS = 2000;
 
 export class PluginCompiler {
-  private dir: string | undefined;
-  private runtime: Promise<string> | undefined;
   private pending = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
+  /** Bundles of this engine's life, when there is no cache directory. */
+  private readonly memory = new Map<string, { manifest: Manifest; code: string }>();
 
-  /** Compiles the runtime (once) and the plugin module at `entry` (every call: a restart picks
-   * up an edited built-in). Identical output is written once, under a name of its hash. */
-  async compile(entry: string): Promise<Compiled> {
-    clearTimeout(this.idleTimer);
+  private readonly dir: string | undefined;
+
+  /** `dir`: the cache directory (default: cacheDir()); null: none, bundles stay in memory. */
+  constructor(dir?: string | null) {
+    this.dir = dir === undefined ? cacheDir() : (dir ?? undefined);
+  }
+
+  /** The plugin at `entry`, bundled: from the cache when every file it was made of is unchanged,
+   * else compiled (and cached). */
+  async compileUser(entry: string): Promise<UserBundle> {
+    const key = sha256(`${resolve(entry)}\0${VERSION}\0${esbuildVersion}`).slice(0, 24);
+    const hit = this.lookup(key);
+    if (hit) return hit;
     this.pending++;
     try {
-      this.runtime ??= this.bundle(WORKER_SOURCE);
-      const [runtime, plugin] = await Promise.all([this.runtime, this.bundle(entry)]);
-      return { runtime: pathToFileURL(runtime), entry: plugin };
-    } catch (e) {
-      this.runtime = undefined; // try the runtime again next time
-      throw e;
+      const b = await bundleStandalone(entry);
+      const inputs: Record<string, string> = {};
+      for (const f of b.inputs) inputs[f] = sha256(readFileSync(f));
+      const module = `${key}-${sha256(b.code).slice(0, 16)}.mjs`;
+      const manifest: Manifest = { inputs, module, files: b.files };
+      const file = this.store(key, manifest, b.code);
+      return { code: b.code, files: b.files, file, cached: false };
     } finally {
-      this.released();
+      // the compiler process goes as soon as no compile needs it
+      if (--this.pending === 0) void stopEsbuild();
     }
   }
 
-  /** The worker runtime, compiled (a plugin process runs it), and a user plugin bundled whole. */
-  async compileStandalone(entry: string): Promise<{ runtime: URL; plugin: Standalone }> {
-    clearTimeout(this.idleTimer);
-    this.pending++;
-    try {
-      this.runtime ??= this.bundle(WORKER_SOURCE);
-      const [runtime, plugin] = await Promise.all([this.runtime, bundleStandalone(entry)]);
-      return { runtime: pathToFileURL(runtime), plugin };
-    } catch (e) {
-      this.runtime = undefined;
-      throw e;
-    } finally {
-      this.released();
-    }
-  }
-
-  private released(): void {
-    if (--this.pending === 0) {
-      this.idleTimer = setTimeout(() => void stopEsbuild(), IDLE_STOP_MS);
-      this.idleTimer.unref();
-    }
-  }
-
-  /** Removes the compiled modules (at the daemon's stop). */
+  /** Nothing to remove: the cache outlives the engine on purpose. */
   close(): void {
-    clearTimeout(this.idleTimer);
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-    this.dir = undefined;
-    this.runtime = undefined;
+    this.memory.clear();
   }
 
-  private async bundle(source: string): Promise<string> {
-    const out = await build({
-      entryPoints: [source],
-      bundle: true,
-      write: false,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      logLevel: 'silent',
-      plugins: [packagesByUrl],
-    });
-    const text = out.outputFiles[0]?.text;
-    if (text === undefined) throw new Error(`esbuild produced nothing for ${source}`);
-    this.dir ??= freshDir();
-    const name = `${basename(dirname(source))}-${basename(source).replace(/\.[cm]?[tj]s$/, '')}-${createHash('sha256').update(text).digest('hex').slice(0, 16)}.mjs`;
-    const file = join(this.dir, name);
-    if (!existsSync(file)) {
-      mkdirSync(this.dir, { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      writeFileSync(tmp, text, { mode: 0o600 });
-      renameSync(tmp, file);
+  private lookup(key: string): UserBundle | undefined {
+    let manifest: Manifest;
+    let code: string;
+    let file: string | undefined;
+    const held = this.memory.get(key);
+    if (held) {
+      ({ manifest, code } = held);
+    } else if (this.dir) {
+      try {
+        manifest = JSON.parse(readFileSync(join(this.dir, `${key}.json`), 'utf8')) as Manifest;
+        file = join(this.dir, manifest.module);
+        code = readFileSync(file, 'utf8');
+      } catch {
+        return undefined;
+      }
+    } else {
+      return undefined;
     }
-    return file;
+    for (const [f, hash] of Object.entries(manifest.inputs)) {
+      if (!existsSync(f) || sha256(readFileSync(f)) !== hash) return undefined;
+    }
+    return { code, files: manifest.files, file, cached: true };
+  }
+
+  private store(key: string, manifest: Manifest, code: string): string | undefined {
+    if (!this.dir) {
+      this.memory.set(key, { manifest, code });
+      return undefined;
+    }
+    const write = (name: string, text: string) => {
+      const tmp = join(this.dir as string, `${name}.${process.pid}.tmp`);
+      writeFileSync(tmp, text, { mode: 0o600 });
+      renameSync(tmp, join(this.dir as string, name));
+    };
+    try {
+      write(manifest.module, code);
+      write(`${key}.json`, JSON.stringify(manifest));
+      return join(this.dir, manifest.module);
+    } catch {
+      this.memory.set(key, { manifest, code });
+      return undefined;
+    }
   }
 }

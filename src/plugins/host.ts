@@ -29,7 +29,8 @@ import type { VigilEvent } from '../bus/events.ts';
 import type { Logger } from '../daemon/log.ts';
 import type { PluginCheck, ProbeResult } from '../lvs/checks.ts';
 import type { InstanceInfo } from './api.ts';
-import { PluginCompiler } from './compile.ts';
+import { PluginCompiler, type UserBundle } from './compile.ts';
+import { distUrl, FROM_SOURCE } from '../install-paths.ts';
 import { PluginProcess, type PluginRunner, type RunAs } from './plugin-process.ts';
 import { lookupUser } from './run.ts';
 import { describeUnsafe, pluginFileProblem, pluginFilesProblems } from './plugin-security.ts';
@@ -41,7 +42,11 @@ import { checkAnswerProblem } from './runtime.ts';
  * detection for as long as the step (backward). */
 const monoMs = (): number => performance.now();
 
-const WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+/** Running from the sources (tests, through tsx): plugins load through tsx in their worker. */
+const SOURCE_WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
+/** The build's worker runtime: built-in plugins (dist/plugins/NAME/index.mjs) and users' bundled
+ * plugins run in it, in a thread or in a process of their own. */
+const WORKER_RUNTIME = distUrl('plugin-worker.mjs');
 
 export interface PluginSpec {
   /** Unique name: a built-in's folder name, or a user plugin's file name without extension. */
@@ -78,9 +83,6 @@ export interface HostOptions {
   maxHeapMb?: number;
   /** The instances' current states, given to each plugin as it starts. */
   currentStates?: () => Record<string, string>;
-  /** Run built-in plugins compiled (compile.ts); on by default. Off, or when compiling fails,
-   * they load through tsx like users' plugins. */
-  compileBuiltins?: boolean;
   /** How often the files of running user plugins are checked again (plugin-security.ts). */
   fileCheckMs?: number;
 }
@@ -165,7 +167,7 @@ export class PluginHost {
   private readonly tick: NodeJS.Timeout;
   private readonly fileTick: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
-  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates' | 'compileBuiltins' | 'fileCheckMs'>>;
+  private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates' | 'fileCheckMs'>>;
   private readonly compiler = new PluginCompiler();
   private stopping = false;
   /** When check() last ran (monotonic ms). */
@@ -442,14 +444,27 @@ export class PluginHost {
     const version = slot.version;
     const current = () => slot.version === version && slot.state === 'starting' && !slot.worker;
     if (slot.spec.runAs) return this.spawnProcess(slot, init, slot.spec.runAs, current);
-    if (slot.spec.origin !== 'builtin' || this.opts.compileBuiltins === false) return this.startWorker(slot, WORKER_ENTRY, init);
-    this.compiler.compile(slot.spec.entry).then(
-      (c) => {
-        if (current()) this.startWorker(slot, c.runtime, { ...init, entry: c.entry });
+    if (FROM_SOURCE) return this.startWorker(slot, SOURCE_WORKER_ENTRY, init);
+    // a built-in's entry is its module in the build already
+    if (slot.spec.origin === 'builtin') return this.startWorker(slot, WORKER_RUNTIME, init);
+    this.bundle(slot, current, (b) => this.startWorker(slot, WORKER_RUNTIME, b.file !== undefined ? { ...init, entry: b.file } : { ...init, code: b.code }));
+  }
+
+  /** A user plugin bundled (compile.ts: from the cache when its files are unchanged), its files
+   * checked before any of it runs, then `start`ed, unless the slot moved on meanwhile. */
+  private bundle(slot: Slot, current: () => boolean, start: (b: UserBundle) => void): void {
+    this.compiler.compileUser(slot.spec.entry).then(
+      (b) => {
+        if (!current()) return;
+        for (const f of b.files) slot.files.add(f);
+        if (slot.spec.checkFiles) {
+          const [problem] = pluginFilesProblems(b.files);
+          if (problem) return this.refuse(slot, describeUnsafe(problem));
+        }
+        start(b);
       },
       (e: Error) => {
-        this.opts.log.warn(`plugin ${slot.spec.id}: cannot compile (${e.message}); loading it through tsx`);
-        if (current()) this.startWorker(slot, WORKER_ENTRY, init);
+        if (current()) this.fail(slot, 'setup', `cannot compile it: ${e.message.split('\n')[0]}`);
       },
     );
   }
@@ -468,20 +483,7 @@ export class PluginHost {
       for (const w of slot.readyWaiters.splice(0)) w();
       return;
     }
-    this.compiler.compileStandalone(slot.spec.entry).then(
-      ({ runtime, plugin }) => {
-        if (!current()) return;
-        for (const f of plugin.files) slot.files.add(f);
-        if (slot.spec.checkFiles) {
-          const [problem] = pluginFilesProblems(plugin.files);
-          if (problem) return this.refuse(slot, describeUnsafe(problem));
-        }
-        this.startWorker(slot, runtime, init, { code: plugin.code, runAs: { ...ids, user: runAs.user } });
-      },
-      (e: Error) => {
-        if (current()) this.fail(slot, 'setup', `cannot bundle it for its own process: ${e.message.split('\n')[0]}`);
-      },
-    );
+    this.bundle(slot, current, (b) => this.startWorker(slot, WORKER_RUNTIME, init, { code: b.code, runAs: { ...ids, user: runAs.user } }));
   }
 
   private startWorker(slot: Slot, runtime: URL, init: WorkerInit, own?: { code: string; runAs: RunAs }): void {

@@ -4,13 +4,18 @@
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { DIST, FROM_SOURCE, ROOT } from '../install-paths.ts';
 import type { Config } from '../config/schema.ts';
 import { instanceFamily, instanceVersion } from '../config/semantic.ts';
 import type { InstanceInfo } from './api.ts';
 import type { PluginSpec } from './host.ts';
 
-export const BUILTIN_DIR = fileURLToPath(new URL('../../plugins/', import.meta.url));
+/** The built-in plugins' sources. */
+export const BUILTIN_DIR = join(ROOT, 'plugins');
+/** Where a built-in's modules load from: the sources through tsx (tests), else the build
+ * (dist/plugins/NAME/{config,index}.mjs, scripts/build.mjs). */
+const BUILTIN_MODULES = FROM_SOURCE ? { dir: BUILTIN_DIR, ext: '.ts' } : { dir: join(DIST, 'plugins'), ext: '.mjs' };
 
 const MODULE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 
@@ -27,14 +32,15 @@ export function builtinNames(dir = BUILTIN_DIR): string[] {
     .sort();
 }
 
-export async function builtinSpecs(config: Config, dir = BUILTIN_DIR): Promise<PluginSpec[]> {
+export async function builtinSpecs(config: Config): Promise<PluginSpec[]> {
   const specs: PluginSpec[] = [];
-  for (const name of builtinNames(dir)) {
-    const mod = (await import(pathToFileURL(join(dir, name, 'config.ts')).href)) as BuiltinConfigModule;
-    const derived = mod.fromVigilConfig(config);
-    if (derived === undefined) continue;
-    specs.push({ id: name, entry: join(dir, name, 'index.ts'), config: derived, origin: 'builtin' });
-  }
+  const { dir, ext } = BUILTIN_MODULES;
+  const names = builtinNames();
+  const mods = await Promise.all(names.map((name) => import(pathToFileURL(join(dir, name, `config${ext}`)).href) as Promise<BuiltinConfigModule>));
+  names.forEach((name, i) => {
+    const derived = mods[i]?.fromVigilConfig(config);
+    if (derived !== undefined) specs.push({ id: name, entry: join(dir, name, `index${ext}`), config: derived, origin: 'builtin' });
+  });
   return specs;
 }
 

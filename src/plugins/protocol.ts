@@ -14,6 +14,9 @@ export interface WorkerInit {
   version: number;
   /** Refuse to load any file that fails plugin-security.ts (user plugins). */
   checkFiles?: boolean;
+  /** The plugin bundled into one module's text (a user plugin with no cache file): imported
+   * from a data: URL instead of `entry`. */
+  code?: string;
 }
 
 /** A plugin process's first message (plugin-process.ts): its init, the plugin bundled into one

@@ -114,6 +114,7 @@ async function main(): Promise<void> {
   });
 
   try {
+    code ??= init.code;
     const url = code !== undefined ? `data:text/javascript;base64,${Buffer.from(code).toString('base64')}` : `${pathToFileURL(init.entry).href}?v=${init.version}`;
     const mod = (await import(url)) as { default?: PluginDefinition };
     const def = mod.default;

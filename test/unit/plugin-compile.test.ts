@@ -1,67 +1,118 @@
-// Built-in plugins run compiled (src/plugins/compile.ts): one plain JavaScript module per plugin
-// and one for the worker runtime, packages imported by absolute file URL, no tsx in the worker.
-// A host given a built-in spec starts it from the compiled modules, and the modules go at stop.
+// Users' plugins are bundled once per content (src/plugins/compile.ts): the bundle is one plain
+// JavaScript module, kept in a cache directory with the hashes of the files it was made of; the
+// next compile of unchanged files starts no compiler, an edit compiles afresh, and esbuild's
+// process is gone once no compile runs.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { EventBus } from '../../src/bus/bus.ts';
 import { PluginCompiler } from '../../src/plugins/compile.ts';
-import { PluginHost } from '../../src/plugins/host.ts';
-import { BUILTIN_DIR } from '../../src/plugins/loader.ts';
-import type { Logger } from '../../src/daemon/log.ts';
 
-test('a built-in plugin compiles to one JavaScript module that loads without tsx', async () => {
-  const c = new PluginCompiler();
+const PLUGIN = (weight: number) => `import { definePlugin } from 'vigil/plugin';
+import { z } from 'zod';
+import { helper } from './helper.ts';
+export default definePlugin({
+  name: 'cached',
+  configSchema: z.object({ weight: z.number().default(${weight}) }),
+  setup(ctx) { ctx.log.info(helper()); },
+});
+`;
+
+/** esbuild processes whose parent is this process, but for those running before the test (tsx,
+ * which runs this test file, has one of its own). */
+const before = new Set<number>();
+function esbuildChildren(): number[] {
+  return esbuildProcesses().filter((p) => !before.has(p));
+}
+
+function esbuildProcesses(): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('esbuild')) out.push(Number(pid));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+async function noEsbuildWithin(ms: number): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  let left = esbuildChildren();
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20));
+    left = esbuildChildren();
+  }
+  return left;
+}
+
+test('a user plugin is bundled once per content, cached, and no compiler outlives the compile', async () => {
+  for (const p of esbuildProcesses()) before.add(p);
+  const work = mkdtempSync(join(tmpdir(), 'vigil-compile-'));
   try {
-    const out = await c.compile(join(BUILTIN_DIR, 'track-file', 'index.ts'));
-    const text = readFileSync(out.entry, 'utf8');
-    assert.match(text, /from "file:\/\/[^"]*\/node_modules\/zod\//, 'packages by absolute file URL');
-    assert.doesNotMatch(text, /from "\.\.?\//, 'its own modules are inside the bundle');
-    assert.doesNotMatch(text, /: (?:string|number)\b[),]/, 'no TypeScript left');
-    const mod = (await import(pathToFileURL(out.entry).href)) as { default: { name: string } };
-    assert.equal(mod.default.name, 'track-file');
-    assert.ok(existsSync(out.runtime));
-    // the same source compiles to the same file
-    assert.equal((await c.compile(join(BUILTIN_DIR, 'track-file', 'index.ts'))).entry, out.entry);
-    c.close();
-    assert.ok(!existsSync(out.entry), 'the compiled modules go at close');
+    const cache = join(work, 'cache');
+    mkdirSync(cache, { mode: 0o700 });
+    const dir = join(work, 'plugin');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'index.ts'), PLUGIN(3));
+    writeFileSync(join(dir, 'helper.ts'), `export const helper = (): string => 'from the helper';\n`);
+
+    const c = new PluginCompiler(cache);
+    const first = await c.compileUser(join(dir, 'index.ts'));
+    assert.equal(first.cached, false);
+    assert.ok(first.file?.startsWith(cache), 'the bundle is in the cache directory');
+    assert.deepEqual(first.files.sort(), [join(dir, 'helper.ts'), join(dir, 'index.ts')], "the plugin's own files, vigil's left out");
+    assert.doesNotMatch(first.code, /^import .* from "(?!node:)/m, 'nothing imported but Node modules: vigil/plugin and zod are inside');
+    assert.doesNotMatch(first.code, /: (?:string|number)\b[),]/, 'no TypeScript left');
+    assert.deepEqual(await noEsbuildWithin(2000), [], 'esbuild stopped after the compile');
+
+    const mod = (await import(pathToFileURL(first.file ?? '').href)) as { default: { name: string } };
+    assert.equal(mod.default.name, 'cached');
+
+    // another engine (a restart): same files, same bundle, no compiler started
+    const again = await new PluginCompiler(cache).compileUser(join(dir, 'index.ts'));
+    assert.equal(again.cached, true);
+    assert.equal(again.file, first.file);
+    assert.deepEqual(esbuildChildren(), []);
+
+    // an edit of any file it was made of compiles afresh
+    writeFileSync(join(dir, 'helper.ts'), `export const helper = (): string => 'edited';\n`);
+    const edited = await new PluginCompiler(cache).compileUser(join(dir, 'index.ts'));
+    assert.equal(edited.cached, false);
+    assert.notEqual(edited.file, first.file);
+    assert.match(edited.code, /edited/);
+    assert.deepEqual(await noEsbuildWithin(2000), []);
   } finally {
-    c.close();
+    rmSync(work, { recursive: true, force: true });
   }
 });
 
-test('the host starts a built-in from its compiled module', async () => {
-  const logs: string[] = [];
-  const log = { info: (m: string) => logs.push(m), warn: (m: string) => logs.push(`WARN ${m}`), error: (m: string) => logs.push(`ERROR ${m}`), debug: () => undefined } as unknown as Logger;
-  const host = new PluginHost({ bus: new EventBus(), log, onAdjust: () => undefined, onFault: () => undefined, onRemoved: () => undefined });
+test('a cache directory others can write to is not used: the bundle stays in memory', async () => {
+  const work = mkdtempSync(join(tmpdir(), 'vigil-compile-'));
   try {
-    host.apply([{ id: 'notify-fifo', entry: join(BUILTIN_DIR, 'notify-fifo', 'index.ts'), config: { fifos: [] }, origin: 'builtin' }], [], {});
-    const deadline = Date.now() + 20_000;
-    while (!logs.some((l) => l.includes('plugin notify-fifo: started')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    assert.ok(logs.some((l) => l.includes('plugin notify-fifo: started')), logs.join('\n'));
-    assert.ok(!logs.some((l) => l.includes('cannot compile')), logs.join('\n'));
+    const base = join(work, 'open');
+    mkdirSync(base);
+    chmodSync(base, 0o777);
+    const prev = process.env.VIGIL_CACHE_DIR;
+    process.env.VIGIL_CACHE_DIR = base;
+    try {
+      const { cacheDir } = await import('../../src/plugins/compile.ts');
+      assert.equal(cacheDir(), undefined);
+    } finally {
+      if (prev === undefined) delete process.env.VIGIL_CACHE_DIR;
+      else process.env.VIGIL_CACHE_DIR = prev;
+    }
+    writeFileSync(join(work, 'p.ts'), PLUGIN(1).replace("import { helper } from './helper.ts';\n", '').replace('helper()', "'x'"));
+    const c = new PluginCompiler(null);
+    const b = await c.compileUser(join(work, 'p.ts'));
+    assert.equal(b.file, undefined);
+    assert.equal((await c.compileUser(join(work, 'p.ts'))).cached, true, 'held in memory for this engine');
   } finally {
-    await host.stop(100);
-  }
-});
-
-test("a dead engine's compiled modules are removed by the next compile; a live one's stay", async () => {
-  const { mkdirSync, rmSync: rm } = await import('node:fs');
-  const { tmpdir } = await import('node:os');
-  const dead = join(tmpdir(), 'vigil-plugins-999999999-test');
-  const live = join(tmpdir(), `vigil-plugins-${process.ppid}-test`);
-  mkdirSync(dead, { recursive: true });
-  mkdirSync(live, { recursive: true });
-  const c = new PluginCompiler();
-  try {
-    await c.compile(join(BUILTIN_DIR, 'track-file', 'index.ts'));
-    assert.ok(!existsSync(dead), 'the dead pid directory is gone');
-    assert.ok(existsSync(live), 'a running process keeps its directory');
-  } finally {
-    c.close();
-    rm(live, { recursive: true, force: true });
-    rm(dead, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }
 });
