@@ -10,8 +10,10 @@
 //   dist/probe-worker.mjs           the checker worker (src/lvs/probe-worker.ts)
 //   dist/plugins/NAME/index.mjs     a built-in plugin, loaded in its worker
 //   dist/plugins/NAME/config.mjs    what a built-in takes from the daemon's config (the engine)
-// Code they share is split into dist/chunks/, loaded once per thread. Packages stay outside the
-// bundle and load from node_modules as usual (native addons among them).
+// Code they share is split into dist/chunks/, loaded once per thread. Pure JavaScript packages
+// are bundled too: zod alone is ~190 files, and loading a module graph file by file was most of
+// the daemon's start and of `vigil -t` (~0.35 s). Packages with native addons, or that load
+// files of their own at run time, stay in node_modules (EXTERNAL).
 import { build } from 'esbuild';
 import { performance } from 'node:perf_hooks';
 import { existsSync, readdirSync, rmSync } from 'node:fs';
@@ -39,6 +41,11 @@ for (const name of readdirSync(join(root, 'plugins')).sort()) {
   }
 }
 
+/** Loaded from node_modules at run time: native addons (koffi, netlink, raw-socket), esbuild (its
+ * binary; only to compile users' plugins), pino (its transports run files of its own in
+ * workers), and the cloud and mail clients (large, loaded only by the plugins that use them). */
+const EXTERNAL = ['koffi', 'netlink', 'raw-socket', 'esbuild', 'pino', '@aws-sdk/*', 'nodemailer'];
+
 rmSync(dist, { recursive: true, force: true });
 const started = performance.now();
 await build({
@@ -52,7 +59,9 @@ await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  packages: 'external',
+  external: EXTERNAL,
+  // bundled CommonJS packages require() Node's own modules: give every output file a require
+  banner: { js: "import { createRequire as __vigilRequire } from 'node:module'; const require = __vigilRequire(import.meta.url);" },
   sourcemap: 'linked',
   // names stay readable in stack traces and --cpu-prof profiles
   minify: false,

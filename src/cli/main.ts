@@ -1,18 +1,15 @@
 // Entry point of `bin/vigil`: keepalived-compatible flags where they apply, plus vigil's own
 // subcommands (`convert`, `schema`).
 import { spawn } from 'node:child_process';
-import { parseArgs } from 'node:util';
-import { launch } from '../daemon/supervisor.ts';
-import { CONTROL_COMMANDS, type ControlCommand } from './commands.ts';
-import { setOperatorPidFile } from '../control/socket.ts';
-import { FACILITY_DAEMON, parseFacility } from '../daemon/syslog.ts';
-import { defaultPidFiles } from '../daemon/pid-file.ts';
-import { ROOT, VERSION } from '../install-paths.ts';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { CONTROL_COMMANDS, type ControlCommand } from './commands.ts';
+import { ROOT, VERSION } from '../install-paths.ts';
 
-// The config reader (zod, YAML, the keepalived.conf parser) and the control client are imported
-// where a command needs them: the supervising parent, which runs for the daemon's whole life,
-// never does, and stays small.
+// Everything else is imported where a command needs it: `vigil -t` loads the config reader
+// (zod, YAML, the keepalived.conf parser) and no socket, netlink or syslog code; the supervising
+// parent, which runs for the daemon's whole life, never loads the config reader and stays small;
+// the control client loads neither.
 const configModules = async () => {
   const [diagnostics, load] = await Promise.all([import('../config/diagnostics.ts'), import('../config/load.ts')]);
   return { ...diagnostics, ...load };
@@ -200,8 +197,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command !== undefined) return usage(`unknown command '${command}'`);
-  const facility = values['log-facility'] === undefined ? FACILITY_DAEMON : parseFacility(values['log-facility']);
-  if (facility === undefined) return usage(`-S ${values['log-facility']}: a syslog facility is 0-7 (local0-local7), local0-local7, daemon or user`);
   if (values['config-test']) {
     const file = values['use-file'] ?? DEFAULT_CONFIG;
     const { loadConfigFile, formatDiagnostic, hasErrors } = await configModules();
@@ -230,6 +225,9 @@ export async function main(argv: string[]): Promise<number> {
     );
     return hasErrors(r.diagnostics) ? 1 : 0;
   }
+  const { FACILITY_DAEMON, parseFacility } = await import('../daemon/syslog.ts');
+  const facility = values['log-facility'] === undefined ? FACILITY_DAEMON : parseFacility(values['log-facility']);
+  if (facility === undefined) return usage(`-S ${values['log-facility']}: a syslog facility is 0-7 (local0-local7), local0-local7, daemon or user`);
   const file = values['use-file'] ?? DEFAULT_CONFIG;
   if (!values['dont-fork']) {
     // Like keepalived without -n: detach a foreground copy of ourselves and return.
@@ -238,6 +236,11 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`vigil: started in the background, pid ${child.pid}\n`);
     return 0;
   }
+  const [{ launch }, { setOperatorPidFile }, { defaultPidFiles }] = await Promise.all([
+    import('../daemon/supervisor.ts'),
+    import('../control/socket.ts'),
+    import('../daemon/pid-file.ts'),
+  ]);
   // the control socket follows the operator's -p, also in the forked engine (see socket.ts)
   setOperatorPidFile(values.pid);
   const mode = values['engine-child'] ? 'child' : values['no-supervise'] ? 'none' : 'parent';

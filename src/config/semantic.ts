@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Diagnostic, PositionMap } from './diagnostics.ts';
 import { checkLvs } from './lvs-semantic.ts';
-import { parseRoute } from '../net/routes.ts';
+import { parseRoute } from '../net/route-syntax.ts';
 import { parseRule } from '../net/rules.ts';
 import type { Config, VrrpInstanceConfig } from './schema.ts';
 import type { LocalSubnet } from '../lvs/neighbours.ts';
