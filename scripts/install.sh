@@ -79,7 +79,7 @@ confdir=$destdir/etc/vigil
 if [ "$in_place" = 0 ]; then
   say "code -> $app"
   run mkdir -p "$app"
-  for item in bin src plugins config contrib docs package.json package-lock.json tsconfig.json README.md; do
+  for item in bin src dist scripts plugins config contrib docs package.json package-lock.json tsconfig.json README.md; do
     [ -e "$src/$item" ] || continue
     run rm -rf "$app/$item"
     run cp -R "$src/$item" "$app/$item"
@@ -93,6 +93,11 @@ if [ "$deps" = 1 ]; then
     say "runtime dependencies (npm ci --omit=dev) in $app"
     run sh -c "cd '$app' && npm ci --omit=dev --no-audit --no-fund"
   fi
+fi
+# the build (npm ci makes it; a checkout used in place, or --no-deps, may not have it yet)
+if [ ! -f "$app/dist/vigil.mjs" ]; then
+  say "build (node scripts/build.mjs) in $app"
+  run sh -c "cd '$app' && node scripts/build.mjs --quiet"
 fi
 
 # 2. the command
