@@ -151,7 +151,9 @@ export class CheckerWorker implements ProbeRunner {
 
   private ensureWorker(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(ENTRY, { execArgv: [] });
+    // a small young generation, as the engine's (supervisor.ts): a thousand attempts a second
+    // would otherwise grow it to V8's 16 MiB per semi-space, all resident
+    const worker = new Worker(ENTRY, { execArgv: [], resourceLimits: { maxYoungGenerationSizeMb: 3 } });
     worker.on('message', (m: ProbeReply) => {
       if (m.t === 'warn') this.o.onWarn?.(m.message);
       else this.release(m.id)?.settle(m);
