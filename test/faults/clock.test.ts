@@ -7,9 +7,10 @@
 // nothing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertCleanStop, assertInvariants, assertOneMaster, skip, sleep, status, until, withFaultLab, type FaultLab } from './fixtures/lab.ts';
+import { assertCleanStop, assertInvariants, assertOneMaster, LAB_NEEDS, sleep, status, until, withFaultLab, type FaultLab } from './fixtures/lab.ts';
+import { needs } from '../lib/require.ts';
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1';
 
@@ -42,7 +43,7 @@ async function startedAt(l: FaultLab, name: string): Promise<number> {
   return Date.parse(s?.daemon.startedAt ?? '');
 }
 
-test('faults: wall clock jumps (+1 h, then -2 h) change nothing', { skip: skip || (existsSync(LIBFAKETIME) ? false : 'faketime is not installed (scripts/install-test-deps.sh installs it)'), timeout: 120_000 }, async () => {
+test('faults: wall clock jumps (+1 h, then -2 h) change nothing', { ...needs(...LAB_NEEDS, LIBFAKETIME), timeout: 120_000 }, async () => {
   await withFaultLab('fc', 2, async (l) => {
     const clocks = { r1: join(l.dir, 'clock-r1'), r2: join(l.dir, 'clock-r2') };
     startUnderFaketime(l, 'r1', 200, clocks.r1);

@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { encodeAdvert } from '../../src/vrrp/packet.ts';
 import type { Advert } from '../../src/vrrp/types.ts';
 import { follow } from '../lib/daemon.ts';
-import { assertCleanStop, assertInvariants, assertOneMaster, fixture, rssKb, skip, sleep, status, withFaultLab, type FaultLab, type Router } from './fixtures/lab.ts';
+import { assertCleanStop, assertInvariants, assertOneMaster, fixture, LAB_NEEDS, rssKb, sleep, status, withFaultLab, type FaultLab, type Router } from './fixtures/lab.ts';
+import { needs } from '../lib/require.ts';
 
 const RATE = 10_000;
 const SECONDS = 10;
@@ -53,7 +54,7 @@ function nftCount(l: FaultLab): number {
   return Number(/counter packets (\d+)/.exec(out)?.[1] ?? NaN);
 }
 
-test('faults: 10,000 hostile packets/s for 10 s at a unicast Master: it holds, every packet counted, RSS flat', { skip, timeout: 120_000 }, async () => {
+test('faults: 10,000 hostile packets/s for 10 s at a unicast Master: it holds, every packet counted, RSS flat', { ...needs(...LAB_NEEDS), timeout: 120_000 }, async () => {
   await withFaultLab('ff', 2, async (l) => {
     l.start('r1', { priority: 200, extra: unicast('192.0.2.2') });
     await l.router('r1').d?.waitFor(/\(VI_1\) Entering MASTER STATE/);

@@ -6,7 +6,8 @@
 // printed; the bound is one advert interval plus a second of slack for a loaded 2-core machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { alive, assertCleanStop, assertInvariants, assertOneMaster, skip, sleep, until, withFaultLab, type FaultLab } from './fixtures/lab.ts';
+import { alive, assertCleanStop, assertInvariants, assertOneMaster, LAB_NEEDS, sleep, until, withFaultLab, type FaultLab } from './fixtures/lab.ts';
+import { needs } from '../lib/require.ts';
 
 const ADVERT_MS = 1000;
 
@@ -36,7 +37,7 @@ async function freezeAndResume(l: FaultLab, frozen: string, other: string, loser
   return ms;
 }
 
-test('faults: SIGSTOP/SIGCONT of the Master (higher and lower priority) and SIGKILL of its engine', { skip, timeout: 150_000 }, async () => {
+test('faults: SIGSTOP/SIGCONT of the Master (higher and lower priority) and SIGKILL of its engine', { ...needs(...LAB_NEEDS), timeout: 150_000 }, async () => {
   await withFaultLab('fk', 2, async (l) => {
     // r1 200 is the rightful Master
     l.start('r1', { priority: 200 });

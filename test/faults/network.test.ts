@@ -8,7 +8,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { follow } from '../lib/daemon.ts';
-import { assertCleanStop, assertInvariants, assertOneMaster, fixture, skip, sleep, until, withFaultLab, type FaultLab } from './fixtures/lab.ts';
+import { assertCleanStop, assertInvariants, assertOneMaster, fixture, LAB_NEEDS, sleep, until, withFaultLab, type FaultLab } from './fixtures/lab.ts';
+import { needs } from '../lib/require.ts';
 
 const ADVERT = 0.2; // v3, 200 ms: Master_Down_Interval ~0.6 s + skew
 
@@ -30,7 +31,7 @@ function vrrpFilter(l: FaultLab, rule: string): () => void {
   return () => l.nft('br', 'delete table bridge vigilfault');
 }
 
-test('faults: the Master\'s interface down (FAULT, the Backup serves) and up (preempts back)', { skip, timeout: 90_000 }, async () => {
+test('faults: the Master\'s interface down (FAULT, the Backup serves) and up (preempts back)', { ...needs(...LAB_NEEDS), timeout: 90_000 }, async () => {
   await withFaultLab('fi', 2, async (l) => {
     await pair(l);
     const t0 = Date.now();
@@ -50,7 +51,7 @@ test('faults: the Master\'s interface down (FAULT, the Backup serves) and up (pr
   });
 });
 
-test('faults: 20% and 50% random loss of VRRP, then a partition and its heal', { skip, timeout: 120_000 }, async () => {
+test('faults: 20% and 50% random loss of VRRP, then a partition and its heal', { ...needs(...LAB_NEEDS), timeout: 120_000 }, async () => {
   await withFaultLab('fl', 2, async (l) => {
     await pair(l);
     for (const pct of [20, 50]) {
@@ -83,7 +84,7 @@ test('faults: 20% and 50% random loss of VRRP, then a partition and its heal', {
   });
 });
 
-test('faults: duplicated and reordered adverts', { skip, timeout: 90_000 }, async () => {
+test('faults: duplicated and reordered adverts', { ...needs(...LAB_NEEDS, 'tc'), timeout: 90_000 }, async () => {
   await withFaultLab('fd', 2, async (l) => {
     await pair(l);
     // netem if the kernel has it (on r2's eth0: what it sends is duplicated and reordered),

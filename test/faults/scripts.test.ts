@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertCleanStop, assertInvariants, assertOneMaster, skip, until, withFaultLab } from './fixtures/lab.ts';
+import { assertCleanStop, assertInvariants, assertOneMaster, LAB_NEEDS, until, withFaultLab } from './fixtures/lab.ts';
+import { needs } from '../lib/require.ts';
 
 const LEAKER = `
 import { definePlugin } from 'vigil/plugin';
@@ -26,7 +27,7 @@ export default definePlugin({
 });
 `;
 
-test('faults: hung and failing notify scripts, a leaking plugin, a bad reload during a failover, the config file deleted', { skip, timeout: 150_000 }, async () => {
+test('faults: hung and failing notify scripts, a leaking plugin, a bad reload during a failover, the config file deleted', { ...needs(...LAB_NEEDS), timeout: 150_000 }, async () => {
   await withFaultLab('fs', 2, async (l) => {
     const marks = join(l.dir, 'notify.log');
     const hang = join(l.dir, 'hang.sh');

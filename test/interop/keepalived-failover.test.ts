@@ -6,8 +6,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, stopChild, withPair, type Lab } from '../lib/netns.ts';
+import { stopChild, withPair, type Lab } from '../lib/netns.ts';
 import { addressesOf, exited, keepalivedComplaints, killAllIn, startKeepalived, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 interface Variant {
   name: string;
@@ -51,7 +52,7 @@ function holds(lab: Lab, ns: string, v: Variant): boolean {
   }
 }
 
-describe('vigil and keepalived in one virtual router', { skip: isRoot ? false : 'needs root (CI runs as root)' }, () => {
+describe('vigil and keepalived in one virtual router', { ...needs('root', 'ip', 'keepalived') }, () => {
   for (const v of VARIANTS) {
     test(`${v.name}: keepalived Master, vigil Backup, and back`, { timeout: 120_000 }, async () => {
       await withPair(['ka', 'vg'], async ({ lab, dir, a: k, b: g }) => {

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { decodeAdvert, encodeAdvert } from '../../src/vrrp/packet.ts';
 import { canonicalIp } from '../../src/vrrp/ipaddr.ts';
 import { VRRP_TOS } from '../../src/vrrp/types.ts';
-import { isRoot } from '../lib/netns.ts';
 import { captureKeepalived, KEEPALIVED_CASES } from '../lib/keepalived-capture.ts';
+import { needs } from '../lib/require.ts';
 
-describe('keepalived on the wire', { skip: isRoot ? false : 'needs root for network namespaces (CI runs as root)' }, () => {
+describe('keepalived on the wire', { ...needs('root', 'ip', 'keepalived', 'tcpdump') }, () => {
   for (const c of KEEPALIVED_CASES) {
     test(`${c.name}: vigil decodes and re-encodes keepalived's adverts byte for byte`, { timeout: 60_000 }, async () => {
       const { packets, keepalivedVersion } = await captureKeepalived(c, 3);

@@ -9,6 +9,8 @@
 // skips and exit 0. scripts/test.mjs checks the whole suite's list up front under CI as well;
 // this is the per-test half, for a file run on its own.
 //
+// `have(...)` is the same for the part of a test that only compares with a tool at its end.
+//
 // The failure is an already-aborted `signal`: node:test then fails that one test (or suite)
 // with the abort's reason and runs the rest of the file, where throwing here would take the
 // whole file, or the enclosing describe, down with it.
@@ -90,7 +92,24 @@ export function needs(...requirements: Requirement[]): NeedsOptions {
 export function needsOn(m: Machine, requirements: readonly Requirement[]): NeedsOptions {
   const lack = missing(requirements, m);
   if (lack.length === 0) return {};
-  const what = `needs ${lack.join(', ')}`;
-  if (!m.ci) return { skip: `${what} (CI runs the tests as root after scripts/install-test-deps.sh)` };
-  return { signal: AbortSignal.abort(new Error(`CI is set and this test ${what}: CI must run the tests as root after scripts/install-test-deps.sh (without CI it would be skipped)`)) };
+  if (!m.ci) return { skip: skipReason(lack) };
+  return { signal: AbortSignal.abort(ciFailure(lack)) };
 }
+
+/** For the last part of a test that checks vigil alone first and then compares with a tool
+ * (keepalived's own -t, say): true when the machine has `requirements`; false on a laptop
+ * without them (the part is left out); under CI it throws, naming what is missing. */
+export function have(...requirements: Requirement[]): boolean {
+  return haveOn(thisMachine, requirements);
+}
+
+export function haveOn(m: Machine, requirements: readonly Requirement[]): boolean {
+  const lack = missing(requirements, m);
+  if (lack.length === 0) return true;
+  if (m.ci) throw ciFailure(lack);
+  return false;
+}
+
+const skipReason = (lack: string[]) => `needs ${lack.join(', ')} (CI runs the tests as root after scripts/install-test-deps.sh)`;
+const ciFailure = (lack: string[]) =>
+  new Error(`CI is set and this test needs ${lack.join(', ')}: CI must run the tests as root after scripts/install-test-deps.sh (without CI it would be skipped)`);

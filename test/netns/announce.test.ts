@@ -6,10 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, stopChild, waitForOutput, withPair, type Lab } from '../lib/netns.ts';
+import { stopChild, waitForOutput, withPair, type Lab } from '../lib/netns.ts';
 import { exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
-test('gratuitous ARP and unsolicited NA after a takeover', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
+test('gratuitous ARP and unsolicited NA after a takeover', { ...needs('root', 'ip', 'tcpdump'), timeout: 60_000 }, async () => {
   await withPair(['r', 'peer'], async ({ lab, dir, a: r, b: peer }) => {
     const mac = readMac(lab, r);
     const conf = join(dir, 'vigil.conf');

@@ -10,10 +10,11 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, stopChild, withPair } from '../lib/netns.ts';
+import { stopChild, withPair } from '../lib/netns.ts';
 import { exited, follow, startVigil } from '../lib/daemon.ts';
 import type { ControlStatus } from '../../src/control/socket.ts';
 import type { InstanceStatus } from '../../src/daemon/engine.ts';
+import { needs } from '../lib/require.ts';
 
 const bin = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
 
@@ -59,7 +60,7 @@ control:
 `;
 }
 
-test('vigil status / events / reload and the SIGUSR1/SIGUSR2 dumps on two daemons in namespaces', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 120_000 }, async () => {
+test('vigil status / events / reload and the SIGUSR1/SIGUSR2 dumps on two daemons in namespaces', { ...needs('root', 'ip'), timeout: 120_000 }, async () => {
   await withPair(['c1', 'c2'], async ({ lab, dir, a: r1, b: r2 }) => {
     const c1 = join(dir, 'r1.yaml');
     const c2 = join(dir, 'r2.yaml');

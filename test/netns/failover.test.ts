@@ -6,8 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil, tentativeOf } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 interface Variant {
   name: string;
@@ -43,7 +44,7 @@ ${v.extra(peer, self)}    virtual_ipaddress:
 
 for (const variant of VARIANTS) {
   const VIP = variant.vip;
-  test(`two vigil daemons fail over on real interfaces (${variant.name})`, { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
+  test(`two vigil daemons fail over on real interfaces (${variant.name})`, { ...needs('root', 'ip'), timeout: 90_000 }, async () => {
     await withPair(['r1', 'r2'], async ({ lab, dir, a: r1, b: r2 }) => {
       const c1 = join(dir, 'r1.yaml');
       const c2 = join(dir, 'r2.yaml');

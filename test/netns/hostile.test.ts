@@ -9,12 +9,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeAdvert } from '../../src/vrrp/packet.ts';
 import type { Advert } from '../../src/vrrp/types.ts';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const fixture = 'test/netns/fixtures/hostile.ts';
 
-test('hostile packets are dropped, counted, and the Master keeps its role', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
+test('hostile packets are dropped, counted, and the Master keeps its role', { ...needs('root', 'ip'), timeout: 60_000 }, async () => {
   await withPair(['r', 'attacker'], async ({ lab, dir, a: r, b: attacker }) => {
     lab.exec(attacker, 'ip', ['addr', 'add', '192.0.2.3/24', 'dev', 'eth0']);
     const conf = join(dir, 'vigil.conf');

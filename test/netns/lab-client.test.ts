@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, Lab } from '../lib/netns.ts';
+import { Lab } from '../lib/netns.ts';
 import { exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const labScript = fileURLToPath(new URL('../../scripts/lab.sh', import.meta.url));
 
@@ -38,7 +39,7 @@ async function until(check: () => boolean, ms: number): Promise<boolean> {
 }
 
 for (const vmac of [false, true]) {
-  test(vmac ? 'with use_vmac the client keeps one MAC for the VIP across a failover' : 'a client follows the VIP to the new Master through gratuitous ARP', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
+  test(vmac ? 'with use_vmac the client keeps one MAC for the VIP across a failover' : 'a client follows the VIP to the new Master through gratuitous ARP', { ...needs('root', 'ip'), timeout: 90_000 }, async () => {
     const name = `vt${process.pid % 10000}`;
     const lab = new Lab(); // only to own and end the daemons; the namespaces are scripts/lab.sh's
     const dir = mkdtempSync(join(tmpdir(), 'vigil-lab-'));

@@ -4,12 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { exited, follow } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const fixture = fileURLToPath(new URL('./fixtures/address-burst.ts', import.meta.url));
 
-test('2000 concurrent address changes: no abort, every one applied', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
+test('2000 concurrent address changes: no abort, every one applied', { ...needs('root', 'ip'), timeout: 60_000 }, async () => {
   await withPair(['n', 'peer'], async ({ lab, a }) => {
     const run = follow(lab.spawn(a, process.execPath, ['--import', 'tsx', fixture, '2000']));
     const code = await exited(run.child);

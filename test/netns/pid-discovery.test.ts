@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { follow, exited, type DaemonHandle } from '../lib/daemon.ts';
 import type { ControlStatus } from '../../src/control/socket.ts';
+import { needs } from '../lib/require.ts';
 
 const bin = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
-const isRoot = process.getuid?.() === 0;
 
 const CONFIG = `vrrp_instance:
   VI_1:
@@ -66,7 +66,7 @@ function inNs(holder: ChildProcess, cmd: string, args: string[], input?: string)
   });
 }
 
-test('default pid files, vigil status/events/reload with no flag, -p found by -p or -f, two daemons on one config', { skip: isRoot ? false : 'needs root (namespaces)', timeout: 180_000 }, async () => {
+test('default pid files, vigil status/events/reload with no flag, -p found by -p or -f, two daemons on one config', { ...needs('root', 'ip', 'unshare', 'nsenter'), timeout: 180_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-pid-'));
   const holder = await namespace(dir);
   const started: DaemonHandle[] = [];

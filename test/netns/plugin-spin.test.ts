@@ -9,9 +9,10 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeAdvert } from '../../src/vrrp/packet.ts';
 import { masterDownInterval } from '../../src/vrrp/timers.ts';
-import { isRoot, stopChild, withPair } from '../lib/netns.ts';
+import { stopChild, withPair } from '../lib/netns.ts';
 import { exited, startVigil } from '../lib/daemon.ts';
 import { readPcapVrrp } from '../lib/pcap.ts';
+import { needs } from '../lib/require.ts';
 
 const SPINNER = `
 import { definePlugin } from 'vigil/plugin';
@@ -40,7 +41,7 @@ const conf = (priority: number, pluginsDir?: string) => `${pluginsDir ? `global_
 
 const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
-test("a plugin spinning the CPU does not delay the Master's adverts", { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
+test("a plugin spinning the CPU does not delay the Master's adverts", { ...needs('root', 'ip', 'tcpdump'), timeout: 90_000 }, async () => {
   await withPair(['m', 'b'], async ({ lab, dir, a: m, b }) => {
     const pluginsDir = join(dir, 'plugins');
     mkdirSync(pluginsDir);

@@ -10,7 +10,8 @@ import { fromVigilConfig } from '../../plugins/track-interface/config.ts';
 import { trackEffect } from '../../plugins/track-interface/index.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import type { InstanceInfo } from '../../src/plugins/api.ts';
-import { isRoot, Lab, waitForOutput } from '../lib/netns.ts';
+import { Lab, waitForOutput } from '../lib/netns.ts';
+import { needs } from '../lib/require.ts';
 
 const RUNNER = fileURLToPath(new URL('./fixtures/track-interface-runner.ts', import.meta.url));
 
@@ -103,7 +104,7 @@ test('fromVigilConfig: own interface unless dont_track_primary, own track_interf
   assert.equal(fromVigilConfig(configSchema.parse({ vrrp_instance: { X: { interface: 'eth0', virtual_router_id: 1, dont_track_primary: true } } })), undefined);
 });
 
-test('links followed through rtnetlink: admin down, carrier loss, late creation, rename and deletion', { skip: !isRoot && 'needs root (network namespaces)' }, async () => {
+test('links followed through rtnetlink: admin down, carrier loss, late creation, rename and deletion', { ...needs('root', 'ip') }, async () => {
   const lab = new Lab();
   try {
     const ns = lab.addNamespace('ti');

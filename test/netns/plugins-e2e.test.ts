@@ -14,8 +14,9 @@ import { createHmac } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, withPair, type Lab } from '../lib/netns.ts';
+import { withPair, type Lab } from '../lib/netns.ts';
 import { addressesOf, exited, follow, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const RECEIVER = fileURLToPath(new URL('./fixtures/webhook-receiver.mjs', import.meta.url));
 const SECRET = 'e2e-webhook-secret';
@@ -77,7 +78,7 @@ async function until(what: string, fn: () => boolean, ms = 20_000): Promise<void
 const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : []);
 const holds = (lab: Lab, ns: string) => addressesOf(lab, ns, 'eth0').includes('192.0.2.100/24');
 
-test('health check moves the VIP; notify scripts, a signed webhook and a live-reloaded user plugin follow', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 120_000 }, async () => {
+test('health check moves the VIP; notify scripts, a signed webhook and a live-reloaded user plugin follow', { ...needs('root', 'ip'), timeout: 120_000 }, async () => {
   await withPair(['a', 'b'], async ({ lab, dir, a, b }) => {
     // the generic notify script: keepalived's arguments, plus when it started (ns since epoch)
     writeFileSync(join(dir, 'notify.sh'), '#!/bin/sh\nlog=$1; shift\necho "$(date +%s%N) $*" >> "$log"\n');

@@ -7,15 +7,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const conf = (vip: string, vrid = '4') =>
   `vrrp_instance VI_1 {\n    interface eth0\n    virtual_router_id ${vrid}\n    version 3\n    advert_int 0.1\n    virtual_ipaddress {\n        ${vip}\n    }\n}\n`;
 
 const masters = (log: string) => log.match(/Entering MASTER STATE/g)?.length ?? 0;
 
-test('reload: a bad config is rejected, a VIP change is applied in place, a VRID change re-creates', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
+test('reload: a bad config is rejected, a VIP change is applied in place, a VRID change re-creates', { ...needs('root', 'ip'), timeout: 60_000 }, async () => {
   await withPair(['r', 'peer'], async ({ lab, dir, a: r }) => {
     const file = join(dir, 'vigil.conf');
     writeFileSync(file, conf('192.0.2.100/24'));

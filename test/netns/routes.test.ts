@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withPair, type Lab } from '../lib/netns.ts';
+import { withPair, type Lab } from '../lib/netns.ts';
 import { exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 function routes(lab: Lab, ns: string): string[] {
   return lab
@@ -24,7 +25,7 @@ function rules(lab: Lab, ns: string): string[] {
     .filter((l) => l.includes('proto keepalived'));
 }
 
-test('virtual_routes and virtual_rules are installed on Master and removed on stop', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
+test('virtual_routes and virtual_rules are installed on Master and removed on stop', { ...needs('root', 'ip'), timeout: 60_000 }, async () => {
   await withPair(['r', 'peer'], async ({ lab, dir, a: r }) => {
     const conf = join(dir, 'vigil.conf');
     writeFileSync(

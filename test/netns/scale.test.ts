@@ -10,8 +10,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const bin = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
 const N = 1000;
@@ -32,7 +33,7 @@ async function states(pidFile: string): Promise<Record<string, number>> {
   return out;
 }
 
-test(`${N} instances on 5 links converge, and the daemon stays responsive`, { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 180_000 }, async () => {
+test(`${N} instances on 5 links converge, and the daemon stays responsive`, { ...needs('root', 'ip'), timeout: 180_000 }, async () => {
   await withPair(
     ['m', 'b'],
     async ({ lab, dir, a: m, b }) => {

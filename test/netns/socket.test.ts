@@ -5,11 +5,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { decodeAdvert } from '../../src/vrrp/packet.ts';
-import { isRoot, Lab, waitForOutput } from '../lib/netns.ts';
+import { Lab, waitForOutput } from '../lib/netns.ts';
+import { needs } from '../lib/require.ts';
 
 const peer = 'test/netns/fixtures/socket-peer.ts';
 
-describe('VRRP sockets on real interfaces', { skip: isRoot ? false : 'needs root for network namespaces (CI runs as root)' }, () => {
+describe('VRRP sockets on real interfaces', { ...needs('root', 'ip') }, () => {
   for (const [family, dst, src] of [
     ['4', '224.0.0.18', '192.0.2.1'],
     ['4', '192.0.2.2', '192.0.2.1'],

@@ -13,8 +13,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, Lab } from '../lib/netns.ts';
+import { Lab } from '../lib/netns.ts';
 import { exited, follow, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const labScript = fileURLToPath(new URL('../../scripts/lab.sh', import.meta.url));
 const fixture = (f: string) => fileURLToPath(new URL(`./fixtures/${f}`, import.meta.url));
@@ -49,7 +50,7 @@ async function until(what: string, fn: () => boolean, ms = 20_000): Promise<void
   }
 }
 
-test('split brain heals: the rightful Master reasserts on the wire, to the client and to the cloud API', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 120_000 }, async () => {
+test('split brain heals: the rightful Master reasserts on the wire, to the client and to the cloud API', { ...needs('root', 'ip', 'nft'), timeout: 120_000 }, async () => {
   const name = `sb${process.pid % 10000}`;
   const lab = new Lab(); // owns the processes; the namespaces are scripts/lab.sh's
   const dir = mkdtempSync(join(tmpdir(), 'vigil-split-'));

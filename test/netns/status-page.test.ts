@@ -15,15 +15,16 @@
 // background traffic).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-const skip = !isRoot ? 'needs root (CI runs as root)' : !existsSync(CHROMIUM) ? 'needs Debian chromium (scripts/install-test-deps.sh)' : false;
+const skip = needs('root', 'ip', CHROMIUM);
 
 function config(priority: number, listen: string, token: string): string {
   // advert_int 0.2 (v3): a Backup takes over ~0.6 s after the Master's silence
@@ -43,7 +44,7 @@ control:
 `;
 }
 
-test('the status page follows a failover live, in Chromium inside the lab', { skip, timeout: 120_000 }, async () => {
+test('the status page follows a failover live, in Chromium inside the lab', { ...skip, timeout: 120_000 }, async () => {
   const { chromium } = await import('playwright-core');
   await withPair(['spa', 'spb'], async ({ lab, dir, a, b }) => {
     const tokenA = 'token-a-' + 'x'.repeat(16);

@@ -9,11 +9,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const VIP = '192.0.2.100/24';
-const skip = isRoot ? false : 'needs root (CI runs as root)';
+const skip = needs('root', 'ip');
 
 const conf = (priority: number) => `vrrp_instance:
   VI_1:
@@ -47,7 +48,7 @@ async function until(what: string, ms: number, ok: () => boolean): Promise<void>
   }
 }
 
-test('supervisor: a killed engine is restarted, cleans up, and the pair converges on one Master', { skip, timeout: 90_000 }, async () => {
+test('supervisor: a killed engine is restarted, cleans up, and the pair converges on one Master', { ...skip, timeout: 90_000 }, async () => {
   await withPair(['s1', 's2'], async ({ lab, dir, a: r1, b: r2 }) => {
     const [c1, c2] = [join(dir, 'r1.yaml'), join(dir, 'r2.yaml')];
     writeFileSync(c1, conf(200));
@@ -94,7 +95,7 @@ test('supervisor: a killed engine is restarted, cleans up, and the pair converge
   });
 });
 
-test('supervisor: SIGKILL of the parent takes the engine with it, without a goodbye', { skip, timeout: 60_000 }, async () => {
+test('supervisor: SIGKILL of the parent takes the engine with it, without a goodbye', { ...skip, timeout: 60_000 }, async () => {
   await withPair(['k1', 'k2'], async ({ lab, dir, a: r1, b: r2 }) => {
     writeFileSync(join(dir, 'r1.yaml'), conf(200));
     writeFileSync(join(dir, 'r2.yaml'), conf(100));
@@ -116,7 +117,7 @@ test('supervisor: SIGKILL of the parent takes the engine with it, without a good
   });
 });
 
-test('supervisor: gives up after 5 restarts within 60 s and exits non-zero', { skip, timeout: 90_000 }, async () => {
+test('supervisor: gives up after 5 restarts within 60 s and exits non-zero', { ...skip, timeout: 90_000 }, async () => {
   await withPair(['g1', 'g2'], async ({ lab, dir, a: r1 }) => {
     writeFileSync(join(dir, 'r1.yaml'), conf(100));
     const [pid1, vrrp1] = [join(dir, 'r1.pid'), join(dir, 'r1.vrrp.pid')];

@@ -7,8 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withPair, type Lab } from '../lib/netns.ts';
+import { withPair, type Lab } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 function config(priority: number, dir: string, node: string): string {
   return `vrrp_track_file:
@@ -52,7 +53,7 @@ async function until(what: string, fn: () => boolean, ms = 15_000): Promise<void
 const vips = (lab: Lab, ns: string) => ['192.0.2.101/24', '192.0.2.102/24'].filter((v) => addressesOf(lab, ns, 'eth0').includes(v));
 const lines = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : []);
 
-test('a sync group moves together: a fault of one member takes both VIPs to the other node and back', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
+test('a sync group moves together: a fault of one member takes both VIPs to the other node and back', { ...needs('root', 'ip'), timeout: 90_000 }, async () => {
   await withPair(['a', 'b'], async ({ lab, dir, a, b }) => {
     writeFileSync(join(dir, 'notify.sh'), '#!/bin/sh\nlog=$1; shift\necho "$*" >> "$log"\n');
     chmodSync(join(dir, 'notify.sh'), 0o755);

@@ -5,17 +5,16 @@
 // NotifyAccess=main accepts them), and the same without the supervisor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { exited, follow } from '../lib/daemon.ts';
 import { notifyReceiver } from '../lib/notify-receiver.ts';
+import { needs } from '../lib/require.ts';
 
 const bin = fileURLToPath(new URL('../../bin/vigil', import.meta.url));
-const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
-const skip = !isRoot ? 'needs root (CI runs as root)' : !hasPython ? 'needs python3' : false;
+const skip = needs('root', 'ip', 'python3');
 
 const conf = `vrrp_instance:
   VI_1:
@@ -28,7 +27,7 @@ const conf = `vrrp_instance:
 `;
 
 for (const mode of ['supervised', 'no-supervise'] as const) {
-  test(`systemd notify from a real daemon (${mode})`, { skip, timeout: 60_000 }, async () => {
+  test(`systemd notify from a real daemon (${mode})`, { ...skip, timeout: 60_000 }, async () => {
     await withPair([`n${mode[0]}1`, `n${mode[0]}2`], async ({ lab, dir, a: r1 }) => {
       const file = join(dir, 'vigil.yaml');
       writeFileSync(file, conf);

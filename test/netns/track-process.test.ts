@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 function config(priority: number, tracked: string | undefined): string {
   return `${tracked ? `vrrp_track_process chk_svc {\n    process ${tracked}\n    weight 0\n}\n` : ''}vrrp_instance VI_1 {
@@ -24,7 +25,7 @@ ${tracked ? '    track_process {\n        chk_svc\n    }\n' : ''}}
 `;
 }
 
-test('track_process: the tracked process dies, the Master goes to FAULT and the Backup serves; it returns, and so does the VIP', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
+test('track_process: the tracked process dies, the Master goes to FAULT and the Backup serves; it returns, and so does the VIP', { ...needs('root', 'ip'), timeout: 90_000 }, async () => {
   await withPair(['r1', 'r2'], async ({ lab, dir, a: r1, b: r2 }) => {
     const name = `vgsvc${process.pid % 100000}`;
     const exe = join(dir, name);

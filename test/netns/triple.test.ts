@@ -9,8 +9,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isRoot, Lab, waitForOutput } from '../lib/netns.ts';
+import { Lab, waitForOutput } from '../lib/netns.ts';
 import { addressesOf, killAllIn, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const VIP = '192.0.2.100';
@@ -26,7 +27,7 @@ function reachable(ns: string, ms: number): boolean {
   }
 }
 
-test('three routers: death of the Master, client reaches the VIP on the next, nopreempt holds', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 120_000 }, async () => {
+test('three routers: death of the Master, client reaches the VIP on the next, nopreempt holds', { ...needs('root', 'ip'), timeout: 120_000 }, async () => {
   const name = `t3${process.pid % 10000}`;
   const lab = new Lab();
   const dir = mkdtempSync(join(tmpdir(), 'vigil-triple-'));

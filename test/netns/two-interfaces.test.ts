@@ -5,13 +5,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, withPair } from '../lib/netns.ts';
+import { withPair } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
+import { needs } from '../lib/require.ts';
 
 const instance = (name: string, iface: string, prio: number, vip: string) =>
   `vrrp_instance ${name} {\n interface ${iface}\n virtual_router_id 1\n priority ${prio}\n version 3\n advert_int 0.2\n virtual_ipaddress {\n  ${vip}\n }\n}\n`;
 
-test('one host, two interfaces, VRID 1 on each: Master on one, Backup on the other', { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 60_000 }, async () => {
+test('one host, two interfaces, VRID 1 on each: Master on one, Backup on the other', { ...needs('root', 'ip'), timeout: 60_000 }, async () => {
   await withPair(['host', 'p1'], async ({ lab, dir, a: host, b: p1 }) => {
     const p2 = lab.addNamespace('p2');
     lab.veth(host, 'eth1', p2, 'eth0');

@@ -9,9 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, stopChild, waitForOutput, withPair, type Lab } from '../lib/netns.ts';
+import { stopChild, waitForOutput, withPair, type Lab } from '../lib/netns.ts';
 import { addressesOf, exited, startVigil } from '../lib/daemon.ts';
 import { readPcapVrrp } from '../lib/pcap.ts';
+import { needs } from '../lib/require.ts';
 
 const VARIANTS = [
   { family: 4 as const, vmac: '00:00:5e:00:01:33', link: 'vrrp.51', vip: '192.0.2.100/24', filter: 'ip proto 112' },
@@ -42,7 +43,7 @@ function linkLocalOf(lab: Lab, ns: string, ifname: string): string[] {
 }
 
 for (const v of VARIANTS) {
-  test(`use_vmac, IPv${v.family}: adverts leave from the VMAC, the Backup hears them, one Master`, { skip: isRoot ? false : 'needs root (CI runs as root)', timeout: 90_000 }, async () => {
+  test(`use_vmac, IPv${v.family}: adverts leave from the VMAC, the Backup hears them, one Master`, { ...needs('root', 'ip', 'tcpdump'), timeout: 90_000 }, async () => {
     await withPair(['r1', 'r2'], async ({ lab, dir, a: r1, b: r2 }) => {
       const c1 = join(dir, 'r1.conf');
       const c2 = join(dir, 'r2.conf');

@@ -3,12 +3,13 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatDiagnostic, type Diagnostic } from '../../src/config/diagnostics.ts';
 import { loadConfigFile, type LoadOptions } from '../../src/config/load.ts';
 import { mergeOverlay } from '../../src/config/overlay.ts';
+import { needs } from '../lib/require.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-overlay-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -74,7 +75,7 @@ describe('the overlay', () => {
     assert.deepEqual(c.vrrp_instance.VI_1?.virtual_ipaddress, [{ address: '192.0.2.101/24' }]);
   });
 
-  test('keepalived reads the keepalived.conf as before (the overlay is not its business)', { skip: existsSync('/usr/sbin/keepalived') ? false : 'keepalived not installed' }, () => {
+  test('keepalived reads the keepalived.conf as before (the overlay is not its business)', { ...needs('/usr/sbin/keepalived') }, () => {
     // keepalived -t exits 0 on a file it has nothing to say about (an interface it has: the
     // host's first non-loopback one)
     const ifname = spawnSync('ls', ['/sys/class/net'], { encoding: 'utf8' }).stdout.split('\n').find((i) => i && i !== 'lo') ?? 'eth0';
@@ -192,7 +193,7 @@ vrrp_sync_group G {
 });
 
 describe('the daemon', () => {
-  test('watches the overlay: a bad one is rejected (the running config stays), a good one applied', { skip: process.getuid?.() === 0 ? false : 'needs root' }, async () => {
+  test('watches the overlay: a bad one is rejected (the running config stays), a good one applied', { ...needs('root') }, async () => {
     const p = pair(CONF.replace('interface eth0', 'interface vigilnone0'), 'vrrp_instance:\n  VI_1:\n    priority: 110\n');
     const child = spawn(bin, ['-n', '-l', '-G', '--no-supervise', '-f', p.conf, '-p', join(dir, 'd.pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
     let log = '';

@@ -22,6 +22,7 @@ import { Engine } from '../../src/daemon/engine.ts';
 import type { Logger } from '../../src/daemon/log.ts';
 import type { Daemon, ReloadResult } from '../../src/daemon/run.ts';
 import type { PluginStatus } from '../../src/plugins/host.ts';
+import { needs } from '../lib/require.ts';
 
 const SECRET = 'hunter22';
 
@@ -424,7 +425,7 @@ test('statistics list every drop reason of an instance and unclaimed packets by 
   }
 });
 
-test('vigil status will not talk to a foreign-owned socket in a directory others can write to', { skip: process.getuid?.() === 0 ? false : 'needs root (chown)' }, async () => {
+test('vigil status will not talk to a foreign-owned socket in a directory others can write to', { ...needs('root', 'user:nobody') }, async () => {
   await withControl(async (f, s) => {
     chownSync(s.path, 65534, 65534);
     // a daemon running as its own user, in a directory only it (or root) writes to: trusted
@@ -439,9 +440,9 @@ test('vigil status will not talk to a foreign-owned socket in a directory others
   });
 });
 
-const asRoot = process.getuid?.() === 0 ? false : 'needs root (chown to nobody)';
+const asRoot = needs('root', 'user:nobody'); // they chown to nobody
 
-test('the daemon refuses a socket directory others could change (0777 without the sticky bit, or nobody\'s); a sticky one is accepted', { skip: asRoot }, async () => {
+test('the daemon refuses a socket directory others could change (0777 without the sticky bit, or nobody\'s); a sticky one is accepted', { ...asRoot }, async () => {
   const f = fakeDaemon();
   try {
     const d = join(f.dir, 'run');
@@ -472,7 +473,7 @@ test('the daemon refuses a socket directory others could change (0777 without th
   }
 });
 
-test('a stale socket owned by another user is not unlinked (in a sticky directory anyone may plant one)', { skip: asRoot }, async () => {
+test('a stale socket owned by another user is not unlinked (in a sticky directory anyone may plant one)', { ...asRoot }, async () => {
   const f = fakeDaemon();
   const path = join(f.dir, 'vigil.sock');
   try {
@@ -493,7 +494,7 @@ test('a stale socket owned by another user is not unlinked (in a sticky director
   }
 });
 
-test('vigil status as root: a nobody-owned socket is refused where a third user could have made it; a root-owned socket in an open directory too', { skip: asRoot }, async () => {
+test('vigil status as root: a nobody-owned socket is refused where a third user could have made it; a root-owned socket in an open directory too', { ...asRoot }, async () => {
   await withControl(async (f, s) => {
     const run = async () => {
       const e = sink();

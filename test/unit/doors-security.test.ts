@@ -11,10 +11,10 @@ import { formatDiagnostic, type Diagnostic } from '../../src/config/diagnostics.
 import { loadConfigFile, type LoadOptions } from '../../src/config/load.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { readTokenFile } from '../../src/control/http.ts';
+import { needs } from '../lib/require.ts';
 
 const NOBODY = 65534;
-const root = process.getuid?.() === 0;
-const needsRoot = root ? false : 'needs root (chown, and the owner rules apply to a root daemon)';
+const needsRoot = needs('root'); // chown, and the owner rules apply to a root daemon
 
 const top = mkdtempSync(join(tmpdir(), 'vigil-doors-'));
 after(() => rmSync(top, { recursive: true, force: true }));
@@ -39,7 +39,7 @@ const MINIMAL = `vrrp_instance VI_1 {
 
 const fileWarnings = (ds: Diagnostic[]) => ds.filter((d) => d.field === 'file').map(formatDiagnostic);
 
-describe('config file and includes: who could change them', { skip: needsRoot }, () => {
+describe('config file and includes: who could change them', { ...needsRoot }, () => {
   test('root-owned 0644 files in a private directory: no warning', () => {
     const d = freshDir();
     const main = join(d, 'keepalived.conf');
@@ -121,7 +121,7 @@ describe('config file and includes: who could change them', { skip: needsRoot },
   });
 });
 
-describe('the HTTP listener\'s token', { skip: needsRoot }, () => {
+describe('the HTTP listener\'s token', { ...needsRoot }, () => {
   const SECRET = 'tok-' + 'z'.repeat(24);
 
   test('token_file: 0600 and root\'s is read (one trailing newline dropped); group or other bits, another owner, an open directory, or not a token: refused, never quoting the file', () => {

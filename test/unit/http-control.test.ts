@@ -9,6 +9,7 @@ import { configSchema } from '../../src/config/schema.ts';
 import type { EngineStatus, InstanceStatus } from '../../src/daemon/engine.ts';
 import type { PluginStatus } from '../../src/plugins/host.ts';
 import { authorized, isLoopback, parseListen, startHttpControl, type HttpControl, type HttpControlOptions } from '../../src/control/http.ts';
+import { needs } from '../lib/require.ts';
 
 function instance(over: Partial<InstanceStatus> = {}): InstanceStatus {
   return {
@@ -338,7 +339,7 @@ test('a client that does not read is dropped; the bus and other clients go on', 
   });
 });
 
-test('control.http.token_file: a 0600 root file is the token; one others could read, or nobody\'s, is refused and the listener does not start; the token is never logged', { skip: process.getuid?.() === 0 ? false : 'needs root (chown)' }, async () => {
+test('control.http.token_file: a 0600 root file is the token; one others could read, or nobody\'s, is refused and the listener does not start; the token is never logged', { ...needs('root') }, async () => {
   const { chmodSync, chownSync, mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
   const { tmpdir } = await import('node:os');
   const { join } = await import('node:path');

@@ -14,6 +14,7 @@ import plugin from '../../plugins/notify-fifo/index.ts';
 import { fromVigilConfig, schema, splitCommand } from '../../plugins/notify-fifo/config.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { startPlugin, transition, type Harness } from '../lib/plugin-harness.ts';
+import { needs } from '../lib/require.ts';
 
 let h: Harness | undefined;
 let dir: string | undefined;
@@ -185,7 +186,7 @@ test('a path that exists but is not a FIFO is refused and left alone', async () 
 });
 
 const NOBODY = 65534;
-const asRoot = process.getuid?.() === 0 ? false : 'needs root (chown to nobody)';
+const asRoot = needs('root', 'user:nobody'); // they chown to nobody
 const errors = (hh: Harness) => hh.recorded.logs.filter((l) => l.level === 'error').map((l) => l.msg);
 
 /** Starts the plugin on `path`, sends a transition, stops: what the log said. */
@@ -217,7 +218,7 @@ test('a symbolic link in place of the FIFO (to /etc/passwd, say) is never follow
   assert.deepEqual(errors(await tryFifo({ path })), [`notify fifo ${path} is not a fifo we own - not using (a symbolic link: never followed)`]);
 });
 
-test('a regular file planted by another user, and a FIFO owned by another user, are refused', { skip: asRoot }, async () => {
+test('a regular file planted by another user, and a FIFO owned by another user, are refused', { ...asRoot }, async () => {
   const d = tempDir();
   const path = join(d, 'vrrp.fifo');
   writeFileSync(path, 'planted\n');
@@ -233,7 +234,7 @@ test('a regular file planted by another user, and a FIFO owned by another user, 
   assert.deepEqual(errors(await tryFifo({ path, user: 'nobody' })), []);
 });
 
-test('a FIFO in a directory others can write to without the sticky bit, or owned by another user, is refused; a sticky one is fine', { skip: asRoot }, async () => {
+test('a FIFO in a directory others can write to without the sticky bit, or owned by another user, is refused; a sticky one is fine', { ...asRoot }, async () => {
   const d = tempDir();
   const path = join(d, 'vrrp.fifo');
   chmodSync(d, 0o777);
@@ -252,7 +253,7 @@ test('a FIFO in a directory others can write to without the sticky bit, or owned
   assert.ok(lstatSync(path).isFIFO());
 });
 
-test('a FIFO created for a script user is 0644 and given to that user (on the open FIFO); a FIFO others can write to is used with a warning', { skip: asRoot }, async () => {
+test('a FIFO created for a script user is 0644 and given to that user (on the open FIFO); a FIFO others can write to is used with a warning', { ...asRoot }, async () => {
   const d = tempDir();
   const path = join(d, 'vrrp.fifo');
   h = await startPlugin(plugin, { fifos: [{ path, user: 'nobody' }] });

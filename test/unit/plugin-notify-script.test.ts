@@ -12,6 +12,7 @@ import plugin from '../../plugins/notify-script/index.ts';
 import { fromVigilConfig } from '../../plugins/notify-script/config.ts';
 import { lookupUser } from '../../src/plugins/run.ts';
 import { startPlugin, transition } from '../lib/plugin-harness.ts';
+import { needs } from '../lib/require.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-notify-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -215,7 +216,7 @@ test('a missing script is disabled at start and reported, never run', async () =
   }
 });
 
-test('script_user and a per-script user: the script runs as that user', { skip: process.getuid?.() !== 0 || !lookupUser('nobody') ? 'needs root and user nobody' : false }, async () => {
+test('script_user and a per-script user: the script runs as that user', { ...needs('root', 'user:nobody') }, async () => {
   const nobody = lookupUser('nobody');
   assert.ok(nobody);
   const shared = mkdtempSync(join(tmpdir(), 'vigil-notify-user-'));
@@ -423,7 +424,7 @@ test('LVS script security: an unsafe script is refused under enable_script_secur
   }
 });
 
-test('LVS users: the script\'s own user, else script_user', { skip: process.getuid?.() !== 0 || !lookupUser('nobody') ? 'needs root and user nobody' : false }, async () => {
+test('LVS users: the script\'s own user, else script_user', { ...needs('root', 'user:nobody') }, async () => {
   const nobody = lookupUser('nobody');
   assert.ok(nobody);
   const shared = mkdtempSync(join(tmpdir(), 'vigil-notify-lvs-user-'));

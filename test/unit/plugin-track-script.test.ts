@@ -12,6 +12,7 @@ import plugin from '../../plugins/track-script/index.ts';
 import { fromVigilConfig } from '../../plugins/track-script/config.ts';
 import { effect, initialState, step, type ScriptState } from '../../plugins/track-script/state.ts';
 import { startPlugin, type Harness } from '../lib/plugin-harness.ts';
+import { needs } from '../lib/require.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-track-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -209,7 +210,7 @@ test('a refused script is not tracked (keepalived), or held failed with refused:
   }
 });
 
-test('a script with a user runs as that user', { skip: process.getuid?.() !== 0 || !lookupUser('nobody') ? 'needs root and user nobody' : false }, async () => {
+test('a script with a user runs as that user', { ...needs('root', 'user:nobody') }, async () => {
   const nobody = lookupUser('nobody');
   assert.ok(nobody);
   // exits 0 only when run as nobody

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isCi, missing, needsOn, onPath, type Machine } from '../lib/require.ts';
+import { haveOn, isCi, missing, needsOn, onPath, type Machine } from '../lib/require.ts';
 
 const machine = (o: Partial<Machine> = {}): Machine => ({
   ci: false,
@@ -44,6 +44,12 @@ test('under CI: no skip, an aborted signal whose reason names what is missing', 
   const reason: unknown = o.signal?.reason;
   assert.ok(reason instanceof Error);
   assert.match(reason.message, /^CI is set and this test needs root: /);
+});
+
+test('have: true with everything; without CI false when something is missing; under CI it throws, naming it', () => {
+  assert.equal(haveOn(machine(), ['keepalived']), true);
+  assert.equal(haveOn(machine({ hasCommand: () => false }), ['keepalived']), false);
+  assert.throws(() => haveOn(machine({ ci: true, hasCommand: () => false }), ['keepalived']), /^Error: CI is set and this test needs keepalived on PATH: /);
 });
 
 test('CI as the services set it: true and 1 count, false, 0 and unset do not', () => {

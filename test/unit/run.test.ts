@@ -7,6 +7,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lookupUser, runCommand } from '../../src/plugins/run.ts';
+import { needs } from '../lib/require.ts';
 
 function script(body: (dir: string) => string): { path: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-run-'));
@@ -69,7 +70,7 @@ test('aborting kills the command', async () => {
   assert.equal(r.signal, 'SIGTERM');
 });
 
-test('runs as another user', { skip: process.getuid?.() === 0 && lookupUser('nobody') ? false : 'needs root and the nobody user' }, async () => {
+test('runs as another user', { ...needs('root', 'user:nobody') }, async () => {
   const ids = lookupUser('nobody');
   const r = await runCommand(['/usr/bin/id', '-u'], { user: 'nobody' });
   assert.equal(r.stdout, String(ids?.uid));

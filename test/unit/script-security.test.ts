@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkScript, defaultScriptUser, invocation, isExecutable, pathProblem, prepareScript, scriptUser, securityViolation } from '../../src/plugins/script-security.ts';
 import { lookupUser } from '../../src/plugins/run.ts';
+import { needs } from '../lib/require.ts';
 
 const root = { uid: 0, gid: 0 };
-const asRoot = process.getuid?.() === 0;
 const nobody = lookupUser('nobody');
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-sec-'));
@@ -56,14 +56,14 @@ test('isExecutable: root needs any x bit, others the bits of their class', () =>
   assert.equal(isExecutable(st(0o701, 0, 10), 1000, 20), true);
 });
 
-test('a root-owned 0755 script in a root-owned 0700 dir under sticky /tmp is safe', { skip: !asRoot && 'needs root' }, () => {
+test('a root-owned 0755 script in a root-owned 0700 dir under sticky /tmp is safe', { ...needs('root') }, () => {
   const p = file('ok.sh', '#!/bin/sh\n', 0o755);
   const c = checkScript([p, 'arg'], root, true);
   assert.deepEqual(c, { ok: true, argv: [p, 'arg'], shell: false, insecure: false, warnings: [] });
   assert.equal(pathProblem(p), undefined);
 });
 
-test('writable by group or others, or owned by a non-root user: unsafe; disabled under enable_script_security', { skip: (!asRoot || !nobody) && 'needs root and nobody' }, () => {
+test('writable by group or others, or owned by a non-root user: unsafe; disabled under enable_script_security', { ...needs('root', 'user:nobody') }, () => {
   const ww = file('ww.sh', '#!/bin/sh\n', 0o757);
   const gw = file('gw.sh', '#!/bin/sh\n', 0o775); // group root: writable by root's group is fine
   const owned = file('owned.sh', '#!/bin/sh\n', 0o755);
@@ -83,7 +83,7 @@ test('writable by group or others, or owned by a non-root user: unsafe; disabled
   assert.ok(asNobody.ok && !asNobody.insecure);
 });
 
-test('a writable directory on the path is unsafe; a sticky one is not', { skip: !asRoot && 'needs root' }, () => {
+test('a writable directory on the path is unsafe; a sticky one is not', { ...needs('root') }, () => {
   const open = join(dir, 'open');
   mkdirSync(open);
   chmodSync(open, 0o777);
@@ -121,7 +121,7 @@ test('a bare name is found in PATH (with a warning); a missing one is disabled',
   assert.ok(!notFound.ok && notFound.error?.includes('cannot find script no-such-check in path'));
 });
 
-test('symlinks: the resolved directory is used, the name given is kept, the target is checked too', { skip: !asRoot && 'needs root' }, () => {
+test('symlinks: the resolved directory is used, the name given is kept, the target is checked too', { ...needs('root') }, () => {
   const target = file('real-target.sh', '#!/bin/sh\n', 0o755);
   const link = join(dir, 'link-dir');
   mkdirSync(link, { recursive: true });

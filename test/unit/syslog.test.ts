@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { consoleTime, formatSyslog, parseFacility, rfc3164Time, SyslogSink } from '../../src/daemon/syslog.ts';
 import { createLogger } from '../../src/daemon/log.ts';
 import { notifyReceiver } from '../lib/notify-receiver.ts';
+import { needs } from '../lib/require.ts';
 
-const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
-const skip = hasPython ? false : 'needs python3';
+const python = needs('python3');
 const bin = new URL('../../bin/vigil', import.meta.url).pathname;
 const tmp = () => mkdtempSync(join(tmpdir(), 'vigil-syslog-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -46,7 +46,7 @@ test('-S: 0-7 and local0-7 are local0..local7; daemon and user by name; the rest
   assert.equal(r.stderr, 'vigil: -S 9: a syslog facility is 0-7 (local0-local7), local0-local7, daemon or user\nsee vigil --help\n');
 });
 
-test('lines reach a real datagram socket with the ident, pid and priorities; multi-line messages become lines', { skip }, async () => {
+test('lines reach a real datagram socket with the ident, pid and priorities; multi-line messages become lines', { ...python }, async () => {
   const dir = tmp();
   const rx = await notifyReceiver(join(dir, 'log'));
   try {
@@ -66,7 +66,7 @@ test('lines reach a real datagram socket with the ident, pid and priorities; mul
   }
 });
 
-test('a missing socket neither throws nor waits; the socket is found once it appears, and a restarted receiver is reconnected', { skip }, async () => {
+test('a missing socket neither throws nor waits; the socket is found once it appears, and a restarted receiver is reconnected', { ...python }, async () => {
   const dir = tmp();
   const path = join(dir, 'log');
   const sink = new SyslogSink({ ident: 'Keepalived', path, retryMs: 50 });
@@ -94,7 +94,7 @@ test('a missing socket neither throws nor waits; the socket is found once it app
   }
 });
 
-test('a receiver that stops reading costs lines, never time', { skip }, async () => {
+test('a receiver that stops reading costs lines, never time', { ...python }, async () => {
   const dir = tmp();
   const path = join(dir, 'log');
   // binds and never reads
@@ -116,7 +116,7 @@ test('a receiver that stops reading costs lines, never time', { skip }, async ()
   }
 });
 
-test('the logger: syslog gets the text (secrets masked); without -l stderr gets JSON only for lines syslog could not take', { skip }, async () => {
+test('the logger: syslog gets the text (secrets masked); without -l stderr gets JSON only for lines syslog could not take', { ...python }, async () => {
   const dir = tmp();
   const path = join(dir, 'log');
   const rx = await notifyReceiver(path);
@@ -145,7 +145,7 @@ test('the logger: syslog gets the text (secrets masked); without -l stderr gets 
   }
 });
 
-test('the daemon: supervisor lines as Keepalived, engine lines as Keepalived_vrrp, facility from -S; -G: none, JSON on stderr', { skip }, async () => {
+test('the daemon: supervisor lines as Keepalived, engine lines as Keepalived_vrrp, facility from -S; -G: none, JSON on stderr', { ...python }, async () => {
   const dir = tmp();
   const path = join(dir, 'log');
   const rx = await notifyReceiver(path);

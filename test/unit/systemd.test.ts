@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { reloadingState, sdNotify, sockaddrUn, watchdogInterval } from '../../src/control/systemd.ts';
 import { notifyReceiver } from '../lib/notify-receiver.ts';
+import { needs } from '../lib/require.ts';
 
-const hasPython = spawnSync('python3', ['-c', 'pass']).status === 0;
 const bin = new URL('../../bin/vigil', import.meta.url).pathname;
 
-test('sd_notify reaches a datagram socket at a path and at an abstract name', { skip: hasPython ? false : 'needs python3' }, async () => {
+test('sd_notify reaches a datagram socket at a path and at an abstract name', { ...needs('python3') }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vigil-notify-'));
   const abstractName = `@vigil-test-${process.pid}`;
   const byPath = await notifyReceiver(join(dir, 'notify.sock'));
