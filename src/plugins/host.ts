@@ -1,5 +1,9 @@
-// The plugin host: every plugin in a worker thread of its own, so no plugin can delay an advert
-// (DESIGN.md rule 2), and one plugin's trouble is not another's.
+// The plugin host: plugins run in worker threads, so no plugin can delay an advert (DESIGN.md
+// rule 2). Every user plugin has a thread (or, with plugin_user, a process) of its own, so one
+// plugin's trouble is not another's. The built-ins share one thread (builtin-thread.ts: a thread
+// is a V8 isolate, ~7.5 MiB at least, and they are our own code): each still has a port and a
+// slot of its own, and is contained as below, except that whatever takes the thread down (it
+// spins, an uncaught error, the heap limit) restarts every built-in.
 //
 // - Events reach each worker in bus order. Every event stays "unacked" until the worker says
 //   all its handlers settled; nothing is dropped for a slow plugin, it only queues.
@@ -24,6 +28,7 @@
 //   A name belongs to one plugin until it is removed, or restarts without registering it again.
 
 import { Worker } from 'node:worker_threads';
+import { BuiltinThread } from './builtin-thread.ts';
 import type { EventBus } from '../bus/bus.ts';
 import type { VigilEvent } from '../bus/events.ts';
 import type { Logger } from '../daemon/log.ts';
@@ -44,9 +49,12 @@ const monoMs = (): number => performance.now();
 
 /** Running from the sources (tests, through tsx): plugins load through tsx in their worker. */
 const SOURCE_WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
-/** The build's worker runtime: built-in plugins (dist/plugins/NAME/index.mjs) and users' bundled
- * plugins run in it, in a thread or in a process of their own. */
+/** The build's worker runtime: users' bundled plugins run in it, in a thread or in a process of
+ * their own. */
 const WORKER_RUNTIME = distUrl('plugin-worker.mjs');
+/** The built-ins' shared thread (dist/plugins/NAME/index.mjs load in it); from the sources, the
+ * tsx entry in shared mode. */
+const BUILTIN_RUNTIME = FROM_SOURCE ? { entry: SOURCE_WORKER_ENTRY, workerData: { shared: true } } : { entry: distUrl('builtin-worker.mjs') };
 
 export interface PluginSpec {
   /** Unique name: a built-in's folder name, or a user plugin's file name without extension. */
@@ -169,6 +177,8 @@ export class PluginHost {
   private readonly unsubscribe: () => void;
   private readonly o: Required<Omit<HostOptions, 'bus' | 'log' | 'onAdjust' | 'onFault' | 'onRemoved' | 'currentStates' | 'fileCheckMs'>>;
   private readonly compiler = new PluginCompiler();
+  /** The one thread every built-in runs in (started with the first of them). */
+  private readonly builtins: BuiltinThread;
   private stopping = false;
   /** When check() last ran (monotonic ms). */
   private lastCheck = 0;
@@ -190,6 +200,7 @@ export class PluginHost {
       maxBackoffMs: opts.maxBackoffMs ?? 30_000,
       maxHeapMb: opts.maxHeapMb ?? 256,
     };
+    this.builtins = new BuiltinThread({ ...BUILTIN_RUNTIME, maxHeapMb: this.o.maxHeapMb });
     this.unsubscribe = opts.bus.subscribe((e) => this.dispatch(e));
     this.tick = setInterval(() => this.check(), this.o.heartbeatMs);
     this.tick.unref();
@@ -291,6 +302,7 @@ export class PluginHost {
     this.slots.clear();
     this.checkerOwner.clear();
     this.compiler.close();
+    await this.builtins.close();
   }
 
   /** The checker names plugins registered (whether their plugin runs right now or not). */
@@ -444,9 +456,9 @@ export class PluginHost {
     const version = slot.version;
     const current = () => slot.version === version && slot.state === 'starting' && !slot.worker;
     if (slot.spec.runAs) return this.spawnProcess(slot, init, slot.spec.runAs, current);
+    // a built-in's entry is its module in the build already (or its source, through tsx)
+    if (slot.spec.origin === 'builtin') return this.watch(slot, this.builtins.load(init));
     if (FROM_SOURCE) return this.startWorker(slot, SOURCE_WORKER_ENTRY, init);
-    // a built-in's entry is its module in the build already
-    if (slot.spec.origin === 'builtin') return this.startWorker(slot, WORKER_RUNTIME, init);
     this.bundle(slot, current, (b) => this.startWorker(slot, WORKER_RUNTIME, b.file !== undefined ? { ...init, entry: b.file } : { ...init, code: b.code }));
   }
 
@@ -494,6 +506,11 @@ export class PluginHost {
           execArgv: [],
           resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb },
         });
+    this.watch(slot, worker);
+  }
+
+  /** The slot's runner from now on: a thread, a process, or a port into the built-ins' thread. */
+  private watch(slot: Slot, worker: PluginRunner): void {
     slot.worker = worker;
     const version = slot.version;
     worker.on('message', (m: WorkerMessage) => {

@@ -1,5 +1,6 @@
 // Messages between the plugin host (engine thread) and a plugin worker.
 
+import type { MessagePort } from 'node:worker_threads';
 import type { VigilEvent } from '../bus/events.ts';
 import type { CheckAnswer, CheckTarget, InstanceInfo, PluginLogger } from './api.ts';
 
@@ -56,3 +57,18 @@ export type WorkerMessage =
   | { t: 'checker'; name: string }
   /** Check `id` answered (`answer`), or threw / rejected / answered nonsense (`error`). */
   | { t: 'check-result'; id: number; answer?: CheckAnswer; error?: string };
+
+/** The shared thread of the built-in plugins (builtin-worker.ts) on its own parentPort; each
+ * plugin then speaks HostMessage / WorkerMessage over the MessagePort it came with. */
+export type SharedHostMessage =
+  /** Load plugin `id` (the host's number for this load) and serve it over `port`. */
+  | { t: 'load'; id: number; init: WorkerInit; port: MessagePort }
+  /** Stop plugin `id` (onStop callbacks bounded by `timeoutMs`), then close its port. */
+  | { t: 'unload'; id: number; timeoutMs: number };
+
+export type SharedWorkerMessage =
+  /** Plugin `id` is detached (answered at once: it proves the thread is not wedged; its onStop
+   * callbacks may still be running). */
+  | { t: 'unloaded'; id: number }
+  /** Something escaped a plugin (an unhandled rejection): the thread ends, every plugin with it. */
+  | { t: 'crashed'; error: string };

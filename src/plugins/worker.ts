@@ -11,16 +11,9 @@
 //   be readable by that user and nothing of the plugin ever runs as root.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { pathToFileURL } from 'node:url';
-import type { PluginDefinition } from './api.ts';
-import { isUnsafeError } from './plugin-security.ts';
-import type { HostMessage, ProcessInit, WorkerInit, WorkerMessage } from './protocol.ts';
-import { errorText, PluginConfigError, PluginRuntime, type HostPort } from './runtime.ts';
-
-interface Channel {
-  post(m: WorkerMessage): void;
-  onMessage(fn: (m: HostMessage) => void): void;
-}
+import type { HostMessage, ProcessInit, WorkerInit } from './protocol.ts';
+import { runPlugin, type Channel } from './run-plugin.ts';
+import { errorText } from './runtime.ts';
 
 function threadChannel(port: NonNullable<typeof parentPort>): Channel {
   return { post: (m) => port.postMessage(m), onMessage: (fn) => void port.on('message', fn) };
@@ -67,65 +60,13 @@ async function main(): Promise<void> {
   } else {
     throw new Error('worker.ts runs only as a worker thread or a forked plugin process');
   }
-  const post = channel.post;
-  const hostPort: HostPort = {
-    adjust: (instance, source, weight) => post({ t: 'adjust', instance, source, weight }),
-    fault: (instance, source, active) => post({ t: 'fault', instance, source, active }),
-    log: (level, msg) => post({ t: 'log', level, msg }),
-    handlerError: (cause, error, seq) => post({ t: 'handler-error', cause, error, seq }),
-    handled: (seq) => post({ t: 'handled', seq }),
-    checker: (name) => post({ t: 'checker', name }),
-  };
-
   // Anything that escapes the plugin (a throw in a timer, an unhandled rejection) ends the
   // worker; the host sees 'exited' and restarts it with back-off.
   process.on('unhandledRejection', (e) => {
-    post({ t: 'crashed', error: `unhandled rejection: ${errorText(e)}` });
+    channel.post({ t: 'crashed', error: `unhandled rejection: ${errorText(e)}` });
     process.exit(1);
   });
-
-  let runtime: PluginRuntime | undefined;
-  const early: HostMessage[] = [];
-
-  channel.onMessage((m: HostMessage) => {
-    switch (m.t) {
-      case 'ping':
-        post({ t: 'pong', n: m.n });
-        return;
-      case 'event':
-        if (runtime) runtime.deliver(m.event);
-        else early.push(m);
-        return;
-      case 'stop':
-        void (runtime?.stop(m.timeoutMs) ?? Promise.resolve()).finally(() => post({ t: 'stopped' }));
-        return;
-      case 'check': {
-        // (the host asks only a plugin that is ready; this is for the impossible case)
-        if (!runtime) return post({ t: 'check-result', id: m.id, error: 'plugin not started yet' });
-        void runtime.runCheck(m.id, m.checker, m.target, m.timeoutMs).then((outcome) => {
-          if (outcome) post({ t: 'check-result', id: m.id, ...outcome });
-        });
-        return;
-      }
-      case 'check-abort':
-        runtime?.abortCheck(m.id);
-        return;
-    }
-  });
-
-  try {
-    code ??= init.code;
-    const url = code !== undefined ? `data:text/javascript;base64,${Buffer.from(code).toString('base64')}` : `${pathToFileURL(init.entry).href}?v=${init.version}`;
-    const mod = (await import(url)) as { default?: PluginDefinition };
-    const def = mod.default;
-    const config = init.config !== undefined ? init.config : def && typeof def.name === 'string' ? init.pluginsSection[def.name] : undefined;
-    runtime = await PluginRuntime.start(def as PluginDefinition, config, init.instances, hostPort);
-    post({ t: 'ready', name: runtime.def.name });
-    for (const m of early.splice(0)) if (m.t === 'event') runtime.deliver(m.event);
-  } catch (e) {
-    if (e instanceof Error && isUnsafeError(e.message)) post({ t: 'refused', error: e.message });
-    else post({ t: 'setup-failed', error: e instanceof PluginConfigError ? e.message : errorText(e), issues: e instanceof PluginConfigError ? e.issues : [] });
-  }
+  await runPlugin(channel, init, code).loaded;
 }
 
 await main();
