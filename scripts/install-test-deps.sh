@@ -3,12 +3,17 @@
 # keepalived (the interop peer), tcpdump (wire captures), nftables, chromium (status page),
 # faketime (wall-clock jumps preloaded into test daemons), wrk and haproxy (the load balancer
 # benchmark: wrk is the load generator, HAProxy the peer balancer and the real servers' responder),
-# openssl (certificates for the SSL_GET tests).
+# openssl (certificates for the SSL_GET tests), python3 (the sd_notify and syslog receivers), procps
+# (sysctl in the labs' namespaces), util-linux (unshare, nsenter).
+# `node scripts/test.mjs --check-machine` says whether anything the tests need is still missing;
+# under CI=true the test command itself refuses to run without it.
 # Run as root; CI does.
 # Does nothing when everything is already there, so it is cheap to call every time.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
+command -v sysctl >/dev/null || need+=(procps)
+{ command -v unshare && command -v nsenter; } >/dev/null || need+=(util-linux)
 command -v keepalived >/dev/null || need+=(keepalived)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v nft >/dev/null || need+=(nftables)
@@ -24,6 +29,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v logger >/dev/null || need+=(bsdutils)
 # the checker tests make self-signed certificates for SSL_GET and genhash -S
 command -v openssl >/dev/null || need+=(openssl)
+# stands in for systemd's notify socket and for syslog's /dev/log (test/lib/notify-receiver.ts)
+command -v python3 >/dev/null || need+=(python3)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: need ${need[*]}; run this script as root" >&2
