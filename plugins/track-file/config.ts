@@ -2,8 +2,11 @@
 // VRRP instance, which files it tracks with which weight. fromVigilConfig resolves keepalived's
 // weight rules here, in the engine, so the worker only reads files and does arithmetic.
 
+import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../../src/config/schema.ts';
+import { readTrackFile, trackStatus } from '../../src/plugins/track-value.ts';
 
 const weight = z.number().int().min(-254).max(254);
 
@@ -106,4 +109,32 @@ export function fromVigilConfig(config: Config): z.input<typeof schema> | undefi
   }
   if (tracks.length === 0 && Object.keys(out).length === 0) return undefined;
   return { files: out, tracks };
+}
+
+/** What the plugin reports first for each tracking instance, read the way its setup reads it:
+ * the init_file value where the plugin is about to write it (file missing, or `overwrite`),
+ * else the file's number (missing: 0). A file the plugin would ignore (its directory missing, a
+ * number out of range) gives nothing. The daemon presets these in the engine before starting the
+ * instances, as keepalived reads its track files before its VRRP instances start, and the plugin
+ * confirms them when it is up (src/daemon/tracker-presets.ts). */
+export function initialReports(derived: unknown): Array<{ instance: string; source: string; fault: boolean; adjust: number }> {
+  const { files, tracks } = schema.parse(derived);
+  const values = new Map<string, number | undefined>();
+  const valueOf = (name: string, f: z.infer<typeof fileSchema>): number | undefined => {
+    const path = resolvePath(f.path);
+    if (!statSync(dirname(path), { throwIfNoEntry: false })?.isDirectory()) return undefined;
+    if (f.init && (f.init.overwrite || !existsSync(path))) return f.init.value;
+    return readTrackFile(path).value;
+  };
+  const out: Array<{ instance: string; source: string; fault: boolean; adjust: number }> = [];
+  for (const t of tracks) {
+    const f = files[t.file];
+    if (!f) continue;
+    if (!values.has(t.file)) values.set(t.file, valueOf(t.file, f));
+    const value = values.get(t.file);
+    if (value === undefined) continue;
+    const e = trackStatus(value, t.weight, t.reverse);
+    if (e.fault || e.adjust !== 0) out.push({ instance: t.instance, source: `track_file:${t.file}`, ...e });
+  }
+  return out;
 }

@@ -63,3 +63,30 @@ export function fromVigilConfig(config: Config): z.input<typeof schema> | undefi
 
   return byKey.size > 0 ? { tracks: [...byKey.values()] } : undefined;
 }
+
+/** What one link state means for one tracking entry (keepalived's weights and reverse; the
+ * plugin applies the same rule to every link change). */
+export function linkEffect(up: boolean, weight: number, reverse: boolean): { fault: boolean; adjust: number } {
+  const m = reverse ? -1 : 1;
+  if (weight === 0) return { fault: up === reverse, adjust: 0 };
+  if (weight > 0) return { fault: false, adjust: up ? weight * m : 0 };
+  return { fault: false, adjust: up ? 0 : weight * m };
+}
+
+/** The daemon gives initialReports the links' states (up: IFF_UP and IFF_RUNNING, as the
+ * plugin counts it; a missing link is down). */
+export const initialReportsNeed = ['links'] as const;
+
+/** What the plugin reports first for each tracking entry, from the links as they are now: a
+ * tracked interface that is down holds its FAULT (or weight) from the first moment, as in
+ * keepalived, which reads the links before its instances start. The daemon presets these in the
+ * engine before starting the instances, and the plugin confirms them when it is up
+ * (src/daemon/tracker-presets.ts). */
+export function initialReports(derived: unknown, env: { links: ReadonlyMap<string, boolean> }): Array<{ instance: string; source: string; fault: boolean; adjust: number }> {
+  const out: Array<{ instance: string; source: string; fault: boolean; adjust: number }> = [];
+  for (const t of schema.parse(derived).tracks) {
+    const e = linkEffect(env.links.get(t.interface) === true, t.weight, t.reverse);
+    if (e.fault || e.adjust !== 0) out.push({ instance: t.instance, source: `track_interface:${t.interface}`, ...e });
+  }
+  return out;
+}

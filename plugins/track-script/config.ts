@@ -15,6 +15,7 @@
 
 import { z } from 'zod';
 import type { Config } from '../../src/config/schema.ts';
+import { effect, initialState } from './state.ts';
 
 const weight = z.number().int().min(-253).max(253);
 
@@ -152,4 +153,20 @@ export function fromVigilConfig(config: Config): z.input<typeof schema> | undefi
     scripts,
     notes,
   };
+}
+
+/** What the plugin reports first for every script, known from the config alone (keepalived
+ * applies it before the instances start): an init_fail script starts failed, so its weight or
+ * FAULT holds from the first moment; a script without it is `init` and changes nothing until its
+ * first run. The daemon presets these in the engine before starting the instances, and the
+ * plugin confirms them when it is up (src/daemon/tracker-presets.ts). */
+export function initialReports(derived: unknown): Array<{ instance: string; source: string; fault: boolean; adjust: number }> {
+  const cfg = schema.parse(derived);
+  const out: Array<{ instance: string; source: string; fault: boolean; adjust: number }> = [];
+  for (const [name, sc] of Object.entries(cfg.scripts)) {
+    const { status } = initialState(sc.rise, sc.init_fail);
+    if (status === 'init') continue;
+    for (const t of sc.tracked_by) out.push({ instance: t.instance, source: name, ...effect(status, t) });
+  }
+  return out;
 }

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, relative, resolve } from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher, watch as chokidarWatch } from 'chokidar';
 import { EventBus } from '../bus/bus.ts';
 import { formatDiagnostic, hasErrors } from '../config/diagnostics.ts';
 import { loadConfigFile } from '../config/load.ts';
@@ -17,13 +17,12 @@ import { watchedOverlay } from '../config/overlay.ts';
 import type { Config } from '../config/schema.ts';
 import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
-import { startControl } from '../control/index.ts';
-import { Balancer } from '../lvs/balancer.ts';
-import { WorkerDataPlane, CheckerWorker } from '../lvs/probe-runner.ts';
+import type { Balancer } from '../lvs/balancer.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
 import type { SyslogOptions } from './syslog.ts';
+import { initialReports, TrackerPresets } from './tracker-presets.ts';
 
 export interface DaemonOptions {
   file: string;
@@ -77,6 +76,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   process.on('SIGINT', stopOn('SIGINT'));
   const started = await startDaemon(opts);
   if (!started) return 1;
+  // loaded once the instances run: nothing of it is needed before
+  const { startControl } = await import('../control/index.ts');
   await startControl(started);
   daemon = started;
   process.on('SIGHUP', () => void started.reload('SIGHUP'));
@@ -118,28 +119,47 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
 
   const bus = new EventBus(undefined, (e) => log.error(`event subscriber: ${(e as Error).message}`));
   const engine = new Engine(config, log, bus);
+  const presets = new TrackerPresets(engine, bus);
   const host = new PluginHost({
     bus,
     log,
-    onAdjust: (plugin, instance, source, weight) => engine.adjust(plugin, instance, source, weight),
-    onFault: (plugin, instance, source, active) => engine.setFault(plugin, instance, source, active),
-    onRemoved: (plugin) => engine.forgetPlugin(plugin),
+    onAdjust: (plugin, instance, source, weight) => {
+      presets.reported(plugin, instance, source, 'adjust');
+      engine.adjust(plugin, instance, source, weight);
+    },
+    onFault: (plugin, instance, source, active) => {
+      presets.reported(plugin, instance, source, 'fault');
+      engine.setFault(plugin, instance, source, active);
+    },
+    onRemoved: (plugin) => {
+      presets.forget(plugin);
+      engine.forgetPlugin(plugin);
+    },
     currentStates: () => engine.states(),
   });
+  // The instances start without waiting for the plugins (their workers take a few hundred
+  // milliseconds to come up; a peer started at the same moment would win the first election
+  // meanwhile), as keepalived starts its instances before its first script runs:
+  // - the plugins' slots exist before the first event, so the instances' first transitions are
+  //   queued for a plugin still starting and reach it when it is up (notify_backup runs);
+  // - trackers whose first state the config tells (an init_fail script, a tracked link that is
+  //   down, a track file's value) are set in the engine first, so they hold from the start
+  //   (tracker-presets.ts); the others report when their plugin is up.
   const specs = await pluginSpecs(config);
   host.apply(specs, instanceInfos(config), config.plugins);
-  // Trackers report their first state in setup: waiting for it (bounded) lets an instance
-  // start as its health checks say (an init_fail script holds it in FAULT from the start).
-  if (specs.length > 0) await host.ready(5000);
+  presets.apply(await initialReports(specs, new Set(Object.keys(config.vrrp_instance)), log));
   log.info(`starting with ${Object.keys(config.vrrp_instance).length} instance(s) from ${opts.file}${first.overlay ? ` and the overlay ${first.overlay}` : ''}`);
   await engine.start();
-  // the load balancer after VRRP: its checks and its nft transaction must not delay the first
-  // adverts (a refused data plane is logged and retried, never fatal)
+  // Whatever the instances do not need is loaded after they run: the load balancer, the file
+  // watchers, the control interfaces (runDaemon).
+  // The load balancer after VRRP: its checks and its nft transaction must not delay the first
+  // adverts (a refused data plane is logged and retried, never fatal).
   // keepalived's checker process as one worker thread, started with the first virtual server:
   // the checkers' attempts and the nftables data plane (building its document is too long for
   // the engine's loop at a thousand backends)
+  const [{ Balancer }, { CheckerWorker, WorkerDataPlane }] = await Promise.all([import('../lvs/balancer.ts'), import('../lvs/probe-runner.ts')]);
   const checkerWorker = new CheckerWorker({ onError: (m) => log.error(`LVS: ${m}`), onWarn: (m) => log.warn(`LVS: ${m}`) });
-  const balancer = new Balancer({
+  const balancer: Balancer = new Balancer({
     bus,
     log,
     dataPlane: new WorkerDataPlane(checkerWorker, { table: config.lvs.table }),
@@ -203,7 +223,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     });
   };
 
-  const watcher = opts.watch === false ? undefined : new ConfigWatcher(opts.file, overlayFile, config, log, {
+  const watch = opts.watch === false ? undefined : (await import('chokidar')).watch;
+  const watcher = watch === undefined ? undefined : new ConfigWatcher(watch, opts.file, overlayFile, config, log, {
     onConfig: () => requestReload('config file changed', true),
     onPlugin: (id) => host.reloadFile(id) || requestReload('plugins directory changed'),
   });
@@ -271,6 +292,7 @@ class ConfigWatcher {
   private pluginsDir: string | undefined;
 
   constructor(
+    private readonly watch: typeof chokidarWatch,
     private readonly file: string,
     private readonly overlay: string,
     config: Config,
@@ -279,7 +301,7 @@ class ConfigWatcher {
   ) {
     const files = new Set([resolve(file), overlay]);
     const dirs = new Set([...files].map((f) => dirname(f)));
-    this.watcher = watch([...dirs], {
+    this.watcher = this.watch([...dirs], {
       ignoreInitial: true,
       depth: 0,
       ignored: (p: string) => !dirs.has(p) && !files.has(p),
@@ -299,7 +321,7 @@ class ConfigWatcher {
     this.pluginWatcher = undefined;
     this.pluginsDir = dir;
     if (!dir) return;
-    this.pluginWatcher = watch(dir, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
+    this.pluginWatcher = this.watch(dir, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 20 } });
     this.pluginWatcher.on('all', (_event, path) => this.pluginChanged(path));
     this.pluginWatcher.on('error', (e) => this.log.warn(`watch: ${(e as Error).message}`));
   }
