@@ -16,7 +16,7 @@
 // files of their own at run time, stay in node_modules (EXTERNAL).
 import { build } from 'esbuild';
 import { performance } from 'node:perf_hooks';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,12 +46,15 @@ for (const name of readdirSync(join(root, 'plugins')).sort()) {
  * workers), and the cloud and mail clients (large, loaded only by the plugins that use them). */
 const EXTERNAL = ['koffi', 'netlink', 'raw-socket', 'esbuild', 'pino', '@aws-sdk/*', 'nodemailer'];
 
-rmSync(dist, { recursive: true, force: true });
+// built beside, then swapped in: a daemon or test starting meanwhile finds the old build or the
+// new one, never half of one
+const next = `${dist}.${process.pid}.tmp`;
+rmSync(next, { recursive: true, force: true });
 const started = performance.now();
 await build({
   absWorkingDir: root,
   entryPoints,
-  outdir: dist,
+  outdir: next,
   outExtension: { '.js': '.mjs' },
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
@@ -67,5 +70,7 @@ await build({
   minify: false,
   logLevel: 'warning',
 });
+rmSync(dist, { recursive: true, force: true });
+renameSync(next, dist);
 const ms = Math.round(performance.now() - started);
 if (!process.argv.includes('--quiet')) console.log(`build: ${entryPoints.length} entry points -> dist/ in ${ms} ms`);
