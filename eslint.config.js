@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'test/vectors/**'] },
+  { ignores: ['node_modules/**', 'dist/**', 'dist.*.tmp/**', 'test/vectors/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
