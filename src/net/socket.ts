@@ -67,6 +67,8 @@ export class VrrpSocket {
   private closed = false;
   private pending = 0;
   private drained: Array<() => void> = [];
+  /** raw-socket's native socket, for synchronous sends (see send()). */
+  private readonly native: NativeSocket | undefined;
 
   constructor(private readonly opts: VrrpSocketOptions) {
     const ifindex = interfaceIndex(opts.interface);
@@ -105,6 +107,7 @@ export class VrrpSocket {
         this.sock.setOption(IPPROTO_IP, IP_ADD_MEMBERSHIP, mreqn, mreqn.length);
       }
     }
+    this.native = nativeOf(this.sock);
     this.sock.on('message', (buf, source) => this.receive(buf, source, group ?? ''));
     this.sock.on('error', (e) => opts.onError?.(e));
   }
@@ -120,10 +123,24 @@ export class VrrpSocket {
     }
   }
 
-  /** Sends one VRRP message; errors are reported, never thrown (the next advert will retry). */
+  /** Sends one VRRP message; errors are reported, never thrown (the next advert will retry).
+   * The message goes out now, in this very call: raw-socket's own send() queues it and writes
+   * one queued message per writable poll event (two epoll_ctl and two wake-ups per advert, and
+   * a burst of N adverts on one socket drains over N turns of the event loop, each later than
+   * its timer). Its native sendto is synchronous, so it is called directly; only when that
+   * fails (a full socket buffer) or earlier sends still wait does the message take the queued
+   * path, which retries on writability and reports a lasting error through onError. */
   send(dst: string, payload: Buffer): void {
     if (this.closed) return;
     const bytes = this.opts.source ? ipv4Header(this.opts.source, dst, payload) : payload;
+    if (this.pending === 0 && this.native) {
+      try {
+        this.native.send(bytes, 0, bytes.length, dst, noop);
+        return;
+      } catch {
+        // queued below: raw-socket's path reports the error if it persists
+      }
+    }
     this.pending++;
     this.sock.send(bytes, 0, bytes.length, dst, null, (err) => {
       if (err) this.opts.onError?.(err);
@@ -140,6 +157,20 @@ export class VrrpSocket {
     this.sock.close();
   }
 }
+
+/** The native half of a raw-socket socket (raw-socket 1.x: `socket.wrap`, whose send() calls
+ * sendto at once and throws on failure). Not part of raw-socket's documented API, so checked:
+ * without it every send takes the documented queued path. */
+interface NativeSocket {
+  send(buffer: Buffer, offset: number, length: number, address: string, done: (bytes: number) => void): void;
+}
+
+function nativeOf(sock: RawSocket): NativeSocket | undefined {
+  const wrap = (sock as unknown as { wrap?: { send?: unknown } }).wrap;
+  return wrap && typeof wrap.send === 'function' ? (wrap as NativeSocket) : undefined;
+}
+
+const noop = () => undefined;
 
 /** An IPv4 header for IP_HDRINCL sends: TOS 0xc0, TTL 255, protocol 112; the kernel fills in
  * the total length's byte order, the id and the header checksum. */
