@@ -44,6 +44,10 @@ class SharedRunner extends EventEmitter implements PluginRunner {
     port.on('message', (m: WorkerMessage) => this.emit('message', m));
   }
 
+  get threadId(): number {
+    return this.thread.threadId;
+  }
+
   postMessage(m: HostMessage): void {
     if (!this.ended) this.port.postMessage(m);
   }
@@ -106,11 +110,6 @@ export class BuiltinThread {
     this.runners.set(runner.id, runner);
     this.send(thread, { t: 'load', id: runner.id, init, port: port2 }, [port2]);
     return runner;
-  }
-
-  /** The thread's id in the process (for status and tests), when it runs. */
-  get threadId(): number | undefined {
-    return this.worker?.threadId;
   }
 
   /** Ends the thread (host.stop(), once every plugin has stopped). */

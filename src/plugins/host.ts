@@ -113,6 +113,8 @@ export interface PluginStatus {
   /** The user it runs as, in a process of its own (global_defs.plugin_user); absent: root, in a
    * worker thread of the engine. */
   user?: string;
+  /** The worker thread it runs in (threadId), while it has one: every built-in shows the same. */
+  thread?: number;
   restarts: number;
   failures: number;
   handlerErrors: number;
@@ -281,6 +283,7 @@ export class PluginHost {
       origin: s.spec.origin,
       state: s.state,
       ...(s.spec.runAs ? { user: s.spec.runAs.group ? `${s.spec.runAs.user}:${s.spec.runAs.group}` : s.spec.runAs.user } : {}),
+      ...(s.worker?.threadId !== undefined ? { thread: s.worker.threadId } : {}),
       restarts: s.restarts,
       failures: s.failures,
       handlerErrors: s.handlerErrors,

@@ -24,6 +24,9 @@ export interface RunAs {
 
 /** The part of a Worker the host uses; a PluginProcess offers the same. */
 export interface PluginRunner {
+  /** The worker thread it runs in (a Worker's threadId; the built-ins' shared thread's); none
+   * for a process. */
+  readonly threadId?: number;
   postMessage(m: HostMessage): void;
   on(event: 'message', fn: (m: WorkerMessage) => void): unknown;
   on(event: 'error', fn: (e: Error) => void): unknown;
