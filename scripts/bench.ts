@@ -16,8 +16,13 @@
 //             (TCP_CHECK, HTTP_GET): the daemon's CPU and memory, its VRRP Master's advert
 //             timing meanwhile, and dead-server detection time against HAProxy's checks.
 //
+//   footprint (root, keepalived installed) issue 17's goals: memory of every process of the
+//             daemon (PSS, RSS) for the example config and 1,000 instances, exec -> BACKUP, -t,
+//             idle CPU, and a mixed pair started together (who ends as Master). See
+//             scripts/bench/footprint.ts.
+//
 //   npm run bench [-- --quick-only] [-- --trials N] [-- --lvs-only] [-- --lvs-runs N]
-//                 [-- --checkers-only] [-- --checker-trials N]
+//                 [-- --checkers-only] [-- --checker-trials N] [-- --footprint-only]
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,6 +38,7 @@ import { runLab } from './bench/run-lab.ts';
 import { benchPluginIsolation } from './bench/plugin-isolation.ts';
 import { benchLvs, lvsToolsInstalled, saveLvs } from './bench/lvs.ts';
 import { benchCheckers, checkersToolsInstalled, saveCheckers } from './bench/checkers.ts';
+import { benchFootprint, footprintToolsInstalled, printFootprint, saveFootprint } from './bench/footprint.ts';
 
 function rate(n: number, ms: number): string {
   return `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;
@@ -160,15 +166,20 @@ async function benchNotifyLatency(): Promise<void> {
   }
 }
 
-benchCodec();
-benchSim();
-await benchNotifyLatency();
-
 const argv = process.argv.slice(2);
+const footprintOnly = argv.includes('--footprint-only');
+
+if (!footprintOnly) {
+  benchCodec();
+  benchSim();
+  await benchNotifyLatency();
+}
+
 const trialsArg = argv.indexOf('--trials');
 const labTrials = trialsArg >= 0 ? Number(argv[trialsArg + 1]) : 10;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-if (isRoot) await benchPluginIsolation();
+if (footprintOnly) console.log('quick  skipped: --footprint-only');
+else if (isRoot) await benchPluginIsolation();
 else console.log('plugin skipped: running a plugin as nobody needs root');
 const lvsOnly = argv.includes('--lvs-only');
 const checkersOnly = argv.includes('--checkers-only');
@@ -181,18 +192,27 @@ if (argv.includes('--quick-only')) {
   console.log('lab    skipped: the namespace lab figures (failover, advert timing, scale, reload, notify vs keepalived, load balancer, health checkers) need root');
 } else {
   let labFile: string | undefined;
-  if (lvsOnly || checkersOnly) console.log(`lab    skipped: ${lvsOnly ? '--lvs-only' : '--checkers-only'}`);
+  const only = lvsOnly ? '--lvs-only' : checkersOnly ? '--checkers-only' : footprintOnly ? '--footprint-only' : null;
+  if (only) console.log(`lab    skipped: ${only}`);
   else if (!keepalivedInstalled()) console.log('lab    skipped: keepalived or tcpdump is not installed (scripts/install-test-deps.sh installs both)');
   else labFile = await runLab(labTrials);
   const missing = lvsToolsInstalled();
-  if (checkersOnly) console.log('lvs    skipped: --checkers-only');
+  if (checkersOnly || footprintOnly) console.log(`lvs    skipped: ${only}`);
   else if (missing) console.log(`lvs    skipped: ${missing} is not installed (scripts/install-test-deps.sh installs wrk and haproxy)`);
   else console.log(`lvs    results in ${saveLvs(await benchLvs({ runs: lvsRuns }), labFile)}`);
   const missingForChecks = checkersToolsInstalled();
-  if (lvsOnly) console.log('checks skipped: --lvs-only');
+  if (lvsOnly || footprintOnly) console.log(`checks skipped: ${only}`);
   else if (missingForChecks) console.log(`checks skipped: ${missingForChecks} is not installed (scripts/install-test-deps.sh installs haproxy and tcpdump)`);
   else {
     const trials = checkerTrialsArg >= 0 ? Number(argv[checkerTrialsArg + 1]) : undefined;
     console.log(`checks results in ${saveCheckers(await benchCheckers({ trials }), labFile)}`);
+  }
+  const missingForFootprint = footprintToolsInstalled();
+  if (lvsOnly || checkersOnly) console.log(`foot   skipped: ${only}`);
+  else if (missingForFootprint) console.log(`foot   skipped: ${missingForFootprint} is not installed (scripts/install-test-deps.sh installs it)`);
+  else {
+    const r = await benchFootprint();
+    printFootprint(r);
+    console.log(`foot   results in ${saveFootprint(r, labFile)}`);
   }
 }
