@@ -27,6 +27,7 @@
 //   a plugin that is down, restarting or stopped fails the attempt instead of being waited for.
 //   A name belongs to one plugin until it is removed, or restarts without registering it again.
 
+import { statSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { BuiltinThread } from './builtin-thread.ts';
 import type { EventBus } from '../bus/bus.ts';
@@ -46,6 +47,12 @@ import { checkAnswerProblem } from './runtime.ts';
  * an operator's `date -s`) must neither kill every plugin (forward) nor blind the hang
  * detection for as long as the step (backward). */
 const monoMs = (): number => performance.now();
+
+/** A file's identity as far as its content goes (mtime, ctime, size); undefined if unreadable. */
+function fileStamp(file: string): string | undefined {
+  const st = statSync(file, { throwIfNoEntry: false, bigint: true });
+  return st ? `${st.mtimeNs}-${st.ctimeNs}-${st.size}` : undefined;
+}
 
 /** Running from the sources (tests, through tsx): plugins load through tsx in their worker. */
 const SOURCE_WORKER_ENTRY = new URL('./worker-entry.mjs', import.meta.url);
@@ -453,6 +460,7 @@ export class PluginHost {
       instances: this.withStates(this.instances),
       version: slot.version,
       ...(slot.spec.checkFiles ? { checkFiles: true } : {}),
+      ...(slot.spec.origin === 'builtin' ? { moduleKey: fileStamp(slot.spec.entry) ?? String(slot.version) } : {}),
     };
     // compiling takes a moment off the event loop (esbuild's own process); the slot may have
     // been stopped, failed or restarted meanwhile, and then this start is void

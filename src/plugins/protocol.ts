@@ -13,6 +13,11 @@ export interface WorkerInit {
   instances: InstanceInfo[];
   /** Changes with every (re)load of the file, so the import is fresh after an edit. */
   version: number;
+  /** What the module's URL carries instead of `version` (`?v=`): a built-in's file stamp. In the
+   * shared thread a module once imported stays for the thread's life (ESM has no unload), so a
+   * built-in restarted with an unchanged file gets the same module back (its state lives in
+   * setup, not at module level), and one whose file changed is loaded afresh. */
+  moduleKey?: string;
   /** Refuse to load any file that fails plugin-security.ts (user plugins). */
   checkFiles?: boolean;
   /** The plugin bundled into one module's text (a user plugin with no cache file): imported

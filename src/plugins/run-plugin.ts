@@ -70,7 +70,7 @@ export function runPlugin(channel: Channel, init: WorkerInit, code = init.code):
 
   const loaded = (async () => {
     try {
-      const url = code !== undefined ? `data:text/javascript;base64,${Buffer.from(code).toString('base64')}` : `${pathToFileURL(init.entry).href}?v=${init.version}`;
+      const url = code !== undefined ? `data:text/javascript;base64,${Buffer.from(code).toString('base64')}` : `${pathToFileURL(init.entry).href}?v=${init.moduleKey ?? init.version}`;
       const mod = (await import(url)) as { default?: PluginDefinition };
       const def = mod.default;
       const config = init.config !== undefined ? init.config : def && typeof def.name === 'string' ? init.pluginsSection[def.name] : undefined;

@@ -3,7 +3,8 @@
 // thread (each reports its threadId), while a user plugin keeps its own. What one built-in does
 // to itself (a handler that throws, a config the schema refuses, a reload of its file) touches
 // no other; what takes the thread down (a spin, an escaped rejection) restarts every built-in
-// and no user plugin. From the sources the thread loads through tsx (worker-entry.mjs, shared
+// and no user plugin. A restarted built-in gets its module again, unless its file was edited.
+// From the sources the thread loads through tsx (worker-entry.mjs, shared
 // mode); test/netns/builtin-worker.test.ts runs the built daemon.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,8 +17,8 @@ import { rig, until, type Rig } from '../lib/host-rig.ts';
 
 let dir: string;
 
-// Counts the transitions it sees (of any instance; the count is set on the event's instance), tells its thread ('thread') and its
-// module's version ('version'), and notes its stop in a file.
+// Counts the transitions it sees (of any instance; the count is set on the event's instance),
+// tells its thread ('thread') and its module's version ('version'), and notes its stop in a file.
 const counter = (version: number) => `
 import { definePlugin } from 'vigil/plugin';
 import { z } from 'zod';
@@ -43,8 +44,12 @@ const PLUGINS: Record<string, string> = {
 import { definePlugin } from 'vigil/plugin';
 import { z } from 'zod';
 import { threadId } from 'node:worker_threads';
+// how often this module was evaluated in its thread
+const g = globalThis as { throwerEvaluations?: number };
+g.throwerEvaluations = (g.throwerEvaluations ?? 0) + 1;
 export default definePlugin({ name: 'thrower', configSchema: z.object({}), setup(ctx) {
   ctx.adjustPriority('thread', 'thrower', threadId);
+  ctx.adjustPriority('evaluations', 'thrower', g.throwerEvaluations ?? 0);
   ctx.on('instance.transition', (e) => { if (e.to === 'fault') throw new Error('boom on ' + e.instance); });
 } });`,
   'spinner.ts': `
@@ -136,6 +141,9 @@ describe("built-ins' shared worker thread", () => {
       assert.equal(stateOf(r, 'counter-a')?.restarts, 0);
       assert.equal(stateOf(r, 'counter-a')?.failures, 0);
       assert.equal(threadOf(r, 'thrower'), shared, 'the restarted thrower runs in the same thread');
+      // its file unchanged, the restart reuses its module: restarts do not pile modules up in
+      // the thread (ESM cannot unload one)
+      assert.deepEqual(r.adjustments.filter(([p, i]) => p === 'thrower' && i === 'evaluations').map(([, , , w]) => w), [1, 1]);
     } finally {
       await r.host.stop();
     }
