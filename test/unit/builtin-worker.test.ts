@@ -64,6 +64,12 @@ import { z } from 'zod';
 export default definePlugin({ name: 'rejecter', configSchema: z.object({}), setup(ctx) {
   ctx.on('instance.transition', (e) => { if (e.to === 'fault') setTimeout(() => void Promise.reject(new Error('escaped from ' + e.instance)), 0); });
 } });`,
+  'timer-thrower.ts': `
+import { definePlugin } from 'vigil/plugin';
+import { z } from 'zod';
+export default definePlugin({ name: 'timer-thrower', configSchema: z.object({}), setup(ctx) {
+  ctx.on('instance.transition', (e) => { if (e.to === 'fault') setTimeout(() => { throw new Error('escaped from ' + e.instance); }, 0); });
+} });`,
   'badconfig.ts': `
 import { definePlugin } from 'vigil/plugin';
 import { z } from 'zod';
@@ -210,20 +216,25 @@ describe("built-ins' shared worker thread", () => {
     }
   });
 
-  test('a rejection that escapes a built-in ends the thread: every built-in restarts, each told why', async () => {
-    const r = rig();
-    try {
-      r.host.apply([counterSpec('counter-a'), builtin('rejecter')], [], {});
-      await r.host.ready();
-      r.bus.publish(tr('VI_1', 'fault'));
-      for (const id of ['counter-a', 'rejecter']) {
-        await until(`${id} failed`, () => r.events.some((e) => e.type === 'plugin.failed' && e.plugin === id));
-        const failed = r.events.find((e) => e.type === 'plugin.failed' && e.plugin === id);
-        assert.match(failed?.type === 'plugin.failed' ? failed.error : '', /unhandled rejection: .*escaped from VI_1/);
+  for (const [id, what, error] of [
+    ['rejecter', 'a rejection', /unhandled rejection: .*escaped from VI_1/],
+    ['timer-thrower', 'an exception', /escaped from VI_1/],
+  ] as const) {
+    test(`${what} that escapes a built-in ends the thread: every built-in restarts, each told why`, async () => {
+      const r = rig();
+      try {
+        r.host.apply([counterSpec('counter-a'), builtin(id)], [], {});
+        await r.host.ready();
+        r.bus.publish(tr('VI_1', 'fault'));
+        for (const p of ['counter-a', id]) {
+          await until(`${p} failed`, () => r.events.some((e) => e.type === 'plugin.failed' && e.plugin === p));
+          const failed = r.events.find((e) => e.type === 'plugin.failed' && e.plugin === p);
+          assert.match(failed?.type === 'plugin.failed' ? failed.error : '', error);
+        }
+        await until('both restarted', () => r.host.status().every((s) => s.state === 'running' && s.restarts >= 1), 20_000);
+      } finally {
+        await r.host.stop();
       }
-      await until('both restarted', () => r.host.status().every((s) => s.state === 'running' && s.restarts >= 1), 20_000);
-    } finally {
-      await r.host.stop();
-    }
-  });
+    });
+  }
 });
