@@ -22,7 +22,8 @@ export interface RunAs {
   user?: string;
 }
 
-/** The part of a Worker the host uses; a PluginProcess offers the same. */
+/** The part of a Worker the host uses; a PluginProcess offers the same, and so does a built-in's
+ * port into the shared thread (builtin-thread.ts). */
 export interface PluginRunner {
   /** The worker thread it runs in (a Worker's threadId; the built-ins' shared thread's); none
    * for a process. */
