@@ -13,18 +13,12 @@ import type { RuleSpec } from '../net/rules.ts';
 import { VrrpSocket, type ReceivedPacket } from '../net/socket.ts';
 import { defaultVmacName, ensureVmac, removeVmac, virtualMac } from '../net/vmac.ts';
 import type { Transition } from '../vrrp/fsm.ts';
-import { VrrpInstance, type InstanceCounters, type Scheduler } from '../vrrp/instance.ts';
+import { VrrpInstance, type InstanceCounters } from '../vrrp/instance.ts';
+import { Schedule } from './schedule.ts';
 import { SyncGroups } from './sync-groups.ts';
-import type { Family, Micros } from '../vrrp/types.ts';
+import type { Family } from '../vrrp/types.ts';
 import { primaryAddress, toInstanceConfig, virtualAddresses, virtualRoutes, virtualRules } from './instances.ts';
 import type { Logger } from './log.ts';
-
-/** Monotonic microseconds and Node timers. */
-export const realScheduler: Scheduler = {
-  now: (): Micros => Number(process.hrtime.bigint() / 1000n),
-  setTimer: (after, fire) => setTimeout(fire, after / 1000),
-  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
 
 const STATE_NAMES = { initialize: 'INIT', backup: 'BACKUP', master: 'MASTER', fault: 'FAULT' } as const;
 
@@ -68,6 +62,8 @@ function garpSchedule(inst: VrrpInstanceConfig, g: Config['global_defs']): GarpS
 
 export class Engine {
   private readonly running = new Map<string, Running>();
+  /** Every instance's timers, behind one Node timer (see schedule.ts). */
+  private readonly schedule = new Schedule();
   private readonly sockets = new Map<string, { socket: VrrpSocket; byVrid: Map<number, Running> }>();
   private readonly addresses: AddressManager;
   private readonly routes: RouteManager;
@@ -210,7 +206,7 @@ export class Engine {
     };
     run.instance = new VrrpInstance(
       cfg,
-      realScheduler,
+      this.schedule,
       { send: (dst, bytes) => sender.send(dst, bytes) },
       {
         addAddresses: (gen) => this.effect(run, gen, 'add'),

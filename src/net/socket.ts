@@ -35,7 +35,8 @@ const IPV6_TCLASS = 67;
 const IPV6_MINHOPCOUNT = 73;
 
 export interface ReceivedPacket {
-  /** The VRRP message, IP header removed. */
+  /** The VRRP message, IP header removed: a view of raw-socket's receive buffer, which the next
+   * packet overwrites, so valid during the onPacket call only (the engine decodes it there). */
   bytes: Buffer;
   src: string;
   dst: string;
@@ -119,7 +120,7 @@ export class VrrpSocket {
       this.opts.onPacket({ bytes: p.payload, src: p.src, dst: p.dst, ttl: p.ttl });
     } else {
       // raw-socket reports the source only; the destination is the group we joined or us.
-      this.opts.onPacket({ bytes: Buffer.from(buf), src: source.split('%')[0] ?? source, dst: group });
+      this.opts.onPacket({ bytes: buf, src: source.split('%')[0] ?? source, dst: group });
     }
   }
 

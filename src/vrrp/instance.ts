@@ -9,7 +9,7 @@
 // rejected packet is counted by reason (DESIGN.md rule 5).
 
 import { VrrpFsm, type Action, type DiscardReason, type FsmConfig, type Input, type TimerName, type Transition } from './fsm.ts';
-import { decodeAdvert, encodeAdvert, type RejectReason } from './packet.ts';
+import { decodeAdvert, encodeAdvert, type DecodeOptions, type RejectReason } from './packet.ts';
 import type { Advert, AuthType, Family, Micros } from './types.ts';
 
 export interface Scheduler {
@@ -97,6 +97,13 @@ export class VrrpInstance {
   private generation = 0;
   private readonly timers = new Map<TimerName, unknown>();
   private sortedAddresses: string;
+  /** The adverts last sent, one per destination, and the priority they carry. A Master sends
+   * the same bytes every interval: they are encoded once (the checksum covers the priority, so
+   * a new priority encodes anew) and dropped when the addresses change. A transport must not
+   * modify the bytes it is given (the socket and the simulated LAN copy or send them as is). */
+  private encoded: { priority: number; bytes: Buffer[] } | undefined;
+  /** What decodeAdvert needs of our settings, built when they change rather than per packet. */
+  private decodeBase: Omit<DecodeOptions, 'src' | 'dst' | 'ttl'>;
 
   constructor(
     config: InstanceConfig,
@@ -107,6 +114,7 @@ export class VrrpInstance {
   ) {
     this.settings = { ...config };
     this.sortedAddresses = [...config.addresses].sort().join(',');
+    this.decodeBase = decodeSettings(this.settings);
     this.fsm = new VrrpFsm(config, scheduler);
   }
 
@@ -122,7 +130,11 @@ export class VrrpInstance {
    * addresses its adverts carry (the executor moves the addresses themselves). */
   update(live: Partial<Pick<InstanceConfig, 'preempt' | 'preemptDelay' | 'addresses'>>): void {
     this.settings = { ...this.settings, ...live };
-    if (live.addresses) this.sortedAddresses = [...live.addresses].sort().join(',');
+    if (live.addresses) {
+      this.sortedAddresses = [...live.addresses].sort().join(',');
+      this.encoded = undefined;
+    }
+    this.decodeBase = decodeSettings(this.settings);
     const { preempt, preemptDelay } = live;
     this.fsm.update({ ...(preempt !== undefined ? { preempt } : {}), ...(preemptDelay !== undefined ? { preemptDelay } : {}) });
   }
@@ -161,17 +173,11 @@ export class VrrpInstance {
     this.handle({ type: 'fault', source, active });
   }
 
-  /** Feed one received VRRP message (without IP header). Never throws on bad bytes. */
+  /** Feed one received VRRP message (without IP header). Never throws on bad bytes. The bytes
+   * are read during this call only (the socket lends its receive buffer). */
   receive(bytes: Uint8Array, meta: ReceiveMeta): void {
     const c = this.config;
-    const decoded = decodeAdvert(bytes, {
-      family: c.family,
-      src: meta.src,
-      dst: meta.dst,
-      ...(meta.ttl !== undefined ? { ttl: meta.ttl } : {}),
-      ...(c.legacyV3Ipv4Checksum ? { legacyV3Ipv4Checksum: true } : {}),
-      ...(c.version === 2 ? { auth: { type: c.authType ?? 'none', password: c.authPassword ?? '' } } : {}),
-    });
+    const decoded = decodeAdvert(bytes, { ...this.decodeBase, src: meta.src, dst: meta.dst, ...(meta.ttl !== undefined ? { ttl: meta.ttl } : {}) });
     if (!decoded.ok) return this.drop(decoded.reason, decoded.detail);
     const advert = decoded.advert;
     if (advert.vrid !== c.vrid) return this.drop('vrid-mismatch', `vrid ${advert.vrid}`);
@@ -186,7 +192,7 @@ export class VrrpInstance {
     if (this.fsm.isOwner) return this.drop('address-owner', meta.src);
     this.counters.advertsReceived++;
     if (advert.priority === 0) this.counters.priorityZeroReceived++;
-    if ([...advert.addresses].sort().join(',') !== this.sortedAddresses) this.counters.addressMismatches++;
+    if (!sameAddresses(advert.addresses, c.addresses, this.sortedAddresses)) this.counters.addressMismatches++;
     this.handle({ type: 'advert', advert, from: meta.src });
   }
 
@@ -247,20 +253,37 @@ export class VrrpInstance {
 
   private sendAdvert(priority: number): void {
     const c = this.config;
-    const advert: Advert = {
-      version: c.version,
-      family: c.family,
-      vrid: c.vrid,
-      priority,
-      intervalCs: c.advertIntervalCs,
-      addresses: c.addresses,
-      authType: c.version === 2 ? (c.authType ?? 'none') : 'none',
-      authPassword: c.version === 2 ? (c.authPassword ?? '') : '',
-    };
-    for (const dst of c.destinations) {
-      this.transport.send(dst, encodeAdvert(advert, { src: c.primaryAddress, dst }));
+    if (this.encoded?.priority !== priority) {
+      const advert: Advert = {
+        version: c.version,
+        family: c.family,
+        vrid: c.vrid,
+        priority,
+        intervalCs: c.advertIntervalCs,
+        addresses: c.addresses,
+        authType: c.version === 2 ? (c.authType ?? 'none') : 'none',
+        authPassword: c.version === 2 ? (c.authPassword ?? '') : '',
+      };
+      this.encoded = { priority, bytes: c.destinations.map((dst) => encodeAdvert(advert, { src: c.primaryAddress, dst })) };
     }
+    const { bytes } = this.encoded;
+    for (let i = 0; i < bytes.length; i++) this.transport.send(c.destinations[i] ?? '', bytes[i] as Buffer);
     this.counters.advertsSent++;
     if (priority === 0) this.counters.priorityZeroSent++;
   }
+}
+
+function decodeSettings(c: InstanceConfig): Omit<DecodeOptions, 'src' | 'dst' | 'ttl'> {
+  return {
+    family: c.family,
+    ...(c.legacyV3Ipv4Checksum ? { legacyV3Ipv4Checksum: true } : {}),
+    ...(c.version === 2 ? { auth: { type: c.authType ?? 'none', password: c.authPassword ?? '' } } : {}),
+  };
+}
+
+/** The advert carries our addresses (in any order). Adverts nearly always list them as we do,
+ * so that is checked first, without sorting or joining anything. */
+function sameAddresses(theirs: string[], ours: readonly string[], oursSorted: string): boolean {
+  if (theirs.length === ours.length && theirs.every((a, i) => a === ours[i])) return true;
+  return [...theirs].sort().join(',') === oursSorted;
 }

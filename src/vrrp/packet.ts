@@ -235,6 +235,7 @@ export function decodeAdvert(buf: Uint8Array, opts: DecodeOptions): DecodeResult
 
 // --- IPv4 header (raw IPv4 sockets deliver it) -----------------------------------------------
 
+/** The IPv4 header of a raw socket's packet; the payload is a view of `buf`, not a copy. */
 export function parseIpv4Packet(buf: Uint8Array): Ipv4Parse {
   if (buf.length < 20) return { ok: false, reason: 'bad-ip-header', detail: `${buf.length} bytes` };
   const b0 = buf[0] ?? 0;
@@ -252,6 +253,6 @@ export function parseIpv4Packet(buf: Uint8Array): Ipv4Parse {
     protocol,
     src: bytesToIp(buf, 12, 4),
     dst: bytesToIp(buf, 16, 4),
-    payload: Buffer.from(buf.subarray(ihl, total)),
+    payload: Buffer.from(buf.buffer, buf.byteOffset + ihl, total - ihl), // a view: no copy per packet
   };
 }
