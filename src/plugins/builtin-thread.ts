@@ -14,7 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { PluginRunner } from './plugin-process.ts';
-import type { HostMessage, SharedHostMessage, SharedWorkerMessage, WorkerInit, WorkerMessage } from './protocol.ts';
+import { PLUGIN_YOUNG_GENERATION_MB, type HostMessage, type SharedHostMessage, type SharedWorkerMessage, type WorkerInit, type WorkerMessage } from './protocol.ts';
 
 /** How long the thread has to acknowledge an unload before it is taken for wedged. */
 export const UNLOAD_ACK_MS = 1000;
@@ -137,7 +137,7 @@ export class BuiltinThread {
     const thread = new Worker(this.o.entry, {
       workerData: this.o.workerData,
       execArgv: [],
-      resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb },
+      resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb, maxYoungGenerationSizeMb: PLUGIN_YOUNG_GENERATION_MB },
     });
     this.worker = thread;
     const on = () => [...this.runners.values()].filter((r) => r.thread === thread);

@@ -40,7 +40,7 @@ import { distUrl, FROM_SOURCE } from '../install-paths.ts';
 import { PluginProcess, type PluginRunner, type RunAs } from './plugin-process.ts';
 import { lookupUser } from './run.ts';
 import { describeUnsafe, pluginFileProblem, pluginFilesProblems } from './plugin-security.ts';
-import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
+import { PLUGIN_YOUNG_GENERATION_MB, type HostMessage, type WorkerInit, type WorkerMessage } from './protocol.ts';
 import { checkAnswerProblem } from './runtime.ts';
 
 /** Heartbeats and timeouts are measured on the monotonic clock: a step of the wall clock (NTP,
@@ -515,7 +515,7 @@ export class PluginHost {
       : new Worker(runtime, {
           workerData: init,
           execArgv: [],
-          resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb },
+          resourceLimits: { maxOldGenerationSizeMb: this.o.maxHeapMb, maxYoungGenerationSizeMb: PLUGIN_YOUNG_GENERATION_MB },
         });
     this.watch(slot, worker);
   }

@@ -77,3 +77,8 @@ export type SharedWorkerMessage =
   | { t: 'unloaded'; id: number }
   /** Something escaped a plugin (an unhandled rejection): the thread ends, every plugin with it. */
   | { t: 'crashed'; error: string };
+
+/** Young generation of a plugin thread (the shared built-in one and each user plugin's), in MiB.
+ * V8 would let it grow to 16 MiB per semi-space, resident once touched; plugins allocate little
+ * per event, and the engine's own is capped the same way (supervisor.ts). */
+export const PLUGIN_YOUNG_GENERATION_MB = 3;
