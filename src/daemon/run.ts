@@ -200,11 +200,17 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   };
   // One reload at a time, in order.
   let reloading: Promise<unknown> = Promise.resolve();
+  /** Reloads asked for and not finished (a stop need not wait when there are none). */
+  let reloadsPending = 0;
   const reload = (why: string): Promise<ReloadResult> => {
-    const p = reloading.then(() => reloadNow(why)).catch((e: Error): ReloadResult => {
-      log.error(`reload: ${e.message}`);
-      return { ok: false, errors: [e.message] };
-    });
+    reloadsPending++;
+    const p = reloading
+      .then(() => reloadNow(why))
+      .catch((e: Error): ReloadResult => {
+        log.error(`reload: ${e.message}`);
+        return { ok: false, errors: [e.message] };
+      })
+      .finally(() => reloadsPending--);
     reloading = p;
     return p;
   };
@@ -235,13 +241,15 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   let stopping: Promise<void> | undefined;
   const stop = (why: string): Promise<void> => {
     stopping ??= (async () => {
-      log.info(`${why}: stopping`);
       // The goodbye comes first: every Master sends its priority-0 advert and gives up its
       // addresses now, so a Backup takes over after Skew_Time; closing the watchers and control
       // interfaces can wait until after (it cost ~50 ms of the handover when it came first).
+      // engine.stop() sends the adverts before its first await, so with no reload under way
+      // they leave in this very call, before even the log line (which cost ~1 ms before them).
       // A reload under way finishes first; none starts once stopping (reloadNow checks).
-      await reloading.catch(() => undefined);
-      await engine.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
+      const goodbye = reloadsPending === 0 ? engine.stop() : reloading.catch(() => undefined).then(() => engine.stop());
+      log.info(`${why}: stopping`);
+      await goodbye.catch((e: Error) => log.error(`stop: ${e.message}`));
       await balancer.stop().catch((e: Error) => log.error(`stop: ${e.message}`));
       await checkerWorker.close();
       await watcher?.close();
