@@ -50,6 +50,14 @@ const FORWARDED = ['SIGTERM', 'SIGINT', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const
  * scavenges cost little (BENCHMARKS.md). The operator's own node options come after and win. */
 export const ENGINE_NODE_OPTIONS = ['--max-semi-space-size=1'];
 
+/** The engine's malloc: one arena. glibc gives every thread that mallocs an arena of its own
+ * and keeps what was freed there; V8's compiler threads and libuv's pool touch several at start
+ * and hold them for good. Measured on the example config: engine PSS ~63 -> ~51 MiB. Set only
+ * when the operator did not, and taken out of the engine's environment again as it starts
+ * (ENGINE_MALLOC_MARK), so its scripts do not inherit it. */
+const ENGINE_MALLOC = { MALLOC_ARENA_MAX: '1' };
+const ENGINE_MALLOC_MARK = 'VIGIL_MALLOC_ARENA_MAX_SET';
+
 /** Runs the engine as a supervised child; resolves with the exit code. */
 export function supervise(opts: SuperviseOptions): Promise<number> {
   const { log } = opts;
@@ -85,6 +93,7 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
   // us); NOTIFY_SOCKET is ours alone, so neither the engine nor its scripts talk to systemd
   // behind our back
   const env: NodeJS.ProcessEnv = { ...process.env, VIGIL_SUPERVISED: '1' };
+  if (env.MALLOC_ARENA_MAX === undefined) Object.assign(env, ENGINE_MALLOC, { [ENGINE_MALLOC_MARK]: '1' });
   delete env.NOTIFY_SOCKET;
 
   return new Promise<number>((resolveExit) => {
@@ -226,6 +235,11 @@ export interface LaunchOptions {
 /** The daemon as the command line asks for it. The engine's modules are imported only where
  * the engine runs, so the supervising parent stays small. */
 export async function launch(o: LaunchOptions): Promise<number> {
+  // glibc read it when this process started; the engine's scripts get the operator's environment
+  if (process.env[ENGINE_MALLOC_MARK] === '1') {
+    delete process.env.MALLOC_ARENA_MAX;
+    delete process.env[ENGINE_MALLOC_MARK];
+  }
   const { createLogger } = await import('./log.ts');
   const { IDENT_PARENT, IDENT_VRRP } = await import('./syslog.ts');
   // keepalived's idents: the parent's lines as Keepalived, the VRRP child's as Keepalived_vrrp
