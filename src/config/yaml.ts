@@ -1,8 +1,16 @@
 // The YAML reader: parses with line counting, so a schema error points at the line and column
 // of the offending node (or of its nearest parent that exists).
 
-import { LineCounter, parseDocument, isNode, stringify } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
+import type { LineCounter, parseDocument } from 'yaml';
 import { PositionMap, type Diagnostic, type Path } from './diagnostics.ts';
+
+/** The yaml package, loaded on first use: a keepalived.conf without an overlay never needs it, and
+ * it is ~260 KB of code to compile (`vigil -t`, the engine's memory). Required from node_modules
+ * at run time, outside the build's bundle. */
+let yamlPackage: typeof Yaml | undefined;
+const yaml = (): typeof Yaml => (yamlPackage ??= createRequire(import.meta.url)('yaml') as typeof Yaml);
 
 export interface YamlRead {
   raw: unknown;
@@ -11,6 +19,7 @@ export interface YamlRead {
 }
 
 export function readYaml(text: string, file: string): YamlRead {
+  const { LineCounter, parseDocument } = yaml();
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false });
   const diagnostics: Diagnostic[] = [];
@@ -42,7 +51,7 @@ class YamlPositions extends PositionMap {
   override get(path: Path) {
     for (let n = path.length; n >= 0; n--) {
       const node = n === 0 ? this.doc.contents : this.doc.getIn(path.slice(0, n), true);
-      if (isNode(node) && node.range) {
+      if (yaml().isNode(node) && node.range) {
         const { line, col } = this.lines.linePos(node.range[0]);
         return { file: this.file, line, col };
       }
@@ -53,7 +62,7 @@ class YamlPositions extends PositionMap {
 
 /** YAML text of a config object, without the empty lists and maps the defaults restore. */
 export function toYaml(value: unknown): string {
-  return stringify(prune(value), { lineWidth: 0 });
+  return yaml().stringify(prune(value), { lineWidth: 0 });
 }
 
 function prune(v: unknown): unknown {
