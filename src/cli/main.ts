@@ -238,7 +238,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const [{ launch }, { setOperatorPidFile }, { defaultPidFiles }] = await Promise.all([
     import('../daemon/supervisor.ts'),
-    import('../control/socket.ts'),
+    import('../control/operator-pid.ts'),
     import('../daemon/pid-file.ts'),
   ]);
   // the control socket follows the operator's -p, also in the forked engine (see socket.ts)

@@ -21,6 +21,9 @@
 // bound, with a last line saying so.
 
 import { VERSION } from '../install-paths.ts';
+import { operatorPid } from './operator-pid.ts';
+
+export { setOperatorPidFile } from './operator-pid.ts';
 import { chmodSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, extname, resolve } from 'node:path';
@@ -186,19 +189,10 @@ export interface ControlSocket {
 const MAX_REQUEST = 64 * 1024;
 const DEFAULT_MAX_BUFFER = 4 * 1024 * 1024;
 
-/** The -p the operator typed, recorded by the command line before it launches the daemon. The
- * CLI finds the socket from that -p, but under the supervisor the engine is a forked child
- * whose own pid file is -r's: it derives the socket from the operator's -p (the child parses
- * the same command line) instead. Unset (tests, embedding): the daemon's own pid file. */
-let operatorPidFile: { pidFile: string | undefined } | undefined;
-
-export function setOperatorPidFile(pidFile: string | undefined): void {
-  operatorPidFile = { pidFile };
-}
-
 /** The socket a daemon serves: control.socket, else derived as `vigil status` derives it. */
 export function daemonSocketPath(daemon: Pick<Daemon, 'opts' | 'config'>): string {
-  const pidFile = operatorPidFile ? operatorPidFile.pidFile : daemon.opts.pidFile;
+  const operator = operatorPid();
+  const pidFile = operator ? operator.pidFile : daemon.opts.pidFile;
   return controlSocketPath({ file: daemon.opts.file, pidFile, socket: daemon.config().control.socket });
 }
 

@@ -19,7 +19,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, stop as stopEsbuild, version as esbuildVersion, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
 import { ROOT, VERSION } from '../install-paths.ts';
 
 /** vigil's plugin API, by source: bundled into each user plugin. */
@@ -62,10 +62,23 @@ interface Manifest {
 
 const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
+/** esbuild's API, loaded on first use: only users' plugins need it (~27 ms of every start). */
+const esbuild = () => import('esbuild');
+
+/** The installed esbuild's version, for the cache key, without loading it (a cached bundle
+ * needs no compiler). */
+function esbuildVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'esbuild', 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 /** A user plugin bundled into one module, importable from a file or a data: URL. */
 export async function bundleStandalone(entry: string): Promise<Standalone & { inputs: string[] }> {
   const cwd = dirname(entry);
-  const out = await build({
+  const out = await (await esbuild()).build({
     entryPoints: [entry],
     absWorkingDir: cwd,
     bundle: true,
@@ -120,7 +133,7 @@ export class PluginCompiler {
   /** The plugin at `entry`, bundled: from the cache when every file it was made of is unchanged,
    * else compiled (and cached). */
   async compileUser(entry: string): Promise<UserBundle> {
-    const key = sha256(`${resolve(entry)}\0${VERSION}\0${esbuildVersion}`).slice(0, 24);
+    const key = sha256(`${resolve(entry)}\0${VERSION}\0${esbuildVersion()}`).slice(0, 24);
     const hit = this.lookup(key);
     if (hit) return hit;
     this.pending++;
@@ -134,7 +147,7 @@ export class PluginCompiler {
       return { code: b.code, files: b.files, file, cached: false };
     } finally {
       // the compiler process goes as soon as no compile needs it
-      if (--this.pending === 0) void stopEsbuild();
+      if (--this.pending === 0) void esbuild().then((e) => e.stop());
     }
   }
 
