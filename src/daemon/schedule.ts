@@ -84,10 +84,14 @@ export class Schedule implements Scheduler {
     }
   }
 
-  /** The Node timer follows the earliest deadline (none when nothing is pending). */
+  /** The Node timer follows the earliest deadline, lazily: when the earliest timer is cleared
+   * or pushed back (a Backup re-arms its Master_Down_Timer with every advert, and the timer
+   * re-armed is nearly always the earliest: its advert is the one due next) the Node timer is
+   * left to fire early and find nothing due, rather than cleared and set again per advert. It
+   * is re-armed at once only for an earlier deadline, and cleared when nothing is pending. */
   private arm(): void {
     const first = this.heap[0];
-    if (first?.at === this.armedFor) return;
+    if (first && this.timer && first.at >= this.armedFor) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.armedFor = Infinity;
