@@ -22,7 +22,7 @@
 //             scripts/bench/footprint.ts.
 //
 //   npm run bench [-- --quick-only] [-- --trials N] [-- --lvs-only] [-- --lvs-runs N]
-//                 [-- --checkers-only] [-- --checker-trials N] [-- --footprint-only]
+//                 [-- --checkers-only] [-- --checker-trials N] [-- --footprint-only] [-- --no-lvs] [-- --footprint-only]
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -198,6 +198,7 @@ if (argv.includes('--quick-only')) {
   else labFile = await runLab(labTrials);
   const missing = lvsToolsInstalled();
   if (checkersOnly || footprintOnly) console.log(`lvs    skipped: ${only}`);
+  else if (argv.includes('--no-lvs')) console.log('lvs    skipped: --no-lvs');
   else if (missing) console.log(`lvs    skipped: ${missing} is not installed (scripts/install-test-deps.sh installs wrk and haproxy)`);
   else console.log(`lvs    results in ${saveLvs(await benchLvs({ runs: lvsRuns }), labFile)}`);
   const missingForChecks = checkersToolsInstalled();
