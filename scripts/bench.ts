@@ -22,7 +22,7 @@
 //             scripts/bench/footprint.ts.
 //
 //   npm run bench [-- --quick-only] [-- --trials N] [-- --lvs-only] [-- --lvs-runs N]
-//                 [-- --checkers-only] [-- --checker-trials N] [-- --footprint-only] [-- --no-lvs] [-- --footprint-only]
+//                 [-- --checkers-only] [-- --checker-trials N] [-- --footprint-only] [-- --no-lvs]
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
