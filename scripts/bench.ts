@@ -159,7 +159,7 @@ async function benchNotifyLatency(): Promise<void> {
       })
       .sort((a, b) => a - b);
     const pct = (p: number) => lat[Math.min(lat.length - 1, Math.floor((p / 100) * lat.length))]?.toFixed(1);
-    console.log(`events transition -> notify script start (${lat.length} runs, worker + execa + sh): median ${pct(50)} ms  p99 ${pct(99)} ms  max ${lat.at(-1)?.toFixed(1)} ms`);
+    console.log(`events transition -> notify script start (${lat.length} runs, worker + spawn + sh): median ${pct(50)} ms  p99 ${pct(99)} ms  max ${lat.at(-1)?.toFixed(1)} ms`);
   } finally {
     await host.stop();
     rmSync(dir, { recursive: true, force: true });
