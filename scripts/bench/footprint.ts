@@ -26,12 +26,12 @@
 //
 // Safety: namespaces made here (test/lib/netns.ts Lab, removed on exit and on Ctrl-C), only
 // documentation-range addresses, only processes started here, ended by PID.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Lab } from '../../test/lib/netns.ts';
-import { dropLab, newLab, processTree, root, savePart, sleep, stopDaemon, VIGIL, type Daemon, type Impl } from './lab.ts';
+import { dropLab, followDaemon, newLab, processTree, root, savePart, sleep, stopDaemon, VIGIL, type Daemon, type Impl } from './lab.ts';
 import { printRows, type Row } from './report.ts';
 
 const EXAMPLE = join(root, 'config/keepalived.conf');
@@ -50,58 +50,7 @@ function launch(lab: Lab, impl: Impl, ns: string, conf: string, dir: string, tag
     impl === 'vigil'
       ? lab.spawn(ns, process.execPath, [VIGIL, '-n', '-l', '-G', '-f', conf, '-p', pid('main')])
       : lab.spawn(ns, 'keepalived', ['-n', '-l', '-G', '-f', conf, '-p', pid('main'), '-r', pid('vrrp'), '-c', pid('check')]);
-  return { ...follow(impl, ns, child), t0 };
-}
-
-const TRANSITION = /\(([\w.-]+)\) Entering (MASTER|BACKUP|FAULT) STATE/g;
-
-/** A daemon's log: its state per instance and each transition's arrival (performance.now()). */
-function follow(impl: Impl, ns: string, child: ChildProcess): Daemon {
-  let text = '';
-  let partial = '';
-  const states = new Map<string, string>();
-  const transitions: Daemon['transitions'] = [];
-  const waiters = new Set<() => void>();
-  const onData = (d: Buffer) => {
-    const at = performance.now();
-    text += d.toString();
-    const lines = partial + d.toString();
-    const cut = lines.lastIndexOf('\n');
-    partial = lines.slice(cut + 1);
-    for (const m of lines.slice(0, cut + 1).matchAll(TRANSITION)) {
-      states.set(m[1] ?? '', m[2] ?? '');
-      transitions.push({ at, instance: m[1] ?? '', state: m[2] ?? '' });
-    }
-    for (const w of [...waiters]) w();
-  };
-  child.stdout?.on('data', onData);
-  child.stderr?.on('data', onData);
-  return {
-    impl,
-    ns,
-    child,
-    log: () => text,
-    states,
-    transitions,
-    until: (pred, ms, what) =>
-      new Promise<number>((resolve, reject) => {
-        const check = () => {
-          if (!pred()) return;
-          done();
-          resolve(performance.now());
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`${impl} in ${ns}: timed out after ${ms} ms waiting for ${what}; log tail:\n${text.slice(-1500)}`));
-        }, ms);
-        const done = () => {
-          clearTimeout(timer);
-          waiters.delete(check);
-        };
-        waiters.add(check);
-        check();
-      }),
-  };
+  return { ...followDaemon(impl, ns, child, () => performance.now()), t0 };
 }
 
 /** A namespace `name` whose eth0..eth{links-1} are veths to a peer namespace (nothing runs

@@ -72,13 +72,19 @@ export function startDaemon(lab: Lab, impl: Impl, ns: string, conf: string, dir:
     for (const f of [`${tag}.pid`, `${tag}.vrrp.pid`]) rmSync(join(dir, f), { force: true });
     child = lab.spawn(ns, 'keepalived', ['--dont-fork', '--log-console', '--log-detail', '--no-syslog', '--vrrp', '-f', conf, '-p', join(dir, `${tag}.pid`), '-r', join(dir, `${tag}.vrrp.pid`)]);
   }
+  return followDaemon(impl, ns, child);
+}
+
+/** Follows a started daemon's log: its state per instance and each transition's arrival time on
+ * `clock` (ms; the wall clock by default, performance.now() where only differences matter). */
+export function followDaemon(impl: Impl, ns: string, child: ChildProcess, clock: () => number = Date.now): Daemon {
   let log = '';
   let partial = '';
   const states = new Map<string, string>();
   const transitions: Daemon['transitions'] = [];
   const waiters = new Set<() => void>();
   const onData = (d: Buffer) => {
-    const at = Date.now();
+    const at = clock();
     const text = partial + d.toString();
     const cut = text.lastIndexOf('\n');
     partial = text.slice(cut + 1);
@@ -101,11 +107,11 @@ export function startDaemon(lab: Lab, impl: Impl, ns: string, conf: string, dir:
     transitions,
     until: (pred, ms, what) =>
       new Promise<number>((resolve, reject) => {
-        if (pred()) return resolve(Date.now());
+        if (pred()) return resolve(clock());
         const check = () => {
           if (!pred()) return;
           done();
-          resolve(Date.now());
+          resolve(clock());
         };
         const timer = setTimeout(() => {
           done();
