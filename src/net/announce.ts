@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import koffi from 'koffi';
 import raw from 'raw-socket';
 import { ipToBytes } from '../vrrp/ipaddr.ts';
-import { interfaceIndex } from './socket.ts';
+import { interfaceIndex, nativeOf } from './socket.ts';
 
 const AF_PACKET = 17;
 const SOCK_RAW = 3;
@@ -134,8 +134,21 @@ export async function announce(ifname: string, vips: string[]): Promise<void> {
       sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_HOPS, 255);
       sock.setOption(IPPROTO_IPV6, IPV6_MULTICAST_IF, interfaceIndex(ifname));
       const router = ipv6Forwarding(ifname);
+      // sent in the call, as the gratuitous ARPs are: raw-socket's own send() queues each message
+      // until a writable poll event, and a socket closed meanwhile (or a poll event that never
+      // came) lost the NAs without an error (seen as a Master's NAs missing from the wire in 1 of
+      // ~6 starts of four instances at once)
+      const native = nativeOf(sock);
       for (const vip of v6) {
         const na = unsolicitedNa(mac, vip, router);
+        if (native) {
+          try {
+            native.send(na, 0, na.length, 'ff02::1', () => undefined);
+            continue;
+          } catch (e) {
+            throw new Error(`${ifname}: neighbor advertisement for ${vip}: ${(e as Error).message}`);
+          }
+        }
         await new Promise<void>((resolve, reject) =>
           sock.send(na, 0, na.length, 'ff02::1', null, (err) => (err ? reject(new Error(`${ifname}: neighbor advertisement for ${vip}: ${err.message}`)) : resolve())),
         );

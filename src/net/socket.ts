@@ -162,11 +162,11 @@ export class VrrpSocket {
 /** The native half of a raw-socket socket (raw-socket 1.x: `socket.wrap`, whose send() calls
  * sendto at once and throws on failure). Not part of raw-socket's documented API, so checked:
  * without it every send takes the documented queued path. */
-interface NativeSocket {
+export interface NativeSocket {
   send(buffer: Buffer, offset: number, length: number, address: string, done: (bytes: number) => void): void;
 }
 
-function nativeOf(sock: RawSocket): NativeSocket | undefined {
+export function nativeOf(sock: RawSocket): NativeSocket | undefined {
   const wrap = (sock as unknown as { wrap?: { send?: unknown } }).wrap;
   return wrap && typeof wrap.send === 'function' ? (wrap as NativeSocket) : undefined;
 }
