@@ -10,7 +10,7 @@
 
 import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from 'netlink';
 import { definePlugin } from '../../src/plugins/api.ts';
-import { schema } from './config.ts';
+import { linkEffect, schema } from './config.ts';
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
@@ -20,14 +20,6 @@ const NLMSG_OVERRUN = 4;
 interface Link {
   name: string;
   up: boolean;
-}
-
-/** What one link state means for one tracking entry. */
-export function trackEffect(up: boolean, weight: number, reverse: boolean): { fault: boolean; adjust: number } {
-  const m = reverse ? -1 : 1;
-  if (weight === 0) return { fault: up === reverse, adjust: 0 };
-  if (weight > 0) return { fault: false, adjust: up ? weight * m : 0 };
-  return { fault: false, adjust: up ? 0 : weight * m };
 }
 
 export default definePlugin({
@@ -53,7 +45,7 @@ export default definePlugin({
         }
       }
       for (const t of tracks) {
-        const e = trackEffect(isUp(t.interface), t.weight, t.reverse);
+        const e = linkEffect(isUp(t.interface), t.weight, t.reverse);
         if (e.fault !== t.fault) {
           ctx.setFault(t.instance, source(t.interface), e.fault);
           t.fault = e.fault;

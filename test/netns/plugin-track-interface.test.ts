@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { fromVigilConfig } from '../../plugins/track-interface/config.ts';
-import { trackEffect } from '../../plugins/track-interface/index.ts';
+import { linkEffect } from '../../plugins/track-interface/config.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import type { InstanceInfo } from '../../src/plugins/api.ts';
 import { Lab, waitForOutput } from '../lib/netns.ts';
@@ -67,16 +67,16 @@ function snapshot(rep: Reported) {
   };
 }
 
-test('trackEffect: keepalived weight and reverse semantics for a link', () => {
-  assert.deepEqual(trackEffect(false, 0, false), { fault: true, adjust: 0 });
-  assert.deepEqual(trackEffect(true, 0, false), { fault: false, adjust: 0 });
-  assert.deepEqual(trackEffect(true, 0, true), { fault: true, adjust: 0 });
-  assert.deepEqual(trackEffect(true, 10, false), { fault: false, adjust: 10 });
-  assert.deepEqual(trackEffect(false, 10, false), { fault: false, adjust: 0 });
-  assert.deepEqual(trackEffect(true, 10, true), { fault: false, adjust: -10 });
-  assert.deepEqual(trackEffect(false, -20, false), { fault: false, adjust: -20 });
-  assert.deepEqual(trackEffect(true, -20, false), { fault: false, adjust: 0 });
-  assert.deepEqual(trackEffect(false, -20, true), { fault: false, adjust: 20 });
+test('linkEffect: keepalived weight and reverse semantics for a link', () => {
+  assert.deepEqual(linkEffect(false, 0, false), { fault: true, adjust: 0 });
+  assert.deepEqual(linkEffect(true, 0, false), { fault: false, adjust: 0 });
+  assert.deepEqual(linkEffect(true, 0, true), { fault: true, adjust: 0 });
+  assert.deepEqual(linkEffect(true, 10, false), { fault: false, adjust: 10 });
+  assert.deepEqual(linkEffect(false, 10, false), { fault: false, adjust: 0 });
+  assert.deepEqual(linkEffect(true, 10, true), { fault: false, adjust: -10 });
+  assert.deepEqual(linkEffect(false, -20, false), { fault: false, adjust: -20 });
+  assert.deepEqual(linkEffect(true, -20, false), { fault: false, adjust: 0 });
+  assert.deepEqual(linkEffect(false, -20, true), { fault: false, adjust: 20 });
 });
 
 test('fromVigilConfig: own interface unless dont_track_primary, own track_interface entry ignored, sync group rules', () => {
