@@ -15,9 +15,9 @@
 // only). systemd's CacheDirectory= (CACHE_DIRECTORY) is honoured.
 
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { ROOT, VERSION } from '../install-paths.ts';
@@ -180,6 +180,16 @@ export class PluginCompiler {
     return { code, files: manifest.files, file, cached: true };
   }
 
+  /** The bundle file the cache's manifest for `key` names, if there is one. */
+  private cachedModuleName(key: string): string | undefined {
+    try {
+      const name = (JSON.parse(readFileSync(join(this.dir as string, `${key}.json`), 'utf8')) as Manifest).module;
+      return basename(name) === name ? name : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   private store(key: string, manifest: Manifest, code: string): string | undefined {
     if (!this.dir) {
       this.memory.set(key, { manifest, code });
@@ -191,8 +201,11 @@ export class PluginCompiler {
       renameSync(tmp, join(this.dir as string, name));
     };
     try {
+      // the bundle of the plugin's previous content goes: one bundle per plugin, not one per edit
+      const previous = this.cachedModuleName(key);
       write(manifest.module, code);
       write(`${key}.json`, JSON.stringify(manifest));
+      if (previous !== undefined && previous !== manifest.module) rmSync(join(this.dir, previous), { force: true });
       return join(this.dir, manifest.module);
     } catch {
       this.memory.set(key, { manifest, code });

@@ -3,7 +3,7 @@
 // next compile of unchanged files starts no compiler, an edit compiles afresh, and esbuild's
 // process is gone once no compile runs.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -86,6 +86,7 @@ test('a user plugin is bundled once per content, cached, and no compiler outlive
     assert.equal(edited.cached, false);
     assert.notEqual(edited.file, first.file);
     assert.match(edited.code, /edited/);
+    assert.ok(!existsSync(first.file ?? ''), "the previous content's bundle is gone: one bundle per plugin");
     assert.deepEqual(await noEsbuildWithin(2000), []);
   } finally {
     rmSync(work, { recursive: true, force: true });
