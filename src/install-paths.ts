@@ -5,7 +5,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 function packageRoot(from: string): string {
   for (let dir = from; ; dir = dirname(dir)) {
@@ -28,5 +28,5 @@ export const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf
 
 /** A file of the build, as a URL (for new Worker / import). */
 export function distUrl(file: string): URL {
-  return new URL(file, `file://${DIST}/`);
+  return new URL(file, pathToFileURL(`${DIST}/`));
 }

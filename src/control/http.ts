@@ -17,6 +17,7 @@
 // make it wait, nor make the daemon's memory grow.
 
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { ROOT } from '../install-paths.ts';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
@@ -113,7 +114,7 @@ export function authorized(header: string | undefined, tokenDigest: Buffer | und
   return timingSafeEqual(digest(m?.[1] ?? ''), tokenDigest) && m !== null;
 }
 
-const pageDir = new URL(`file://${join(ROOT, 'src', 'control', 'page')}/`);
+const pageDir = pathToFileURL(`${join(ROOT, 'src', 'control', 'page')}/`);
 const PAGE_FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
