@@ -145,7 +145,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   // - trackers whose first state the config tells (an init_fail script, a tracked link that is
   //   down, a track file's value) are set in the engine first, so they hold from the start
   //   (tracker-presets.ts); the others report when their plugin is up.
-  const specs = await pluginSpecs(config);
+  // (with the places of the config file, for a user plugin's invalid section)
+  const specs = await pluginSpecs(config, first.positions);
   host.apply(specs, instanceInfos(config), config.plugins);
   presets.apply(await initialReports(specs, new Set(Object.keys(config.vrrp_instance)), log));
   log.info(`starting with ${Object.keys(config.vrrp_instance).length} instance(s) from ${opts.file}${first.overlay ? ` and the overlay ${first.overlay}` : ''}`);
@@ -188,7 +189,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     log.setSecrets(configSecrets(config));
     const diff = await engine.reload(config);
     if (config.virtual_server.length > 0 || balancer.active) await balancer.apply(config);
-    const plugins = host.apply(await pluginSpecs(config), instanceInfos(config), config.plugins);
+    const plugins = host.apply(await pluginSpecs(config, next.positions), instanceInfos(config), config.plugins);
     const pluginsRestarted = [...plugins.started, ...plugins.restarted];
     log.info(
       `${why}: reloaded; unchanged: ${diff.unchanged.join(', ') || '-'}; updated: ${diff.updated.join(', ') || '-'}; re-created: ${diff.recreated.join(', ') || '-'}; added: ${diff.added.join(', ') || '-'}; removed: ${diff.removed.join(', ') || '-'}; plugins restarted: ${pluginsRestarted.join(', ') || '-'}${plugins.removed.length ? `; plugins removed: ${plugins.removed.join(', ')}` : ''}`,

@@ -78,6 +78,29 @@ export interface PluginSpec {
   /** Run it in a process of its own as this user (global_defs.plugin_user), not as root in a
    * worker thread. */
   runAs?: { user: string; group?: string };
+  /** A user plugin's config section in the config file: `plugins.<id>.<path>` as
+   * `file:line:col` (loader.ts sectionPlaces), so an invalid config is reported at its place. */
+  where?: (path: ReadonlyArray<string | number>) => string;
+}
+
+/** A config issue as a worker reports it: a field path in the plugin's section and zod's
+ * message (older workers sent `path: message` lines). */
+type ReportedIssue = string | { path: ReadonlyArray<string | number>; message: string };
+
+/** A user plugin's invalid config, one line: each issue at its place in the config file when
+ * the spec knows the places, `file:line:col: plugins.ID.field: message`. */
+export function configIssuesText(spec: Pick<PluginSpec, 'id' | 'where'>, issues: readonly ReportedIssue[]): string {
+  const lines = issues.map((i) => {
+    if (typeof i === 'string') return `plugins.${spec.id}.${i}`;
+    const field = ['plugins', spec.id, ...i.path.map(String)].join('.');
+    return spec.where ? `${spec.where(i.path)}: ${field}: ${i.message}` : `${field}: ${i.message}`;
+  });
+  return `invalid config: ${lines.join('; ')}`;
+}
+
+/** A user plugin whose definePlugin name is not its file's name (vigil -t says the same). */
+export function nameMismatch(spec: Pick<PluginSpec, 'id' | 'entry'>, name: string): string {
+  return `${spec.entry} is named '${name}' (definePlugin name): a user plugin's name is its file's name, '${spec.id}', as plugins.${spec.id}, plugin_user and vigil status know it; rename one to match the other`;
 }
 
 export interface HostOptions {
@@ -545,6 +568,13 @@ export class PluginHost {
         return;
       case 'ready': {
         slot.name = m.name;
+        // plugins.ID, plugin_user and status know a user plugin by its file's name: a plugin
+        // that calls itself something else would read another section than the one checked
+        if (slot.spec.origin === 'user' && m.name !== id) {
+          this.opts.onRemoved(id);
+          this.waitForFix(slot, nameMismatch(slot.spec, m.name));
+          return;
+        }
         slot.state = 'running';
         // a name its previous worker registered and this one (after setup) did not is gone
         this.releaseCheckers(slot, (name) => !slot.checkers.has(name));
@@ -565,12 +595,9 @@ export class PluginHost {
       case 'setup-failed':
         if (m.issues.length > 0) {
           // A bad config does not fix itself: report it once and wait for a reload or an edit.
-          slot.lastError = m.error;
-          slot.failures++;
-          this.opts.log.error(`plugin ${id}: ${m.error}`);
-          this.opts.bus.publish({ type: 'plugin.failed', plugin: id, cause: 'setup', error: m.error, restartInMs: -1 });
-          this.terminate(slot, 'waiting-for-fix');
-          for (const w of slot.readyWaiters.splice(0)) w();
+          // The worker's own message names the plugin already; this one says where in the
+          // config file (a built-in's issues are of its derived config: no place to give)
+          this.waitForFix(slot, slot.spec.origin === 'user' ? configIssuesText(slot.spec, m.issues) : m.error);
           return;
         }
         this.fail(slot, 'setup', m.error);
@@ -585,9 +612,10 @@ export class PluginHost {
         this.opts.log[m.level](`plugin ${id}: ${m.msg}`);
         return;
       case 'handler-error':
+        // retried once in the worker already: dropped and reported, the plugin keeps running
         slot.handlerErrors++;
-        slot.unacked.delete(m.seq);
-        this.fail(slot, m.cause, m.error);
+        this.opts.log.error(`plugin ${id}: handler for ${m.type} (event ${m.seq}) ${m.cause} ${m.attempts} times, event dropped: ${m.error}`);
+        if (m.type !== 'plugin.handler_failed') this.opts.bus.publish({ type: 'plugin.handler_failed', plugin: id, event: m.type, seq: m.seq, cause: m.cause, error: m.error, attempts: m.attempts });
         return;
       case 'handled':
         slot.unacked.delete(m.seq);
@@ -611,6 +639,18 @@ export class PluginHost {
         this.checkAnswered(slot, m);
         return;
     }
+  }
+
+  /** A plugin that cannot run as configured (an invalid config section, a wrong name): stopped,
+   * reported once, left until a reload or an edit of the plugin starts it again. */
+  private waitForFix(slot: Slot, error: string): void {
+    const id = slot.spec.id;
+    slot.lastError = error;
+    slot.failures++;
+    this.opts.log.error(`plugin ${id}: ${error}`);
+    this.opts.bus.publish({ type: 'plugin.failed', plugin: id, cause: 'setup', error, restartInMs: -1 });
+    this.terminate(slot, 'waiting-for-fix');
+    for (const w of slot.readyWaiters.splice(0)) w();
   }
 
   /** A plugin with an unsafe file: stopped (if it ran), reported once, left until a reload or

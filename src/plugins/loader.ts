@@ -6,10 +6,12 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DIST, FROM_SOURCE, ROOT } from '../install-paths.ts';
+import type { PositionMap } from '../config/diagnostics.ts';
 import type { Config } from '../config/schema.ts';
 import { instanceFamily, instanceVersion } from '../config/semantic.ts';
 import type { InstanceInfo } from './api.ts';
 import type { PluginSpec } from './host.ts';
+import { collisionMessage } from './inventory.ts';
 
 /** The built-in plugins' sources. */
 export const BUILTIN_DIR = join(ROOT, 'plugins');
@@ -44,11 +46,18 @@ export async function builtinSpecs(config: Config): Promise<PluginSpec[]> {
   return specs;
 }
 
+/** A module of the user plugins directory: its id (the file's name without extension, or the
+ * folder's) and its path. */
+export interface UserPluginFile {
+  id: string;
+  entry: string;
+}
+
 /** The module files of a user plugins directory: `name.ts|.mts|.js|.mjs`, or a folder
  * `name/` with an index module. Files starting with `.` or `_` and `.d.ts` are skipped. */
-export function userPluginFiles(dir: string): Array<{ id: string; entry: string }> {
+export function userPluginFiles(dir: string): UserPluginFile[] {
   if (!existsSync(dir)) return [];
-  const out: Array<{ id: string; entry: string }> = [];
+  const out: UserPluginFile[] = [];
   for (const name of readdirSync(dir).sort()) {
     if (name.startsWith('.') || name.startsWith('_') || name.endsWith('.d.ts')) continue;
     const p = resolve(dir, name);
@@ -64,19 +73,36 @@ export function userPluginFiles(dir: string): Array<{ id: string; entry: string 
   return out;
 }
 
-export async function pluginSpecs(config: Config): Promise<PluginSpec[]> {
+/** The plugins to run for `config`: the built-ins it asks for, then every user plugin.
+ * `positions` (the config's LoadResult.positions): user plugins' config problems are then
+ * reported at their place in the config file.
+ *
+ * A user plugin named like a built-in is an error of the config (inventory.ts), so a config
+ * that loaded has none; should one appear between the load and here (a file added meanwhile),
+ * this throws rather than run one of the two under the other's name. */
+export async function pluginSpecs(config: Config, positions?: PositionMap): Promise<PluginSpec[]> {
   const specs = await builtinSpecs(config);
   const dir = config.global_defs.plugins_dir;
   if (dir) {
+    const builtins = new Set(builtinNames());
     for (const f of userPluginFiles(dir)) {
-      if (specs.some((s) => s.id === f.id)) continue; // a built-in's name is taken
+      if (builtins.has(f.id)) throw new Error(`plugin ${f.id}: ${collisionMessage(f)}`);
       const spec: PluginSpec = { id: f.id, entry: f.entry, config: undefined, origin: 'user', checkFiles: !config.global_defs.allow_unsafe_plugins };
       const who = pluginUser(config, f.id);
       if (who) spec.runAs = who;
+      if (positions) spec.where = sectionPlaces(positions, f.id);
       specs.push(spec);
     }
   }
   return specs;
+}
+
+/** `plugins.ID.<path>` to `file:line:col` (its deepest ancestor that the config file has). */
+export function sectionPlaces(positions: Pick<PositionMap, 'get'>, id: string): (path: ReadonlyArray<string | number>) => string {
+  return (path) => {
+    const p = positions.get(['plugins', id, ...path]);
+    return `${p.file}:${p.line}:${p.col}`;
+  };
 }
 
 /** The user a user plugin runs as (global_defs.plugin_user: its own entry, else `*`), if any. */
