@@ -33,6 +33,7 @@ export function classify(e: unknown, what: string): MoveError {
 }
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'aws-vip',
   configSchema: schema,
   setup(ctx) {

@@ -19,6 +19,7 @@ interface ActionResponse {
 }
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'hetzner-vip',
   configSchema: schema,
   setup(ctx) {

@@ -239,6 +239,7 @@ function stopChild(child: ChildProcess | undefined): Promise<void> {
 }
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'notify-fifo',
   configSchema: schema,
   async setup(ctx) {

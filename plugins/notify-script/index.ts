@@ -37,6 +37,7 @@ const KEY: Record<KeepalivedState, keyof ScriptSet> = { MASTER: 'master', BACKUP
 const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n);
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'notify-script',
   configSchema: schema,
   setup(ctx) {

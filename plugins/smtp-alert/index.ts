@@ -145,6 +145,7 @@ function errorText(err: unknown): string {
 }
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'smtp-alert',
   configSchema: schema,
   setup(ctx) {

@@ -27,6 +27,7 @@ interface Watched {
 }
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'track-file',
   configSchema: schema,
   setup(ctx) {

@@ -23,6 +23,7 @@ interface Link {
 }
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'track-interface',
   configSchema: schema,
   async setup(ctx) {

@@ -31,6 +31,7 @@ interface Check {
 }
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'track-process',
   configSchema: schema,
   setup(ctx) {

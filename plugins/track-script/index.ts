@@ -16,6 +16,7 @@ import { effect, initialState, step, type ScriptState, type Status } from './sta
 type Ctx = PluginContext<TrackScriptConfig>;
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'track-script',
   configSchema: schema,
   setup(ctx) {

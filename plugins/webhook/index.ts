@@ -174,6 +174,7 @@ function errorMessage(err: unknown): string {
 }
 
 export default definePlugin({
+  apiVersion: 1,
   name: 'webhook',
   configSchema: schema,
   setup(ctx) {

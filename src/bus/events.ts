@@ -124,6 +124,22 @@ export interface PluginFailed {
   restartInMs: number;
 }
 
+/** A plugin's handler failed (threw or rejected) on every attempt with one event (it is called
+ * again once after a first failure): the event is dropped for that handler and the plugin goes
+ * on running, its state kept. Not published for a failure to handle a plugin.handler_failed
+ * event (that would feed itself); the log has those. */
+export interface PluginHandlerFailed {
+  type: 'plugin.handler_failed';
+  plugin: string;
+  /** The type and `seq` of the event that was dropped. */
+  event: EventType;
+  seq: number;
+  /** `threw` or `rejected`, and the error, of the last attempt. */
+  cause: 'threw' | 'rejected';
+  error: string;
+  attempts: number;
+}
+
 export interface PluginRestarted {
   type: 'plugin.restarted';
   plugin: string;
@@ -205,6 +221,7 @@ export type EventBody =
   | PluginStarted
   | PluginFailed
   | PluginRestarted
+  | PluginHandlerFailed
   | PacketsDropped
   | RealServerUp
   | RealServerDown
@@ -226,6 +243,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'plugin.started',
   'plugin.failed',
   'plugin.restarted',
+  'plugin.handler_failed',
   'packets.dropped',
   'realserver.up',
   'realserver.down',

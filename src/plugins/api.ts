@@ -5,6 +5,7 @@
 //   import { z } from 'zod';
 //
 //   export default definePlugin({
+//     apiVersion: 1,
 //     name: 'hello',
 //     configSchema: z.object({ greeting: z.string().default('hello') }),
 //     setup(ctx) {
@@ -153,15 +154,35 @@ export interface PluginContext<C> {
   registerChecker(name: string, check: Checker): void;
 }
 
-export interface PluginDefinition<S extends z.ZodType = z.ZodType> {
+/** The plugin API this vigil implements: a plugin declares the one it was written for
+ * (`apiVersion`), and one written for another is refused at load with that said. It changes only
+ * when something a plugin relies on is removed or changes meaning; additions keep it. */
+export const PLUGIN_API_VERSION = 1;
+
+/** The API versions this daemon loads. */
+export const SUPPORTED_PLUGIN_API_VERSIONS: readonly number[] = [PLUGIN_API_VERSION];
+
+/** What `ctx.config` is for a plugin with schema `S`: the validated config (defaults applied),
+ * or, without a schema, the plugin's config section as written (`unknown`: undefined when the
+ * config has none), for the plugin to check itself. */
+export type ConfigOf<S> = S extends z.ZodType ? z.infer<S> : unknown;
+
+export interface PluginDefinition<S extends z.ZodType | undefined = z.ZodType | undefined> {
+  /** The plugin API it was written for: `1` (PLUGIN_API_VERSION). */
+  apiVersion: typeof PLUGIN_API_VERSION;
+  /** Its name: its config section (`plugins.NAME`), its log prefix, its events' `plugin`. */
   name: string;
-  configSchema: S;
-  setup(ctx: PluginContext<z.infer<S>>): void | Promise<void>;
+  /** Validates `plugins.NAME` (an absent section is validated as `{}`, so defaults apply).
+   * Optional: without one, ctx.config is the section as written. */
+  configSchema?: S;
+  setup(ctx: PluginContext<ConfigOf<S>>): void | Promise<void>;
 }
 
 /** Identity at run time; it gives `setup` its types from the schema. */
-export function definePlugin<S extends z.ZodType>(def: PluginDefinition<S>): PluginDefinition<S> {
+export function definePlugin<S extends z.ZodType | undefined = undefined>(def: PluginDefinition<S>): PluginDefinition<S> {
   return def;
 }
 
-export type { EventOf, EventType, VigilEvent } from '../bus/events.ts';
+// Every event type and its payload, for handlers' annotations (docs/events.md lists them).
+export type * from '../bus/events.ts';
+export { EVENT_SCHEMA_VERSION, EVENT_TYPES } from '../bus/events.ts';

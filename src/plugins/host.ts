@@ -9,12 +9,14 @@
 //   all its handlers settled; nothing is dropped for a slow plugin, it only queues.
 // - Containment: a heartbeat ping every `heartbeatMs`; no answer within `unresponsiveMs` (the
 //   plugin spins or blocks its thread), a handler that has not settled within
-//   `handlerTimeoutMs` (it hangs), a handler that throws or rejects, or a worker that exits
-//   (uncaught error, out of memory): the worker is terminated, `plugin.failed` is published,
+//   `handlerTimeoutMs` (it hangs), or a worker that exits (uncaught error, out of memory):
+//   the worker is terminated, `plugin.failed` is published,
 //   and it is started again after a back-off that doubles up to `maxBackoffMs` and resets once
 //   the plugin has run cleanly for a minute. Events unacked by a dead worker are delivered again
 //   to its successor, except one that was already tried twice (a poison event is dropped and
-//   logged rather than killing every successor).
+//   logged rather than killing every successor). A handler that throws or rejects is no
+//   reason to restart: the worker retries it once, then drops the event for it and says so
+//   ('handler-error': logged, plugin.handler_failed), and the plugin keeps its state.
 // - A plugin whose config is invalid is reported once and waits for a reload or an edit.
 // - A user plugin whose files are unsafe (plugin-security.ts: its module, anything it loads
 //   from outside vigil, a directory above them, changeable by a user other than root) is

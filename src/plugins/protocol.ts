@@ -1,7 +1,7 @@
 // Messages between the plugin host (engine thread) and a plugin worker.
 
 import type { MessagePort } from 'node:worker_threads';
-import type { VigilEvent } from '../bus/events.ts';
+import type { EventType, VigilEvent } from '../bus/events.ts';
 import type { CheckAnswer, CheckTarget, InstanceInfo, PluginLogger } from './api.ts';
 
 export interface WorkerInit {
@@ -50,7 +50,8 @@ export type WorkerMessage =
   | { t: 'adjust'; instance: string; source: string; weight: number }
   | { t: 'fault'; instance: string; source: string; active: boolean }
   | { t: 'log'; level: keyof PluginLogger; msg: string }
-  | { t: 'handler-error'; cause: 'threw' | 'rejected'; error: string; seq: number }
+  /** A handler failed `attempts` times with event `seq` (of type `type`): dropped for it. */
+  | { t: 'handler-error'; cause: 'threw' | 'rejected'; error: string; seq: number; type: EventType; attempts: number }
   | { t: 'handled'; seq: number }
   | { t: 'crashed'; error: string }
   /** A file the plugin loaded from outside vigil's own code (checked again while it runs). */

@@ -5,7 +5,7 @@
 // process-wide handlers): that is the entry's business, as it knows whom a crash takes down.
 
 import { pathToFileURL } from 'node:url';
-import type { PluginDefinition } from './api.ts';
+import { checkDefinition } from './definition.ts';
 import { isUnsafeError } from './plugin-security.ts';
 import type { HostMessage, WorkerInit, WorkerMessage } from './protocol.ts';
 import { errorText, PluginConfigError, PluginRuntime, type HostPort } from './runtime.ts';
@@ -32,7 +32,7 @@ export function runPlugin(channel: Channel, init: WorkerInit, code = init.code):
     adjust: (instance, source, weight) => post({ t: 'adjust', instance, source, weight }),
     fault: (instance, source, active) => post({ t: 'fault', instance, source, active }),
     log: (level, msg) => post({ t: 'log', level, msg }),
-    handlerError: (cause, error, seq) => post({ t: 'handler-error', cause, error, seq }),
+    handlerError: (cause, error, seq, type, attempts) => post({ t: 'handler-error', cause, error, seq, type, attempts }),
     handled: (seq) => post({ t: 'handled', seq }),
     checker: (name) => post({ t: 'checker', name }),
   };
@@ -71,10 +71,9 @@ export function runPlugin(channel: Channel, init: WorkerInit, code = init.code):
   const loaded = (async () => {
     try {
       const url = code !== undefined ? `data:text/javascript;base64,${Buffer.from(code).toString('base64')}` : `${pathToFileURL(init.entry).href}?v=${init.moduleKey ?? init.version}`;
-      const mod = (await import(url)) as { default?: PluginDefinition };
-      const def = mod.default;
-      const config = init.config !== undefined ? init.config : def && typeof def.name === 'string' ? init.pluginsSection[def.name] : undefined;
-      const rt = await PluginRuntime.start(def as PluginDefinition, config, init.instances, hostPort);
+      const def = checkDefinition(await import(url), { source: init.entry, warn: (msg) => post({ t: 'log', level: 'warn', msg }) });
+      const config = init.config !== undefined ? init.config : init.pluginsSection[def.name];
+      const rt = await PluginRuntime.start(def, config, init.instances, hostPort);
       runtime = rt;
       // stopped during its setup: it never runs, and stop() below stops what setup started
       if (stopped) return;

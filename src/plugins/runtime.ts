@@ -8,8 +8,9 @@
 // independent, so a slow notify script on VI_1 does not hold VI_2 back.
 
 import type { z } from 'zod';
-import { orderingKey, type EventType, type VigilEvent } from '../bus/events.ts';
+import { EVENT_TYPES, orderingKey, type EventType, type VigilEvent } from '../bus/events.ts';
 import type { CheckAnswer, Checker, CheckTarget, Handler, InstanceInfo, PluginContext, PluginDefinition, PluginLogger, RunOptions } from './api.ts';
+import { checkDefinition, issueText, validateConfig, type ConfigIssue } from './definition.ts';
 import { runCommand } from './run.ts';
 
 /** What the runtime tells its host. */
@@ -17,8 +18,9 @@ export interface HostPort {
   adjust(instance: string, source: string, weight: number): void;
   fault(instance: string, source: string, active: boolean): void;
   log(level: keyof PluginLogger, msg: string): void;
-  /** A handler threw or rejected; the event counts as handled. */
-  handlerError(cause: 'threw' | 'rejected', error: string, seq: number): void;
+  /** A handler threw or rejected on both of its attempts (it is retried once): the event is
+   * dropped for that handler, the plugin goes on. `handled` follows as usual. */
+  handlerError(cause: 'threw' | 'rejected', error: string, seq: number, type: EventType, attempts: number): void;
   /** Every handler of event `seq` has settled. */
   handled(seq: number): void;
   /** The plugin registered a checker. Optional: a port without it (the in-process test
@@ -47,13 +49,20 @@ export function checkAnswerProblem(a: unknown): string | undefined {
 export type CheckOutcome = { answer: CheckAnswer } | { error: string };
 
 export class PluginConfigError extends Error {
+  /** Each issue as `path: message`. */
+  readonly issues: string[];
   constructor(
     plugin: string,
-    readonly issues: string[],
+    readonly configIssues: ConfigIssue[],
   ) {
+    const issues = configIssues.map((i) => issueText(i));
     super(`plugin ${plugin}: invalid config: ${issues.join('; ')}`);
+    this.issues = issues;
   }
 }
+
+/** How many times a handler is called with one event before it is given up on. */
+export const HANDLER_ATTEMPTS = 2;
 
 /** Formats zod issues as `path: message`. */
 export function formatIssues(error: z.ZodError, prefix = ''): string[] {
@@ -76,15 +85,14 @@ export class PluginRuntime {
     private readonly port: HostPort,
   ) {}
 
-  /** Validates the config and runs setup(); throws PluginConfigError or setup's error. */
+  /** Validates the config and runs setup(); throws PluginConfigError or setup's error. `def` is
+   * checked again (checkDefinition) when it did not come through run-plugin.ts. */
   static async start(def: PluginDefinition, rawConfig: unknown, instances: readonly InstanceInfo[], port: HostPort): Promise<PluginRuntime> {
-    if (!def || typeof def.name !== 'string' || typeof def.setup !== 'function' || !def.configSchema || typeof def.configSchema.safeParse !== 'function') {
-      throw new Error('not a plugin: the module must default-export definePlugin({ name, configSchema, setup })');
-    }
-    const parsed = def.configSchema.safeParse(rawConfig ?? {});
-    if (!parsed.success) throw new PluginConfigError(def.name, formatIssues(parsed.error));
+    checkDefinition({ default: def });
+    const checked = validateConfig(def, rawConfig);
+    if (!checked.ok) throw new PluginConfigError(def.name, checked.issues);
     const rt = new PluginRuntime(def, port);
-    await def.setup(rt.context(parsed.data, instances));
+    await def.setup(rt.context(checked.config, instances));
     return rt;
   }
 
@@ -102,6 +110,9 @@ export class PluginRuntime {
       log,
       instances,
       on: (type: EventType | '*', fn: Handler<never>) => {
+        // a misspelt name would otherwise subscribe to nothing, silently, for ever
+        if (type !== '*' && !EVENT_TYPES.includes(type)) throw new Error(`ctx.on: unknown event type ${JSON.stringify(type)}; the event types are ${EVENT_TYPES.join(', ')} (or '*' for all)`);
+        if (typeof fn !== 'function') throw new Error(`ctx.on(${JSON.stringify(type)}): the handler is not a function`);
         this.handlers.push({ type, fn: fn as Handler<VigilEvent> });
       },
       adjustPriority: (instance, source, weight) => port.adjust(instance, source, Math.round(weight)),
@@ -178,18 +189,15 @@ export class PluginRuntime {
     const prev = this.queues.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
       for (const h of matching) {
-        if (this.abort.signal.aborted) break;
-        let result: void | Promise<void>;
-        try {
-          result = h.fn(event);
-        } catch (e) {
-          this.port.handlerError('threw', errorText(e), event.seq);
-          continue;
-        }
-        try {
-          await result;
-        } catch (e) {
-          this.port.handlerError('rejected', errorText(e), event.seq);
+        // a handler that fails is called again with the same event, once: a passing hiccup (a
+        // peer that was busy) costs nothing. Failing twice, the event is dropped for it and
+        // reported; the plugin and its state stay (no restart for a bad event).
+        for (let attempt = 1; attempt <= HANDLER_ATTEMPTS; attempt++) {
+          if (this.abort.signal.aborted) break;
+          const failure = await callHandler(h.fn, event);
+          if (!failure) break;
+          if (attempt < HANDLER_ATTEMPTS) this.port.log('warn', `handler for ${event.type} (event ${event.seq}) ${failure.cause}: ${failure.error}; retrying it once`);
+          else this.port.handlerError(failure.cause, failure.error, event.seq, event.type, attempt);
         }
       }
       this.port.handled(event.seq);
@@ -216,6 +224,22 @@ export class PluginRuntime {
       }
     }
   }
+}
+
+/** Calls one handler and waits for it; how it failed, or undefined when it did not. */
+async function callHandler(fn: Handler<VigilEvent>, event: VigilEvent): Promise<{ cause: 'threw' | 'rejected'; error: string } | undefined> {
+  let result: void | Promise<void>;
+  try {
+    result = fn(event);
+  } catch (e) {
+    return { cause: 'threw', error: errorText(e) };
+  }
+  try {
+    await result;
+  } catch (e) {
+    return { cause: 'rejected', error: errorText(e) };
+  }
+  return undefined;
 }
 
 /** A failed check's reason: the error's message, in one line. A zod error (a checker that
