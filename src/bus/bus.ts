@@ -6,6 +6,7 @@
 // A subscriber that throws is reported once per error and does not stop the others.
 
 import { EVENT_SCHEMA_VERSION, type EventBody, type EventType, type VigilEvent } from './events.ts';
+import { monoMicros } from '../clock.ts';
 
 export type Subscriber = (e: VigilEvent) => void;
 
@@ -17,7 +18,7 @@ export interface Clock {
 }
 
 export const systemClock: Clock = {
-  mono: () => Number(process.hrtime.bigint() / 1000n),
+  mono: monoMicros,
   wall: () => Date.now(),
 };
 

@@ -10,6 +10,7 @@ import { parseRoute } from '../net/route-syntax.ts';
 import { parseRule } from '../net/rules.ts';
 import type { Config, VrrpInstanceConfig } from './schema.ts';
 import type { LocalSubnet } from '../lvs/neighbours.ts';
+import { PRIORITY_OWNER } from '../vrrp/types.ts';
 
 export interface SemanticOptions {
   /** Interfaces present on this host; by default read from the OS. */
@@ -163,7 +164,7 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
     if (!hostAddrs) {
       at([...p, 'interface'], 'warning', `interface ${inst.interface} does not exist on this host; the instance waits in FAULT until it appears`);
     }
-    if (inst.priority === 255) {
+    if (inst.priority === PRIORITY_OWNER) {
       const owns = inst.virtual_ipaddress.some((v) => hostAddrs?.includes(v.address.split('/')[0] ?? ''));
       if (!owns) {
         at(

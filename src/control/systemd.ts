@@ -12,6 +12,7 @@
 
 import type { Daemon } from '../daemon/run.ts';
 import { AF_UNIX, libcCalls, MSG_NOSIGNAL, SOCK_CLOEXEC, SOCK_DGRAM, sockaddrUnix } from '../net/unix-datagram.ts';
+import { monoMicros } from '../clock.ts';
 
 /** struct sockaddr_un for a path or an '@abstract' name, and its length. */
 export function sockaddrUn(path: string): { addr: Buffer; len: number } {
@@ -63,10 +64,10 @@ export function notify(state: string): Error | undefined {
   }
 }
 
-/** RELOADING=1 carries the monotonic time for Type=notify-reload (systemd 253+); Node's
- * hrtime is CLOCK_MONOTONIC on Linux. */
+/** RELOADING=1 carries the monotonic time for Type=notify-reload (systemd 253+): CLOCK_MONOTONIC
+ * (src/clock.ts), as systemd reads it. */
 export function reloadingState(): string {
-  return `RELOADING=1\nMONOTONIC_USEC=${process.hrtime.bigint() / 1000n}`;
+  return `RELOADING=1\nMONOTONIC_USEC=${monoMicros()}`;
 }
 
 /** The watchdog interval in ms (half of WATCHDOG_USEC), or undefined when off or meant for

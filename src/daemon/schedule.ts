@@ -15,6 +15,7 @@
 
 import type { Scheduler } from '../vrrp/instance.ts';
 import type { Micros } from '../vrrp/types.ts';
+import { monoMicros } from '../clock.ts';
 
 /** Lateness up to which a timer started by a firing one counts from its deadline (see above). */
 const SLIP: Micros = 2_000;
@@ -40,7 +41,7 @@ export class Schedule implements Scheduler {
 
   /** Monotonic microseconds (CLOCK_MONOTONIC). */
   now(): Micros {
-    return Number(process.hrtime.bigint() / 1000n);
+    return monoMicros();
   }
 
   setTimer(after: Micros, fire: () => void): Entry {

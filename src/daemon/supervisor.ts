@@ -21,6 +21,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { isSdNotifyMessage, reloadingState, sdNotify } from '../control/systemd.ts';
 import type { DaemonLogger } from './log.ts';
 import { claimDefaultPidFile, removePidFile, writePidFile } from './pid-file.ts';
+import { monoMs } from '../clock.ts';
 
 export interface SuperviseOptions {
   /** The command line to run the engine with (--engine-child is added). */
@@ -146,7 +147,7 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
           if (vrrpPidFile) removePidFile(vrrpPidFile, c.pid);
           return finish(code || 1);
         }
-        const now = performance.now(); // monotonic: a wall clock step must not reopen or shut the window
+        const now = monoMs(); // monotonic: a wall clock step must not reopen or shut the window
         while (restarts.length && (restarts[0] ?? 0) <= now - windowMs) restarts.shift();
         if (restarts.length >= maxRestarts) {
           log.error(`supervisor: engine child ${c.pid} died unexpectedly (${how}); ${restarts.length} restarts within ${windowMs / 1000} s already: giving up`);

@@ -27,6 +27,7 @@ import { readFileSync } from 'node:fs';
 import { isIP, Socket } from 'node:net';
 import { checkServerIdentity, connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import type { HttpCheck, HttpUrl, ProbeResult } from './checks.ts';
+import { monoMs } from '../clock.ts';
 
 /** Headers longer than this fail the exchange (keepalived's buffer holds 4 KiB). */
 export const MAX_HEADER_BYTES = 64 * 1024;
@@ -163,8 +164,8 @@ function contentLength(headerText: string): number | undefined | 'invalid' {
 
 /** One GET on a fresh connection. Never rejects; ends within t.timeoutMs. */
 export function httpFetch(t: HttpTarget, signal?: AbortSignal): Promise<HttpFetchResult> {
-  const started = performance.now();
-  const elapsed = () => performance.now() - started;
+  const started = monoMs();
+  const elapsed = () => monoMs() - started;
   return new Promise((resolve) => {
     let done = false;
     let phase: HttpPhase = 'connect';
@@ -395,8 +396,8 @@ function judge(url: HttpUrl, r: Extract<HttpFetchResult, { ok: true }>): string 
 /** One attempt of HTTP_GET / SSL_GET: every url in order, each on its own connection and within
  * timeoutMs; all must pass. Never rejects. */
 export async function httpProbe(check: HttpCheck, signal?: AbortSignal): Promise<ProbeResult> {
-  const started = performance.now();
-  const ms = () => performance.now() - started;
+  const started = monoMs();
+  const ms = () => monoMs() - started;
   // with several urls the reason says which one failed
   const which = (url: HttpUrl, why: string) => (check.urls.length > 1 ? `${url.path}: ${why}` : why);
   if (check.urls.length === 0) return { ok: false, error: 'no url to check', ms: ms() };

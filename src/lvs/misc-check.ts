@@ -13,13 +13,14 @@
 import { runCommand } from '../plugins/run.ts';
 import { defaultScriptUser, invocation, prepareScript } from '../plugins/script-security.ts';
 import type { MiscCheck, ProbeResult } from './checks.ts';
+import { monoMs } from '../clock.ts';
 
 /** check_misc.c: SIGTERM to the group at misc_timeout, SIGKILL 2 s after. */
 const KILL_GRACE_MS = 2000;
 
 export async function miscProbe(check: MiscCheck, signal?: AbortSignal): Promise<ProbeResult> {
-  const started = performance.now();
-  const ms = () => performance.now() - started;
+  const started = monoMs();
+  const ms = () => monoMs() - started;
   if (signal?.aborted) return { ok: false, error: 'aborted', ms: 0 };
   const prepared = prepareScript(check.command, { user: check.user, group: check.group }, defaultScriptUser(undefined, check.scriptSecurity), check.scriptSecurity);
   if (!prepared.ok) return { ok: false, error: `cannot run '${check.command}': ${prepared.error}`, ms: ms() };

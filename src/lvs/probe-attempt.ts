@@ -4,6 +4,7 @@
 // timer, the abort listener and the "only once", so no path can leak a handle or resolve twice.
 
 import type { ProbeResult } from './checks.ts';
+import { monoMs } from '../clock.ts';
 
 export interface Attempt {
   pass(): void;
@@ -29,8 +30,8 @@ export interface AttemptOptions {
 /** Runs `start` (which opens the probe's socket) until it passes, fails, times out or is
  * aborted. Never rejects; a throw from `start` is a failure. */
 export function runAttempt(opts: AttemptOptions, start: (a: Attempt) => void): Promise<ProbeResult> {
-  const started = performance.now();
-  const elapsed = () => performance.now() - started;
+  const started = monoMs();
+  const elapsed = () => monoMs() - started;
   return new Promise((resolve) => {
     if (opts.signal?.aborted) return resolve({ ok: false, error: 'aborted', ms: 0 });
     let done = false;

@@ -17,6 +17,7 @@ import { distUrl, FROM_SOURCE } from '../install-paths.ts';
 import type { ProbeCheck, ProbeResult } from './checks.ts';
 import type { DataPlane, DataPlaneCounters, DesiredState } from './model.ts';
 import type { NftDataPlaneOptions } from './nft-dataplane.ts';
+import { monoMs } from '../clock.ts';
 
 type Probe<C extends ProbeCheck> = (check: C, signal?: AbortSignal) => Promise<ProbeResult>;
 type Loaders = { [K in ProbeCheck['kind']]: () => Promise<Probe<Extract<ProbeCheck, { kind: K }>>> };
@@ -38,7 +39,7 @@ const loaded = new Map<ProbeCheck['kind'], Probe<ProbeCheck>>();
 
 /** One attempt of `check`, in this thread. Never rejects. */
 export async function runProbe(check: ProbeCheck, signal?: AbortSignal): Promise<ProbeResult> {
-  const started = performance.now();
+  const started = monoMs();
   try {
     let probe = loaded.get(check.kind);
     if (!probe) {
@@ -48,7 +49,7 @@ export async function runProbe(check: ProbeCheck, signal?: AbortSignal): Promise
     return await probe(check, signal);
   } catch (e) {
     // a probe never rejects by contract; this is a bug or a module that failed to load
-    return { ok: false, error: `checker failed: ${(e as Error).message}`, ms: performance.now() - started };
+    return { ok: false, error: `checker failed: ${(e as Error).message}`, ms: monoMs() - started };
   }
 }
 
@@ -103,7 +104,7 @@ export class CheckerWorker implements ProbeRunner {
   constructor(private readonly o: { onError?: (message: string) => void; onWarn?: (message: string) => void } = {}) {}
 
   run(check: ProbeCheck, signal?: AbortSignal): Promise<ProbeResult> {
-    const started = performance.now();
+    const started = monoMs();
     if (this.closed || signal?.aborted) return Promise.resolve({ ok: false, error: 'aborted', ms: 0 });
     const worker = this.ensureWorker();
     const id = this.nextId++;
@@ -115,8 +116,8 @@ export class CheckerWorker implements ProbeRunner {
         resolve(result);
       };
       this.hold(id, {
-        settle: (m) => done(m.t === 'result' ? m.result : { ok: false, error: 'unexpected reply', ms: performance.now() - started }),
-        fail: (error) => done({ ok: false, error, ms: performance.now() - started }),
+        settle: (m) => done(m.t === 'result' ? m.result : { ok: false, error: 'unexpected reply', ms: monoMs() - started }),
+        fail: (error) => done({ ok: false, error, ms: monoMs() - started }),
       });
       worker.postMessage({ t: 'run', id, check } satisfies ProbeRequest);
     });

@@ -6,6 +6,7 @@
 import { Socket } from 'node:net';
 import type { ProbeResult } from './checks.ts';
 import { streamErrorWords } from './probe-attempt.ts';
+import { monoMs } from '../clock.ts';
 
 export interface TcpTarget {
   host: string;
@@ -16,7 +17,7 @@ export interface TcpTarget {
 }
 
 export function tcpProbe(t: TcpTarget, signal?: AbortSignal): Promise<ProbeResult> {
-  const started = performance.now();
+  const started = monoMs();
   return new Promise((resolve) => {
     const socket = new Socket();
     let done = false;
@@ -28,7 +29,7 @@ export function tcpProbe(t: TcpTarget, signal?: AbortSignal): Promise<ProbeResul
       socket.destroy();
       resolve(r);
     };
-    const elapsed = () => performance.now() - started;
+    const elapsed = () => monoMs() - started;
     const timer = setTimeout(() => finish({ ok: false, error: `no connection within ${t.timeoutMs} ms`, ms: elapsed() }), t.timeoutMs);
     const onAbort = () => finish({ ok: false, error: 'aborted', ms: elapsed() });
     signal?.addEventListener('abort', onAbort, { once: true });

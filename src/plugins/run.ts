@@ -13,6 +13,7 @@
 
 import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import type { RunOptions, RunResult } from './api.ts';
+import { monoMs } from '../clock.ts';
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Output kept per stream; a chatty script must not grow the daemon. */
@@ -91,7 +92,7 @@ export interface RunnerOptions extends RunOptions {
 
 export async function runCommand(argv: readonly string[], opts: RunnerOptions = {}): Promise<RunResult> {
   const command = argv.join(' ');
-  const started = performance.now();
+  const started = monoMs();
   const fail = (msg: string): RunResult => ({
     command,
     exitCode: undefined,
@@ -100,7 +101,7 @@ export async function runCommand(argv: readonly string[], opts: RunnerOptions = 
     failedToStart: true,
     stdout: '',
     stderr: msg,
-    durationMs: performance.now() - started,
+    durationMs: monoMs() - started,
     ok: false,
   });
   if (argv.length === 0 || !argv[0]) return fail('empty command');
@@ -176,7 +177,7 @@ export async function runCommand(argv: readonly string[], opts: RunnerOptions = 
     failedToStart: false,
     stdout: stdout(),
     stderr: stderr(),
-    durationMs: performance.now() - started,
+    durationMs: monoMs() - started,
     ok: exitCode === 0 && !timedOut,
   };
 }

@@ -161,7 +161,7 @@ export class VrrpFsm {
   private wantMaster = false;
 
   constructor(config: FsmConfig, clock: Clock) {
-    if (!Number.isInteger(config.priority) || config.priority < 1 || config.priority > 255) {
+    if (!Number.isInteger(config.priority) || config.priority < 1 || config.priority > PRIORITY_OWNER) {
       throw new RangeError(`priority must be 1..255, got ${config.priority}`);
     }
     this.settings = { ...config };
