@@ -131,9 +131,9 @@ export interface PluginFailed {
 export interface PluginHandlerFailed {
   type: 'plugin.handler_failed';
   plugin: string;
-  /** The type and `seq` of the event that was dropped. */
+  /** The type and `seq` of the event that was dropped (the envelope's `seq` is this event's). */
   event: EventType;
-  seq: number;
+  eventSeq: number;
   /** `threw` or `rejected`, and the error, of the last attempt. */
   cause: 'threw' | 'rejected';
   error: string;

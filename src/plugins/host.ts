@@ -39,6 +39,7 @@ import type { PluginCheck, ProbeResult } from '../lvs/checks.ts';
 import type { InstanceInfo } from './api.ts';
 import { PluginCompiler, type UserBundle } from './compile.ts';
 import { distUrl, FROM_SOURCE } from '../install-paths.ts';
+import { nameMismatch } from './inventory.ts';
 import { PluginProcess, type PluginRunner, type RunAs } from './plugin-process.ts';
 import { lookupUser } from './run.ts';
 import { describeUnsafe, pluginFileProblem, pluginFilesProblems } from './plugin-security.ts';
@@ -98,11 +99,6 @@ export function configIssuesText(spec: Pick<PluginSpec, 'id' | 'where'>, issues:
     return spec.where ? `${spec.where(i.path)}: ${field}: ${i.message}` : `${field}: ${i.message}`;
   });
   return `invalid config: ${lines.join('; ')}`;
-}
-
-/** A user plugin whose definePlugin name is not its file's name (vigil -t says the same). */
-export function nameMismatch(spec: Pick<PluginSpec, 'id' | 'entry'>, name: string): string {
-  return `${spec.entry} is named '${name}' (definePlugin name): a user plugin's name is its file's name, '${spec.id}', as plugins.${spec.id}, plugin_user and vigil status know it; rename one to match the other`;
 }
 
 export interface HostOptions {
@@ -617,7 +613,7 @@ export class PluginHost {
         // retried once in the worker already: dropped and reported, the plugin keeps running
         slot.handlerErrors++;
         this.opts.log.error(`plugin ${id}: handler for ${m.type} (event ${m.seq}) ${m.cause} ${m.attempts} times, event dropped: ${m.error}`);
-        if (m.type !== 'plugin.handler_failed') this.opts.bus.publish({ type: 'plugin.handler_failed', plugin: id, event: m.type, seq: m.seq, cause: m.cause, error: m.error, attempts: m.attempts });
+        if (m.type !== 'plugin.handler_failed') this.opts.bus.publish({ type: 'plugin.handler_failed', plugin: id, event: m.type, eventSeq: m.seq, cause: m.cause, error: m.error, attempts: m.attempts });
         return;
       case 'handled':
         slot.unacked.delete(m.seq);
