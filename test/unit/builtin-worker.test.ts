@@ -1,7 +1,7 @@
 // The built-ins' shared worker thread (builtin-worker.ts, builtin-thread.ts), through the real
 // plugin host: plugins given as built-ins (origin 'builtin', their config derived) all run in one
 // thread (each reports its threadId), while a user plugin keeps its own. What one built-in does
-// to itself (a handler that throws, a config the schema refuses, a reload of its file) touches
+// to itself (a handler that hangs, a config the schema refuses, a reload of its file) touches
 // no other; what takes the thread down (a spin, an escaped rejection) restarts every built-in
 // and no user plugin. A restarted built-in gets its module again, unless its file was edited.
 // From the sources the thread loads through tsx (worker-entry.mjs, shared
@@ -51,6 +51,18 @@ export default definePlugin({ name: 'thrower', configSchema: z.object({}), setup
   ctx.adjustPriority('thread', 'thrower', threadId);
   ctx.adjustPriority('evaluations', 'thrower', g.throwerEvaluations ?? 0);
   ctx.on('instance.transition', (e) => { if (e.to === 'fault') throw new Error('boom on ' + e.instance); });
+} });`,
+  // a handler that never settles: the host's handler timeout restarts this plugin alone (a
+  // handler that throws restarts nothing: plugin-host.test.ts)
+  'hanger.ts': `
+import { definePlugin } from 'vigil/plugin';
+import { threadId } from 'node:worker_threads';
+const g = globalThis as { hangerEvaluations?: number };
+g.hangerEvaluations = (g.hangerEvaluations ?? 0) + 1;
+export default definePlugin({ apiVersion: 1, name: 'hanger', setup(ctx) {
+  ctx.adjustPriority('thread', 'hanger', threadId);
+  ctx.adjustPriority('evaluations', 'hanger', g.hangerEvaluations ?? 0);
+  ctx.on('instance.transition', (e) => (e.to === 'fault' ? new Promise<void>(() => {}) : undefined));
 } });`,
   'spinner.ts': `
 import { definePlugin } from 'vigil/plugin';
@@ -130,26 +142,26 @@ describe("built-ins' shared worker thread", () => {
     assert.ok(running > before);
   });
 
-  test('a built-in whose handler throws is restarted alone: the others keep their thread and their state', async () => {
-    const r = rig();
+  test('a built-in whose handler hangs is restarted alone: the others keep their thread and their state', async () => {
+    const r = rig({ handlerTimeoutMs: 1000 });
     try {
-      r.host.apply([counterSpec('counter-a'), builtin('thrower')], [], {});
+      r.host.apply([counterSpec('counter-a'), builtin('hanger')], [], {});
       await r.host.ready();
       r.bus.publish(tr('VI_1', 'backup'));
       await until('counted', () => last(r, 'counter-a', 'VI_1') === 1);
       const shared = threadOf(r, 'counter-a');
       r.bus.publish(tr('VI_2', 'fault'));
-      await until('thrower failed', () => r.events.some((e) => e.type === 'plugin.failed' && e.plugin === 'thrower' && e.cause === 'threw'));
-      await until('thrower restarted', () => r.events.some((e) => e.type === 'plugin.restarted' && e.plugin === 'thrower'));
+      await until('hanger failed', () => r.events.some((e) => e.type === 'plugin.failed' && e.plugin === 'hanger' && e.cause === 'unresponsive'));
+      await until('hanger restarted', () => r.events.some((e) => e.type === 'plugin.restarted' && e.plugin === 'hanger'));
       r.bus.publish(tr('VI_1', 'master'));
       // (its count runs over every instance: VI_1, VI_2, VI_1)
       await until('counted on', () => last(r, 'counter-a', 'VI_1') === 3);
       assert.equal(stateOf(r, 'counter-a')?.restarts, 0);
       assert.equal(stateOf(r, 'counter-a')?.failures, 0);
-      assert.equal(threadOf(r, 'thrower'), shared, 'the restarted thrower runs in the same thread');
+      assert.equal(threadOf(r, 'hanger'), shared, 'the restarted hanger runs in the same thread');
       // its file unchanged, the restart reuses its module: restarts do not pile modules up in
       // the thread (ESM cannot unload one)
-      assert.deepEqual(r.adjustments.filter(([p, i]) => p === 'thrower' && i === 'evaluations').map(([, , , w]) => w), [1, 1]);
+      assert.deepEqual(r.adjustments.filter(([p, i]) => p === 'hanger' && i === 'evaluations').map(([, , , w]) => w), [1, 1]);
     } finally {
       await r.host.stop();
     }
