@@ -15,7 +15,7 @@ import { defaultVmacName, ensureVmac, removeVmac, virtualMac } from '../net/vmac
 import type { Transition } from '../vrrp/fsm.ts';
 import { VrrpInstance, type InstanceCounters } from '../vrrp/instance.ts';
 import { Schedule } from './schedule.ts';
-import { SyncGroups } from './sync-groups.ts';
+import { SyncGroupDriver, syncGroupMembers } from './sync-group-driver.ts';
 import type { Family } from '../vrrp/types.ts';
 import { primaryAddress, toInstanceConfig, virtualAddresses, virtualRoutes, virtualRules } from './instances.ts';
 import type { Logger } from './log.ts';
@@ -84,7 +84,7 @@ export class Engine {
   private readonly history = new Map<string, TransitionRecord[]>();
   /** Reload outcomes (status, metrics). */
   readonly reloads = { applied: 0, rejected: 0 };
-  private readonly sync: SyncGroups;
+  private readonly sync: SyncGroupDriver;
   private readonly dropTimer: NodeJS.Timeout;
 
   constructor(
@@ -100,7 +100,7 @@ export class Engine {
     const netlinkError = (e: Error) => this.log.warn(`rtnetlink: ${e.message}; requests time out and are retried`);
     this.addresses = new AddressManager(netlinkError);
     this.routes = new RouteManager(netlinkError);
-    this.sync = new SyncGroups(config, {
+    this.sync = new SyncGroupDriver(syncGroupMembers(config), {
       bus,
       instance: (name) => this.running.get(name)?.instance,
       waiting: (name) => this.waiting.has(name),
@@ -218,7 +218,7 @@ export class Engine {
         onReasserted: (peer, peerPriority, instance) => {
           this.log.info(`(${name}) Master received advert from ${peer} with lower priority ${peerPriority}, ours ${instance.fsm.priority}: reasserting`);
           this.bus.publish({ type: 'instance.reasserted', instance: name, vrid: inst.virtual_router_id, interface: inst.interface, peer, peerPriority, priority: instance.fsm.priority });
-          this.sync.memberReasserted(name, peer, peerPriority);
+          this.sync.reasserted(name, peer, peerPriority);
         },
         onDrop: (reason, detail) => {
           this.countDrop(name, reason);
@@ -387,7 +387,7 @@ export class Engine {
       ...(t.detail !== undefined ? { detail: t.detail } : {}),
       ...(group ? { group } : {}),
     });
-    this.sync.memberMoved(name, t);
+    this.sync.moved(name, t);
   }
 
   // --- trackers: the only way plugins reach the engine ---------------------------------------
@@ -546,7 +546,7 @@ export class Engine {
     const old = this.config;
     const diff: ReloadDiff = { unchanged: [], updated: [], recreated: [], added: [], removed: [] };
     this.config = next;
-    this.sync.configure(next);
+    this.sync.configure(syncGroupMembers(next));
     for (const [name, run] of [...this.running]) {
       const before = old.vrrp_instance[name];
       const after = next.vrrp_instance[name];

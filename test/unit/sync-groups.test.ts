@@ -1,15 +1,100 @@
-// Sync group coordination over real state machines on a hand-driven clock: a member takes over
-// on its own timer only when its siblings want to as well (prefer Backup to thrashing), one
-// becoming Master takes the others along, one stepping down takes them down, a member's fault
-// holds the whole group, and the group's own state is published once the members agree.
+// Sync groups. First the pure coordinator (src/vrrp/sync-group.ts) alone, on hand-written member
+// views: no state machine, no clock, no I/O. Then the coordinator with its driver
+// (src/daemon/sync-group-driver.ts, as the engine uses it) over real state machines on a
+// hand-driven clock: a member takes over on its own timer only when its siblings want to as well
+// (prefer Backup to thrashing), one becoming Master takes the others along, one stepping down
+// takes them down, a member's fault holds the whole group, and the group's own state is
+// published once the members agree.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventBus } from '../../src/bus/bus.ts';
 import type { VigilEvent } from '../../src/bus/events.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { SyncGroups } from '../../src/daemon/sync-groups.ts';
+import { SyncGroupDriver, syncGroupMembers } from '../../src/daemon/sync-group-driver.ts';
+import type { State, Transition } from '../../src/vrrp/fsm.ts';
+import { SyncGroupCoordinator, type MemberView } from '../../src/vrrp/sync-group.ts';
 import { VrrpInstance, type InstanceConfig, type Scheduler } from '../../src/vrrp/instance.ts';
 import { encodeAdvert } from '../../src/vrrp/packet.ts';
+
+// --- the coordinator alone ------------------------------------------------------------------
+
+const member = (state: State | undefined, more: Partial<MemberView> = {}): MemberView => ({ state, waiting: false, wantsMaster: false, faults: [], ...more });
+const move = (from: State, to: State, reason: Transition['reason']): Transition => ({ from, to, reason, priority: 100, at: 0 });
+
+function coordinator(views: Record<string, MemberView>) {
+  const c = new SyncGroupCoordinator({ G1: ['A', 'B', 'C'] });
+  const view = (n: string): MemberView => views[n] ?? member(undefined);
+  return { c, view };
+}
+
+test('coordinator: a member may take over alone only when every sibling runs and is Master or wants to be', () => {
+  const views = { A: member('backup'), B: member('backup', { wantsMaster: true }), C: member('master') };
+  const { c, view } = coordinator(views);
+  assert.equal(c.canBecomeMaster('A', view), true);
+  views.C = member('backup');
+  assert.equal(c.canBecomeMaster('A', view), false, 'C still hears its Master');
+  views.C = member(undefined);
+  assert.equal(c.canBecomeMaster('A', view), false, 'C does not run');
+  assert.equal(c.canBecomeMaster('not-in-a-group', view), true);
+});
+
+test('coordinator: a member moving on its own is followed; a move by the group moves nobody', () => {
+  const views = { A: member('master'), B: member('backup'), C: member('fault') };
+  const { c, view } = coordinator(views);
+  assert.deepEqual(c.followers('A', move('backup', 'master', 'master-down-timer'), view), [{ type: 'sync', member: 'B', to: 'master', detail: 'G1: A master-down-timer' }]);
+  assert.deepEqual(c.followers('A', move('backup', 'master', 'sync-group'), view), [], 'no echo');
+  views.B = member('master');
+  views.A = member('backup');
+  assert.deepEqual(c.followers('A', move('master', 'backup', 'higher-priority-seen'), view), [{ type: 'sync', member: 'B', to: 'backup', detail: 'G1: A higher-priority-seen' }]);
+  assert.deepEqual(c.followers('A', move('fault', 'backup', 'fault-cleared'), view), [], 'only a Master stepping down takes the others down');
+});
+
+test("coordinator: any member's own fault, or a member waiting for its interface, holds the others; only changes are asked for", () => {
+  const views: Record<string, MemberView> = { A: member('fault', { faults: ['track-script:chk'] }), B: member('backup'), C: member(undefined) };
+  const { c, view } = coordinator(views);
+  assert.deepEqual(c.faultInputs('A', view), [
+    { type: 'fault', member: 'A', source: 'sync-group:G1', active: true },
+    { type: 'fault', member: 'B', source: 'sync-group:G1', active: true },
+  ]);
+  views.A = member('fault', { faults: ['sync-group:G1', 'track-script:chk'] });
+  views.B = member('fault', { faults: ['sync-group:G1'] });
+  assert.deepEqual(c.faultInputs('B', view), [], 'already held');
+  // A's own fault clears: the group's source alone does not hold it
+  views.A = member('fault', { faults: ['sync-group:G1'] });
+  assert.deepEqual(c.faultInputs('A', view), [
+    { type: 'fault', member: 'A', source: 'sync-group:G1', active: false },
+    { type: 'fault', member: 'B', source: 'sync-group:G1', active: false },
+  ]);
+  views.C = member(undefined, { waiting: true });
+  assert.equal(c.faultInputs('C', view).length, 0, 'everyone is held already');
+  views.A = member('backup');
+  views.B = member('backup');
+  assert.deepEqual(c.faultInputs('C', view).map((i) => i.type === 'fault' && [i.member, i.active]), [['A', true], ['B', true]], 'a waiting member holds the running ones');
+});
+
+test('coordinator: the group state settles when the members agree, and a reassertion asks Master siblings only', () => {
+  const views = { A: member('backup'), B: member('initialize'), C: member('backup') };
+  const { c, view } = coordinator(views);
+  assert.equal(c.settle('A', move('initialize', 'backup', 'startup'), view), undefined, 'B has not started');
+  views.B = member('backup');
+  assert.deepEqual(c.settle('B', move('initialize', 'backup', 'startup'), view), { group: 'G1', from: 'initialize', to: 'backup', reason: 'startup', instance: 'B' });
+  assert.equal(c.settle('B', move('initialize', 'backup', 'startup'), view), undefined, 'no change, no event');
+  views.C = member('fault', { faults: ['x'] });
+  assert.deepEqual(c.settle('C', move('backup', 'fault', 'fault'), view)?.to, 'fault');
+  for (const n of ['A', 'B', 'C'] as const) views[n] = member('initialize');
+  assert.deepEqual(c.settle('C', move('fault', 'initialize', 'shutdown'), view), { group: 'G1', from: 'fault', to: 'initialize', reason: 'shutdown', instance: 'C' });
+  views.A = member('master');
+  views.C = member('master');
+  assert.deepEqual(c.reassertions('A', '192.0.2.9', 50, view), [{ type: 'reassert', member: 'C', peer: '192.0.2.9', peerPriority: 50 }]);
+  // a reload keeps a group's state, and forgets a removed group
+  c.configure({ G1: ['A', 'C'] });
+  assert.equal(c.groupState('G1'), 'initialize');
+  assert.equal(c.group('B'), undefined);
+  c.configure({});
+  assert.equal(c.groupState('G1'), undefined);
+});
+
+// --- the coordinator driving real state machines --------------------------------------------
 
 class ManualScheduler implements Scheduler {
   time = 0;
@@ -50,7 +135,7 @@ function rig() {
   const instances = new Map<string, VrrpInstance>();
   const moves: Array<[string, string, string]> = [];
   const reasserted: string[] = [];
-  const groups: SyncGroups = new SyncGroups(config, {
+  const groups: SyncGroupDriver = new SyncGroupDriver(syncGroupMembers(config), {
     bus,
     instance: (n) => instances.get(n),
     waiting: () => false,
@@ -74,7 +159,7 @@ function rig() {
     const inst = new VrrpInstance(cfg, sched, { send: () => undefined }, { addAddresses: () => undefined, removeAddresses: () => undefined, announce: () => undefined }, {
       onTransition: (t) => {
         moves.push([name, t.to, t.reason]);
-        groups.memberMoved(name, t);
+        groups.moved(name, t);
       },
     });
     instances.set(name, inst);
@@ -149,10 +234,10 @@ test("a Master member's reassertion (a healed split brain) makes its Master sibl
   v1.start();
   v2.start();
   sched.advance(10_000_000);
-  groups.memberReasserted('VI_1', '192.0.2.2', 100);
+  groups.reasserted('VI_1', '192.0.2.2', 100);
   assert.deepEqual(reasserted, ['VI_2 vs 192.0.2.2']);
   hear(v1, 1, '192.0.2.101'); // both step down
-  groups.memberReasserted('VI_1', '192.0.2.2', 100);
+  groups.reasserted('VI_1', '192.0.2.2', 100);
   assert.deepEqual(reasserted, ['VI_2 vs 192.0.2.2'], 'a Backup sibling does not re-announce');
   assert.equal(v2.state, 'backup');
 });
