@@ -7,6 +7,7 @@
 // Entry points (each a file of its own, for `new Worker()` and `import()`):
 //   dist/vigil.mjs                  the command line (bin/vigil imports it)
 //   dist/plugin-worker.mjs          a plugin's thread or process (src/plugins/worker.ts)
+//   dist/plugin-validate.mjs        vigil -t's check of a user plugin (src/plugins/validate-worker.ts)
 //   dist/probe-worker.mjs           the checker worker (src/lvs/probe-worker.ts)
 //   dist/plugins/NAME/index.mjs     a built-in plugin, loaded in its worker
 //   dist/plugins/NAME/config.mjs    what a built-in takes from the daemon's config (the engine)
@@ -26,6 +27,8 @@ const dist = join(root, 'dist');
 const entryPoints = [
   { in: 'src/cli/main.ts', out: 'vigil' },
   { in: 'src/plugins/worker.ts', out: 'plugin-worker' },
+  // vigil -t: loads a user plugin in a process of its own to validate its config section
+  { in: 'src/plugins/validate-worker.ts', out: 'plugin-validate' },
   { in: 'src/lvs/probe-worker.ts', out: 'probe-worker' },
 ];
 // more worker runtimes, when their sources exist (a shared worker for the built-ins)

@@ -208,9 +208,21 @@ export async function main(argv: string[]): Promise<number> {
     }
     // on what parsed, even with errors elsewhere: every problem in one run, as keepalived -t
     const checked = r.config ?? r.checked;
+    if (checked) {
+      // which plugins the config names against which exist (inventory.ts): the loader's own
+      // check when its registry carries it; said once either way
+      const [{ inventoryCheck }, { builtinNames }] = await Promise.all([import('../plugins/inventory.ts'), import('../plugins/loader.ts')]);
+      const said = new Set(r.diagnostics.map(formatDiagnostic));
+      const inventory = inventoryCheck(builtinNames())(checked, r.positions).filter((d) => !said.has(formatDiagnostic(d)));
+      // (the loader's older warning for a section naming no built-in: the error says more)
+      const missing = new Set(inventory.filter((d) => d.field.startsWith('plugins.')).map((d) => d.field));
+      r.diagnostics = r.diagnostics.filter((d) => !(d.severity === 'warning' && missing.has(d.field)));
+      r.diagnostics.push(...inventory);
+    }
     if (checked && (checked.global_defs.plugins_dir || Object.keys(checked.global_defs.plugin_user).length > 0)) {
+      // every user plugin loaded as the daemon would, its section validated by its schema
       const { checkUserPlugins } = await import('../plugins/plugin-check.ts');
-      r.diagnostics.push(...(await checkUserPlugins(checked)));
+      r.diagnostics.push(...(await checkUserPlugins(checked, r.positions)));
     }
     for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     const errors = r.diagnostics.filter((d) => d.severity === 'error').length;

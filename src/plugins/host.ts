@@ -595,7 +595,7 @@ export class PluginHost {
           // A bad config does not fix itself: report it once and wait for a reload or an edit.
           // The worker's own message names the plugin already; this one says where in the
           // config file (a built-in's issues are of its derived config: no place to give)
-          this.waitForFix(slot, slot.spec.origin === 'user' ? configIssuesText(slot.spec, m.issues) : m.error);
+          this.waitForFix(slot, slot.spec.origin === 'user' ? configIssuesText(slot.spec, m.configIssues ?? m.issues) : m.error);
           return;
         }
         this.fail(slot, 'setup', m.error);

@@ -37,6 +37,12 @@ export function collisionMessage(file: UserPluginFile): string {
   return `user plugin ${file.entry} has the name of the built-in plugin '${file.id}': built-ins cannot be replaced; rename the file (and its definePlugin name), e.g. to my-${file.id}, and its plugins.${file.id} section with it`;
 }
 
+/** A user plugin whose definePlugin name is not its file's name (vigil -t, and the plugin host
+ * when one starts anyway). */
+export function nameMismatch(file: UserPluginFile, name: string): string {
+  return `${file.entry} is named '${name}' (definePlugin name): a user plugin's name is its file's name, '${file.id}', as plugins.${file.id}, plugin_user and vigil status know it; rename one to match the other`;
+}
+
 /**
  * The config's plugins against the plugins there are.
  * `builtins`: the built-in plugins' names; `files`: the plugins_dir listing (userPluginFiles),

@@ -3,6 +3,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { EventType, VigilEvent } from '../bus/events.ts';
 import type { CheckAnswer, CheckTarget, InstanceInfo, PluginLogger } from './api.ts';
+import type { ConfigIssue } from './definition.ts';
 
 export interface WorkerInit {
   /** Absolute path of the plugin module. */
@@ -46,7 +47,9 @@ export type HostMessage =
 export type WorkerMessage =
   | { t: 'pong'; n: number }
   | { t: 'ready'; name: string }
-  | { t: 'setup-failed'; error: string; issues: string[] }
+  /** `configIssues`: the same issues with their field paths, for the host to place them in the
+   * config file. */
+  | { t: 'setup-failed'; error: string; issues: string[]; configIssues?: ConfigIssue[] }
   | { t: 'adjust'; instance: string; source: string; weight: number }
   | { t: 'fault'; instance: string; source: string; active: boolean }
   | { t: 'log'; level: keyof PluginLogger; msg: string }

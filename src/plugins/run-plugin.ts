@@ -81,7 +81,8 @@ export function runPlugin(channel: Channel, init: WorkerInit, code = init.code):
       for (const m of early.splice(0)) if (m.t === 'event') rt.deliver(m.event);
     } catch (e) {
       if (e instanceof Error && isUnsafeError(e.message)) post({ t: 'refused', error: e.message });
-      else post({ t: 'setup-failed', error: e instanceof PluginConfigError ? e.message : errorText(e), issues: e instanceof PluginConfigError ? e.issues : [] });
+      else if (e instanceof PluginConfigError) post({ t: 'setup-failed', error: e.message, issues: e.issues, configIssues: e.configIssues });
+      else post({ t: 'setup-failed', error: errorText(e), issues: [] });
     }
   })();
 

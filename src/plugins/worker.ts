@@ -14,6 +14,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { HostMessage, ProcessInit, WorkerInit } from './protocol.ts';
 import { runPlugin, type Channel } from './run-plugin.ts';
 import { errorText } from './runtime.ts';
+import { dropPrivileges } from './drop-privileges.ts';
 
 function threadChannel(port: NonNullable<typeof parentPort>): Channel {
   return { post: (m) => port.postMessage(m), onMessage: (fn) => void port.on('message', fn) };
@@ -28,20 +29,6 @@ function processChannel(): Channel {
     },
     onMessage: (fn) => void process.on('message', (m: HostMessage) => fn(m)),
   };
-}
-
-/** Gives up root for good: supplementary groups, then gid, then uid (in that order: without
- * root, the group calls fail). Throws when any step does not take. */
-function dropPrivileges(who: NonNullable<ProcessInit['runAs']>): void {
-  // (process.initgroups exists on Linux; @types/node does not declare it)
-  const initgroups = (process as { initgroups?: (user: string, gid: number) => void }).initgroups;
-  if (who.user !== undefined && initgroups) initgroups.call(process, who.user, who.gid);
-  else process.setgroups?.([who.gid]);
-  process.setgid?.(who.gid);
-  process.setuid?.(who.uid);
-  if (process.getuid?.() !== who.uid || process.geteuid?.() !== who.uid || process.getgid?.() !== who.gid) {
-    throw new Error(`could not switch to uid ${who.uid} gid ${who.gid}`);
-  }
 }
 
 async function main(): Promise<void> {
