@@ -11,8 +11,7 @@
 // instance's events one at a time, each after the previous handler settled, so awaiting the
 // move would hold back the very transition that must fence it.
 
-import type { InstanceTransition } from '../../src/bus/events.ts';
-import type { PluginContext, PluginLogger } from '../../src/plugins/api.ts';
+import type { InstanceTransition, PluginContext, PluginLogger } from 'vigil/plugin';
 import { backoffDelay, mayRetry, sleep } from './backoff.ts';
 import type { RetryPolicy } from './retry-schema.ts';
 

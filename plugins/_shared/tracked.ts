@@ -2,7 +2,7 @@
 // the engine what changed, as keepalived counts it: entering FAULT replaces any priority
 // adjustment (keepalived subtracts the object's previous status), and only changes are sent.
 
-import type { PluginContext } from '../../src/plugins/api.ts';
+import type { PluginContext } from 'vigil/plugin';
 
 export interface Reported {
   instance: string;

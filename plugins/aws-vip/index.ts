@@ -15,9 +15,9 @@ import {
   EC2Client,
   type EC2ClientConfig,
 } from '@aws-sdk/client-ec2';
-import { definePlugin } from '../../src/plugins/api.ts';
+import { definePlugin } from 'vigil/plugin';
 import { FencedMover, MoveError, type MoveContext } from '../_shared/fenced-mover.ts';
-import { schema, type AwsVipInstance } from './config.ts';
+import { configSchema, type AwsVipInstance } from './config.ts';
 
 const THROTTLING = new Set(['RequestLimitExceeded', 'Throttling', 'ThrottlingException', 'RequestThrottled', 'TooManyRequestsException', 'InsufficientAddressCapacity']);
 
@@ -35,7 +35,7 @@ export function classify(e: unknown, what: string): MoveError {
 export default definePlugin({
   apiVersion: 1,
   name: 'aws-vip',
-  configSchema: schema,
+  configSchema,
   setup(ctx) {
     const cfg = ctx.config;
     const clientConfig: EC2ClientConfig = {

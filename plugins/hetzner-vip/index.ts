@@ -3,10 +3,10 @@
 // POST /floating_ips/{id}/actions/assign and follow the action to success). Fenced and retried
 // by FencedMover: a move for a master state the instance has already left is never applied.
 
-import { definePlugin } from '../../src/plugins/api.ts';
+import { definePlugin, monoMs } from 'vigil/plugin';
 import { parseRetryAfter, sleep } from '../_shared/backoff.ts';
 import { FencedMover, MoveError, type MoveContext } from '../_shared/fenced-mover.ts';
-import { schema, type HetznerVipConfig } from './config.ts';
+import { configSchema, type HetznerVipConfig } from './config.ts';
 
 interface ApiError {
   error?: { code?: string; message?: string };
@@ -21,7 +21,7 @@ interface ActionResponse {
 export default definePlugin({
   apiVersion: 1,
   name: 'hetzner-vip',
-  configSchema: schema,
+  configSchema,
   setup(ctx) {
     const cfg = ctx.config;
     const base = cfg.endpoint.replace(/\/+$/, '');
@@ -62,13 +62,13 @@ export default definePlugin({
     }
 
     async function waitForAction(actionId: number, signal: AbortSignal): Promise<'done' | 'fenced'> {
-      const deadline = Date.now() + cfg.action_timeout_ms;
+      const deadline = monoMs() + cfg.action_timeout_ms;
       for (;;) {
         const { json } = await api<ActionResponse>('GET', `/actions/${actionId}`, signal);
         const status = json.action?.status;
         if (status === 'success') return 'done';
         if (status === 'error') throw new MoveError(`action ${actionId} failed: ${json.action?.error?.code ?? ''} ${json.action?.error?.message ?? ''}`.trim(), true);
-        if (Date.now() >= deadline) throw new MoveError(`action ${actionId} still ${status ?? 'unknown'} after ${cfg.action_timeout_ms} ms`, true);
+        if (monoMs() >= deadline) throw new MoveError(`action ${actionId} still ${status ?? 'unknown'} after ${cfg.action_timeout_ms} ms`, true);
         if (!(await sleep(cfg.action_poll_ms, signal))) return 'fenced';
       }
     }

@@ -31,10 +31,8 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, fchownSync, fstatSync, lstatSync, openSync, unlinkSync, writeSync, type Stats } from 'node:fs';
-import { dirProblem, octal, writableByOthers } from '../../src/config/file-trust.ts';
-import { definePlugin, type PluginLogger } from '../../src/plugins/api.ts';
-import { lookupUser } from '../../src/plugins/run.ts';
-import { schema, type NotifyFifoConfig } from './config.ts';
+import { definePlugin, dirProblem, formatMode, lookupUser, writableByOthers, type PluginLogger } from 'vigil/plugin';
+import { configSchema, type NotifyFifoConfig } from './config.ts';
 
 const RETRY_MS = 100;
 
@@ -119,7 +117,7 @@ class Fifo {
     }
     this.ino = opened.ino;
     if (writableByOthers(opened)) {
-      this.log.warn(`notify fifo ${path} is writable by others (mode ${octal(opened.mode)}): anyone could feed its reader false state lines; chmod 0644 ${path}`);
+      this.log.warn(`notify fifo ${path} is writable by others (mode ${formatMode(opened.mode)}): anyone could feed its reader false state lines; chmod 0644 ${path}`);
     }
     if (this.spec.user !== undefined && ids && this.created && (opened.uid !== ids.uid || opened.gid !== ids.gid)) {
       // keepalived chowns the FIFO it creates to the configured user; done on the open FIFO,
@@ -241,7 +239,7 @@ function stopChild(child: ChildProcess | undefined): Promise<void> {
 export default definePlugin({
   apiVersion: 1,
   name: 'notify-fifo',
-  configSchema: schema,
+  configSchema,
   async setup(ctx) {
     const fifos: Fifo[] = [];
     // The runtime runs each instance's (and group's) handlers on its own promise chain, so

@@ -25,21 +25,28 @@
 // scripts run one after another in the order of the events. At shutdown (omega: the balancer
 // says which real servers and quorums go down) they get stop_timeout, keepalived's 1 s.
 
-import { definePlugin, type PluginContext } from '../../src/plugins/api.ts';
-import type { EventOf } from '../../src/bus/events.ts';
-import { defaultScriptUser, invocation, prepareScript, securityViolation, type PreparedScript } from '../../src/plugins/script-security.ts';
+import {
+  defaultScriptUser,
+  definePlugin,
+  monoMicros,
+  prepareScript,
+  scriptInvocation,
+  securityViolation,
+  type EventOf,
+  type PluginContext,
+  type PreparedScript,
+  type ReadyScript,
+} from 'vigil/plugin';
 import { keepalivedState, type KeepalivedState } from '../_shared/keepalived-state.ts';
-import { schema, type NotifyScriptConfig, type RealServerScripts, type ScriptSet } from './config.ts';
+import { configSchema, type NotifyScriptConfig, type RealServerScripts, type ScriptSet } from './config.ts';
 
 type Kind = 'INSTANCE' | 'GROUP';
 const KEY: Record<KeepalivedState, keyof ScriptSet> = { MASTER: 'master', BACKUP: 'backup', FAULT: 'fault', STOP: 'stop' };
 
-const nowMicros = (): number => Number(process.hrtime.bigint() / 1000n);
-
 export default definePlugin({
   apiVersion: 1,
   name: 'notify-script',
-  configSchema: schema,
+  configSchema,
   setup(ctx) {
     const cfg = ctx.config;
     const { prepared, lvs } = prepareAll(ctx, cfg);
@@ -161,15 +168,15 @@ function prepareAll(
 async function runOne(
   ctx: PluginContext<NotifyScriptConfig>,
   what: string,
-  script: Extract<PreparedScript, { ok: true }>,
+  script: ReadyScript,
   extra: string[],
   timeoutMs: number,
   eventMono: number,
   env?: Record<string, string>,
 ): Promise<void> {
-  const { argv, opts } = invocation(script, extra, timeoutMs);
+  const { argv, opts } = scriptInvocation(script, extra, timeoutMs);
   if (env) opts.env = env;
-  ctx.log.debug(`${what}: starting ${JSON.stringify(argv)} ${((nowMicros() - eventMono) / 1000).toFixed(1)} ms after the event`);
+  ctx.log.debug(`${what}: starting ${JSON.stringify(argv)} ${((monoMicros() - eventMono) / 1000).toFixed(1)} ms after the event`);
   const r = await ctx.run(argv, opts);
   for (const line of r.stdout.split('\n')) if (line) ctx.log.info(`${what}: ${line}`);
   for (const line of r.stderr.split('\n')) if (line && !r.failedToStart) ctx.log.warn(`${what}: ${line}`);

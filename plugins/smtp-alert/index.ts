@@ -22,10 +22,9 @@
 
 import nodemailer, { type Transporter } from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
-import type { EventOf } from '../../src/bus/events.ts';
-import { definePlugin, type PluginContext } from '../../src/plugins/api.ts';
+import { definePlugin, type EventOf, type PluginContext } from 'vigil/plugin';
 import { backoffDelay, sleep } from '../_shared/backoff.ts';
-import { schema, type SmtpAlertConfig } from './config.ts';
+import { configSchema, type SmtpAlertConfig } from './config.ts';
 import { envelopeAddress, formatMessage, groupAlert, instanceAlert, quorumAlert, realServerAlert, vrrpState, type Alert, type VrrpState } from './message.ts';
 
 /** How long a STOP mail's handler waits for its first attempt at shutdown. */
@@ -147,7 +146,7 @@ function errorText(err: unknown): string {
 export default definePlugin({
   apiVersion: 1,
   name: 'smtp-alert',
-  configSchema: schema,
+  configSchema,
   setup(ctx) {
     const cfg = ctx.config;
     const mailer = new Mailer(cfg, ctx as PluginContext<unknown>);

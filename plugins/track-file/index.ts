@@ -6,10 +6,9 @@
 
 import { existsSync, statSync, writeFileSync, watch, type FSWatcher } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { definePlugin } from '../../src/plugins/api.ts';
+import { definePlugin, readTrackFile, trackStatus } from 'vigil/plugin';
 import { report } from '../_shared/tracked.ts';
-import { schema } from './config.ts';
-import { readTrackFile, trackStatus } from '../../src/plugins/track-value.ts';
+import { configSchema } from './config.ts';
 
 /** Writes come as truncate + write (two inotify events); reading between them would see an
  * empty file, i.e. a spurious 0. Reading once the events have paused for this long avoids it. */
@@ -29,7 +28,7 @@ interface Watched {
 export default definePlugin({
   apiVersion: 1,
   name: 'track-file',
-  configSchema: schema,
+  configSchema,
   setup(ctx) {
     const { files, tracks } = ctx.config;
     const known = new Set(ctx.instances.map((i) => i.name));

@@ -9,8 +9,8 @@
 //   weight -N: -N while down (with `reverse`: +N while down)
 
 import { createRtNetlink, rt, type NetlinkMessage, type RtNetlinkSocket } from 'netlink';
-import { definePlugin } from '../../src/plugins/api.ts';
-import { linkEffect, schema } from './config.ts';
+import { definePlugin } from 'vigil/plugin';
+import { configSchema, linkEffect } from './config.ts';
 
 const RTM_NEWLINK = 16;
 const RTM_DELLINK = 17;
@@ -25,7 +25,7 @@ interface Link {
 export default definePlugin({
   apiVersion: 1,
   name: 'track-interface',
-  configSchema: schema,
+  configSchema,
   async setup(ctx) {
     const tracks = ctx.config.tracks.map((t) => ({ ...t, fault: false, adjust: 0 }));
     const tracked = new Set(tracks.map((t) => t.interface));

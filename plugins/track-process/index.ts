@@ -4,10 +4,10 @@
 // fork_delay (gained) or terminate_delay (lost) if it still holds then, so a reload that
 // restarts the process does not bounce the instance.
 
-import { definePlugin } from '../../src/plugins/api.ts';
+import { definePlugin, monoMs } from 'vigil/plugin';
 import { report } from '../_shared/tracked.ts';
-import { effect, type Status } from '../track-script/state.ts';
-import { schema } from './config.ts';
+import { effect, type Status } from '../_shared/track-effect.ts';
+import { configSchema } from './config.ts';
 import { matches, quorumMet, readProcesses, usesCommandLine } from './match.ts';
 
 interface Check {
@@ -33,7 +33,7 @@ interface Check {
 export default definePlugin({
   apiVersion: 1,
   name: 'track-process',
-  configSchema: schema,
+  configSchema,
   setup(ctx) {
     const { checks: defs, tracks, scan_interval_ms: intervalMs } = ctx.config;
     const checks = new Map<string, Check>();
@@ -76,7 +76,7 @@ export default definePlugin({
         ctx.log.error(`reading /proc: ${(e as Error).message}`);
         return;
       }
-      const now = performance.now();
+      const now = monoMs();
       for (const c of checks.values()) {
         c.count = procs.filter((p) => p.pid !== process.pid && matches(c.spec, p)).length;
         const seen: Status = quorumMet(c.count, c.quorum, c.quorumMax) ? 'ok' : 'fail';

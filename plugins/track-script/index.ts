@@ -8,9 +8,8 @@
 // Scripts are checked once at start by keepalived's script security rules; a refused script is
 // logged as an error and, like keepalived, no longer tracked (or held failed, `refused: fail`).
 
-import { definePlugin, type PluginContext } from '../../src/plugins/api.ts';
-import { defaultScriptUser, invocation, prepareScript, securityViolation, type PreparedScript, type ScriptCheck } from '../../src/plugins/script-security.ts';
-import { schema, type TrackScriptConfig, type TrackedScript } from './config.ts';
+import { defaultScriptUser, definePlugin, prepareScript, scriptInvocation, securityViolation, type PluginContext, type ReadyScript, type ScriptCheck } from 'vigil/plugin';
+import { configSchema, type TrackScriptConfig, type TrackedScript } from './config.ts';
 import { effect, initialState, step, type ScriptState, type Status } from './state.ts';
 
 type Ctx = PluginContext<TrackScriptConfig>;
@@ -18,7 +17,7 @@ type Ctx = PluginContext<TrackScriptConfig>;
 export default definePlugin({
   apiVersion: 1,
   name: 'track-script',
-  configSchema: schema,
+  configSchema,
   setup(ctx) {
     const cfg = ctx.config;
     for (const note of cfg.notes) ctx.log.warn(note);
@@ -55,7 +54,7 @@ function report(ctx: Ctx, name: string, sc: TrackedScript, status: Status): void
 }
 
 /** Reports the initial state and returns the function that starts the periodic runs. */
-function tracker(ctx: Ctx, name: string, sc: TrackedScript, script: Extract<PreparedScript, { ok: true }>): () => void {
+function tracker(ctx: Ctx, name: string, sc: TrackedScript, script: ReadyScript): () => void {
   let state: ScriptState = initialState(sc.rise, sc.init_fail);
   let running = false;
   let stopped = false;
@@ -65,7 +64,7 @@ function tracker(ctx: Ctx, name: string, sc: TrackedScript, script: Extract<Prep
   report(ctx, name, sc, state.status);
 
   const runOnce = async (): Promise<void> => {
-    const { argv, opts } = invocation(script, [], timeoutMs);
+    const { argv, opts } = scriptInvocation(script, [], timeoutMs);
     const r = await ctx.run(argv, opts);
     if (stopped) return;
     for (const line of `${r.stdout}\n${r.stderr}`.split('\n')) if (line) ctx.log.debug(`vrrp_script ${name}: ${line}`);

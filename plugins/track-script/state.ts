@@ -8,7 +8,10 @@
 //   enough, one failure is enough), whatever rise and fall say.
 // - init_fail starts it failed: it then needs `rise` successes like any failed script.
 
-export type Status = 'init' | 'ok' | 'fail';
+import type { Status } from '../_shared/track-effect.ts';
+
+// what a status means for a tracking instance is track_process's rule too: shared
+export { effect, type Status, type Tracker } from '../_shared/track-effect.ts';
 
 export interface ScriptState {
   result: number;
@@ -46,21 +49,4 @@ export function step(s: ScriptState, success: boolean, rise: number, fall: numbe
   // a script still `init` after a run (rise > 1 and a success that only counted up) is not
   // possible: result starts at rise-1, so the first success reaches the branch above
   return { state: { result, status }, changed };
-}
-
-export interface Tracker {
-  weight: number;
-  reverse: boolean;
-}
-
-/** What a script in `status` means for one tracking instance: a priority adjustment, or a fault
- * (weight 0). keepalived: a positive weight is added while healthy, a negative one while failing;
- * reverse flips the sign; `weight 0 reverse` faults while the script is healthy. Nothing before
- * the first result. */
-export function effect(status: Status, t: Tracker): { adjust: number; fault: boolean } {
-  if (status === 'init') return { adjust: 0, fault: false };
-  const ok = status === 'ok';
-  if (t.weight === 0) return { adjust: 0, fault: ok === t.reverse };
-  const base = ok ? Math.max(t.weight, 0) : Math.min(t.weight, 0);
-  return { adjust: (t.reverse ? -base : base) || 0, fault: false };
 }

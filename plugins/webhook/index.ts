@@ -7,10 +7,9 @@
 // in seq order, one at a time: the next is sent once the previous one was delivered or given up.
 
 import { createHmac } from 'node:crypto';
-import type { VigilEvent } from '../../src/bus/events.ts';
-import { definePlugin, type PluginContext } from '../../src/plugins/api.ts';
+import { definePlugin, monoMs, type PluginContext, type VigilEvent } from 'vigil/plugin';
 import { backoffDelay, mayRetry, parseRetryAfter, sleep } from '../_shared/backoff.ts';
-import { schema, targetLabel, type WebhookTarget } from './config.ts';
+import { configSchema, targetLabel, type WebhookTarget } from './config.ts';
 
 /** How often, at most, drops are logged per target (they can come in floods when a target is
  * down for long). */
@@ -79,7 +78,7 @@ class TargetQueue {
     const [gone] = this.waiting.splice(victim >= 0 ? victim : 0, 1);
     this.dropped++;
     this.dropsUnlogged++;
-    if (Date.now() - this.lastDropLog >= DROP_LOG_INTERVAL_MS) this.logDrops(gone);
+    if (monoMs() - this.lastDropLog >= DROP_LOG_INTERVAL_MS) this.logDrops(gone);
   }
 
   private logDrops(last?: VigilEvent): void {
@@ -87,7 +86,7 @@ class TargetQueue {
     const lastText = last ? ` (last: seq ${last.seq} ${last.type})` : '';
     this.ctx.log.warn(`webhook ${this.label}: queue full (${this.t.queue_size}), dropped ${this.dropsUnlogged} event(s)${lastText}; ${this.dropped} dropped in all`);
     this.dropsUnlogged = 0;
-    this.lastDropLog = Date.now();
+    this.lastDropLog = monoMs();
   }
 
   get pending(): number {
@@ -176,7 +175,7 @@ function errorMessage(err: unknown): string {
 export default definePlugin({
   apiVersion: 1,
   name: 'webhook',
-  configSchema: schema,
+  configSchema,
   setup(ctx) {
     const queues = ctx.config.targets.map((t) => new TargetQueue(t, ctx as PluginContext<unknown>));
     ctx.on('*', (e) => {
