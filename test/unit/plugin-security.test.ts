@@ -254,10 +254,79 @@ describe('vigil -t', () => {
     const r = spawnSync(process.execPath, [bin, '-t', '-f', conf], { encoding: 'utf8' });
     assert.equal(r.status, 1, r.stderr);
     assert.match(r.stderr, /global_defs\.plugin_user\.notify-script: 'notify-script' is a built-in plugin/);
-    assert.match(r.stderr, /global_defs\.plugin_user\.ghost: warning: no user plugin 'ghost'/);
+    // an entry naming no plugin is an error: the plugin meant would run as root
+    assert.match(r.stderr, /global_defs\.plugin_user\.ghost: no user plugin 'ghost': no ghost\.ts\|\.mts\|\.js\|\.mjs or ghost\/index\.\* in /);
     assert.match(r.stderr, /global_defs\.plugin_user\.ghost: user no-such-user-here does not exist/);
     assert.doesNotMatch(r.stderr, /plugin_user\.watcher/);
+    // -t loads watcher to check its config, as nobody: its module's first line (a mark written
+    // into a directory only root may write to) fails, as it would in the daemon
+    assert.match(r.stderr, new RegExp(`${d}/watcher\\.ts:1:1: global_defs\\.plugins_dir: plugin watcher: it does not load: EACCES: permission denied`));
+    assert.equal(existsSync(join(base, 'marks', 'watcher')), false, 'nothing of it ran as root');
     const yaml = spawnSync(process.execPath, [bin, 'convert', conf], { encoding: 'utf8' });
     assert.match(yaml.stdout, /plugin_user:\n\s+watcher: nobody\n/);
+  });
+
+  test('loads each user plugin and validates its section with its own schema, at file:line:col; a missing plugin, a built-in name, a module that is no plugin: errors', () => {
+    const d = pluginsDir('cli-schema');
+    write(
+      join(d, 'file-prio.ts'),
+      `import { definePlugin } from 'vigil/plugin';
+import { z } from 'zod';
+export default definePlugin({
+  apiVersion: 1,
+  name: 'file-prio',
+  configSchema: z.object({ weight: z.number().int().max(0), file: z.string().default('/run/prio') }),
+  setup() {},
+});
+`,
+    );
+    const cfg = write(join(base, 'cfg.yaml'), '');
+    const conf = (plugins: string) =>
+      write(
+        cfg,
+        `global_defs:\n  plugins_dir: ${d}\nvrrp_instance:\n  VI_1: { interface: eth0, virtual_router_id: 51, priority: 100, virtual_ipaddress: [ { address: 192.0.2.10/24 } ] }\nplugins:\n${plugins}`,
+      );
+    const t = () => spawnSync(process.execPath, [bin, '-t', '-f', cfg], { encoding: 'utf8' });
+
+    // the schema's own words, at the field's place in the config file
+    conf('  file-prio:\n    weight: 5\n');
+    let r = t();
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^${cfg}:7:13: plugins\\.file-prio\\.weight: Too big: expected number to be <=0$`, 'm'));
+    assert.match(r.stderr, /invalid YAML configuration \(1 error,/);
+    // a missing required field: at the section (where its content starts)
+    conf('  file-prio:\n    file: /tmp/x\n');
+    r = t();
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^${cfg}:7:5: plugins\\.file-prio\\.weight: Invalid input: expected number, received undefined$`, 'm'));
+    conf('  file-prio:\n    weight: -5\n');
+    r = t();
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /valid YAML configuration \(0 errors, 0 warnings\)/);
+
+    // a section no plugin reads
+    conf('  file-prio:\n    weight: -5\n  ghost:\n    x: 1\n');
+    r = t();
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^${cfg}:9:5: plugins\\.ghost: no plugin ghost: not a built-in \\(.*webhook.*\\) and no ghost\\.ts\\|\\.mts\\|\\.js\\|\\.mjs or ghost/index\\.\\* in ${d}$`, 'm'));
+
+    // a user plugin with a built-in's name is never skipped in silence
+    conf('  file-prio:\n    weight: -5\n');
+    write(join(d, 'webhook.ts'), plugin('webhook'));
+    r = t();
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^${d}/webhook\\.ts:1:1: global_defs\\.plugins_dir: user plugin ${d}/webhook\\.ts has the name of the built-in plugin 'webhook': built-ins cannot be replaced; rename`, 'm'));
+    rmSync(join(d, 'webhook.ts'));
+
+    // modules that are no plugin, or not the plugin their file says
+    write(join(d, 'helper.ts'), 'export const x = 1;\n');
+    write(join(d, 'misnamed.ts'), plugin('other-name'));
+    write(join(d, 'boom.ts'), "throw new Error('boom at load');\n");
+    r = t();
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, new RegExp(`^${d}/helper\\.ts:1:1: global_defs\\.plugins_dir: plugin helper: it does not load: not a plugin: the module has no default export`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${d}/misnamed\\.ts:1:1: global_defs\\.plugins_dir: plugin misnamed: ${d}/misnamed\\.ts is named 'other-name'`, 'm'));
+    assert.match(r.stderr, new RegExp(`^${d}/boom\\.ts:1:1: global_defs\\.plugins_dir: plugin boom: it does not load: boom at load`, 'm'));
+    assert.match(r.stderr, /\(3 errors,/);
   });
 });
