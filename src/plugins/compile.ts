@@ -22,12 +22,13 @@ import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'esbuild';
 import { ROOT, VERSION } from '../install-paths.ts';
 
-/** vigil's plugin API, by source: bundled into each user plugin. */
-const API_SOURCE = join(ROOT, 'src', 'plugins', 'api.ts');
+/** vigil's public plugin module (`vigil/plugin`: api.ts and sdk-helpers.ts), by source:
+ * bundled into each user plugin. */
+const API_SOURCE = join(ROOT, 'src', 'plugins', 'sdk.ts');
 /** vigil's own code and packages: what a user plugin's bundle may take from here unchecked. */
 const TRUSTED = ['src/', 'plugins/', 'node_modules/', 'dist/'].map((d) => join(ROOT, d));
 
-/** 'vigil/plugin' is vigil's api.ts and 'zod' vigil's zod, both bundled in: the plugin's
+/** 'vigil/plugin' is vigil's sdk.ts and 'zod' vigil's zod, both bundled in: the plugin's
  * schema is built with the zod the runtime validates with, from any directory. */
 const vigilAndZod: Plugin = {
   name: 'vigil-and-zod',

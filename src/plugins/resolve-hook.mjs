@@ -1,6 +1,7 @@
 // Module resolution for plugins. A user's plugin lives in a directory of its own, usually with
 // no package.json and no node_modules, yet it imports vigil's API and zod:
-// - 'vigil/plugin' (or 'vigil') resolves to the daemon's api.ts, and 'zod' to the daemon's zod,
+// - 'vigil/plugin' (or 'vigil') resolves to the daemon's sdk.ts (the public plugin module: api.ts
+//   and sdk-helpers.ts), and 'zod' to the daemon's zod,
 //   so the plugin's schema is built with the same zod the host validates with;
 // - its own modules are ES modules whatever directory they sit in (without a package.json
 //   saying "type": "module", Node would take a .ts or .js file there for CommonJS).
@@ -12,7 +13,7 @@
 import { fileURLToPath } from 'node:url';
 import { describeUnsafe, pluginFileProblem } from './plugin-security.ts';
 
-const API = new URL('./api.ts', import.meta.url).href;
+const API = new URL('./sdk.ts', import.meta.url).href;
 const ROOT = new URL('../../', import.meta.url).href;
 /** vigil's own code and packages: trusted as the daemon itself is. */
 const TRUSTED = ['src/', 'plugins/', 'node_modules/'].map((d) => ROOT + d);
