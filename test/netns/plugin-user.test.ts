@@ -127,6 +127,17 @@ test('a plugin running as nobody cannot write a root-only file, and its priority
     await until('A holds the VIP again', () => holds(lab, a) && !holds(lab, b));
     assert.doesNotMatch(va.log(), /plugin watcher: (failed|refused)/);
 
+    // an invalid section (the daemon's load does not know a user plugin's schema; its process
+    // does): said once, at its place in a.yaml, with one prefix; fixed by the next edit
+    const aYaml = join(dir, 'a.yaml');
+    writeFileSync(aYaml, config('a', dir).replace('weight: -60', 'weight: heavy'));
+    await va.waitFor(new RegExp(`plugin watcher: invalid config: ${aYaml}:15:13: plugins\\.watcher\\.weight: Invalid input: expected number, received string`));
+    assert.doesNotMatch(va.log(), /plugin watcher: plugin watcher:/);
+    const starts = () => va.log().match(/plugin watcher: started/g)?.length ?? 0;
+    const before = starts();
+    writeFileSync(aYaml, config('a', dir));
+    await until('the watcher runs again', () => starts() > before);
+
     va.child.kill('SIGTERM');
     vb.child.kill('SIGTERM');
     assert.equal(await exited(va.child), 0);
