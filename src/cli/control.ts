@@ -7,7 +7,7 @@ import { createConnection, type Socket } from 'node:net';
 import type { VigilEvent } from '../bus/events.ts';
 import { dirProblem, effectiveUid, trustedOwner } from '../config/file-trust.ts';
 import { loadConfigFile } from '../config/load.ts';
-import type { InstanceStatus } from '../daemon/engine.ts';
+import type { InstanceStatus } from '../daemon/status.ts';
 import type { ReloadResult } from '../daemon/run.ts';
 import { SYSTEM_CONFIGS } from '../daemon/pid-file.ts';
 import { controlSocketPath, type ControlRequest, type ControlResponse, type ControlStatus } from '../control/socket.ts';

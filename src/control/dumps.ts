@@ -11,7 +11,7 @@ import { openSync, renameSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join, basename } from 'node:path';
 import type { Config } from '../config/schema.ts';
-import type { InstanceStatus } from '../daemon/engine.ts';
+import type { InstanceStatus } from '../daemon/status.ts';
 import type { Daemon } from '../daemon/run.ts';
 import { collectStatus, secretMasker, type ControlStatus } from './socket.ts';
 

@@ -15,7 +15,7 @@
 
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { EventBus } from '../bus/bus.ts';
-import type { EngineStatus, InstanceStatus } from '../daemon/engine.ts';
+import type { EngineStatus, InstanceStatus } from '../daemon/status.ts';
 import type { PluginStatus } from '../plugins/host.ts';
 import type { Config } from '../config/schema.ts';
 import { lvsSnapshot, registerLvsMetrics, type LvsSnapshot, type LvsSource } from './lvs-metrics.ts';

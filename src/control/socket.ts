@@ -28,7 +28,7 @@ import { chmodSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, unlinkSync 
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname, extname, resolve } from 'node:path';
 import type { VigilEvent } from '../bus/events.ts';
-import type { EngineStatus } from '../daemon/engine.ts';
+import type { EngineStatus } from '../daemon/status.ts';
 import { configSecrets } from '../daemon/log.ts';
 import type { Daemon, ReloadResult } from '../daemon/run.ts';
 import type { PluginStatus } from '../plugins/host.ts';

@@ -4,14 +4,15 @@
 // the multicast interface, TTL / hop limit 255 and TOS / traffic class 0xc0 (internetwork
 // control, as keepalived and FRR send), and the socket is bound to the device so several
 // instances on several interfaces never hear each other's traffic.
-// Receiving: IPv4 raw sockets deliver the IP header, so the codec checks the TTL and counts
-// a packet that is not 255 (RFC 5798 7.1). raw-socket cannot hand us the IPv6 hop limit (it has
-// no recvmsg ancillary data), so for IPv6 IPV6_MINHOPCOUNT makes the kernel drop such packets.
+// Receiving: the socket hands over what it read, unparsed (vrrp/receive.ts parses it, in one
+// place). IPv4 raw sockets deliver the IP header, so the TTL is checked there and a packet that
+// is not 255 counted (RFC 5798 7.1). raw-socket cannot hand us the IPv6 hop limit (it has no
+// recvmsg ancillary data), so for IPv6 IPV6_MINHOPCOUNT makes the kernel drop such packets.
 
 import { readFileSync } from 'node:fs';
 import raw, { type RawSocket } from 'raw-socket';
 import { ipToBytes } from '../vrrp/ipaddr.ts';
-import { parseIpv4Packet } from '../vrrp/packet.ts';
+import type { Frame } from '../vrrp/receive.ts';
 import { IPPROTO_VRRP, VRRP_GROUP_V4, VRRP_GROUP_V6, VRRP_TOS, VRRP_TTL, type Family } from '../vrrp/types.ts';
 
 // Linux socket option numbers (include/uapi/linux/in.h, in6.h, asm-generic/socket.h).
@@ -34,24 +35,14 @@ const IPV6_JOIN_GROUP = 20;
 const IPV6_TCLASS = 67;
 const IPV6_MINHOPCOUNT = 73;
 
-export interface ReceivedPacket {
-  /** The VRRP message, IP header removed: a view of raw-socket's receive buffer, which the next
-   * packet overwrites, so valid during the onPacket call only (the engine decodes it there). */
-  bytes: Buffer;
-  src: string;
-  dst: string;
-  /** TTL (IPv4) as received; undefined for IPv6 (the kernel already enforced 255). */
-  ttl?: number;
-}
-
 export interface VrrpSocketOptions {
   family: Family;
   interface: string;
   /** The multicast group to join (default 224.0.0.18 / ff02::12); none with unicast only. */
   group?: string | null;
-  onPacket(p: ReceivedPacket): void;
-  /** Packets that are not VRRP or whose IP header is broken; counted by the caller. */
-  onInvalid?(reason: string, detail: string): void;
+  /** Every packet read, unparsed (see vrrp/receive.ts). `frame.bytes` is raw-socket's receive
+   * buffer, which the next packet overwrites: valid during this call only. */
+  onFrame(frame: Frame): void;
   onError?(e: Error): void;
   /** IPv4: send from this address (keepalived's unicast_src_ip) rather than the one the kernel
    * would pick. raw-socket cannot bind(), so the socket writes the IP header itself. */
@@ -109,19 +100,10 @@ export class VrrpSocket {
       }
     }
     this.native = nativeOf(this.sock);
-    this.sock.on('message', (buf, source) => this.receive(buf, source, group ?? ''));
+    const family = opts.family;
+    const joined = group ?? '';
+    this.sock.on('message', (bytes, source) => opts.onFrame({ family, bytes, source, group: joined }));
     this.sock.on('error', (e) => opts.onError?.(e));
-  }
-
-  private receive(buf: Buffer, source: string, group: string): void {
-    if (this.opts.family === 4) {
-      const p = parseIpv4Packet(buf);
-      if (!p.ok) return this.opts.onInvalid?.(p.reason, p.detail);
-      this.opts.onPacket({ bytes: p.payload, src: p.src, dst: p.dst, ttl: p.ttl });
-    } else {
-      // raw-socket reports the source only; the destination is the group we joined or us.
-      this.opts.onPacket({ bytes: buf, src: source.split('%')[0] ?? source, dst: group });
-    }
   }
 
   /** Sends one VRRP message; errors are reported, never thrown (the next advert will retry).

@@ -4,12 +4,13 @@
 // netlink and a monotonic clock; the simulated LAN gives it memory and a virtual clock. The
 // instance itself does no I/O of its own and never reads the wall clock.
 //
-// Receive path: bytes -> decode (TTL, version, checksum, auth) -> checks that need the
-// instance's settings (VRID, family, own adverts, address owner) -> state machine. Every
-// rejected packet is counted by reason (DESIGN.md rule 5).
+// Receive path: the parsing and checks are receive.ts's (one place for the socket, the engine
+// and the simulated LAN); the instance takes the decoded advert (accept) or counts the drop by
+// reason (rejected; DESIGN.md rule 5).
 
 import { VrrpFsm, type Action, type DiscardReason, type FsmConfig, type Input, type TimerName, type Transition } from './fsm.ts';
-import { decodeAdvert, encodeAdvert, type DecodeOptions, type RejectReason } from './packet.ts';
+import { encodeAdvert } from './packet.ts';
+import { acceptAdvert, type DropReason, type ReceiveMeta, type ReceiveProfile } from './receive.ts';
 import type { Advert, AuthType, Family, Micros } from './types.ts';
 
 export interface Scheduler {
@@ -49,8 +50,7 @@ export interface InstanceConfig extends FsmConfig {
   legacyV3Ipv4Checksum?: boolean;
 }
 
-/** Why a received packet was dropped before the state machine saw it. */
-export type DropReason = RejectReason | 'vrid-mismatch' | 'family-mismatch' | 'own-advert' | 'address-owner' | 'not-a-peer';
+export type { DropReason, ReceiveMeta } from './receive.ts';
 
 export interface InstanceCounters {
   advertsSent: number;
@@ -64,13 +64,6 @@ export interface InstanceCounters {
   addressMismatches: number;
   dropped: Partial<Record<DropReason, number>>;
   discarded: Partial<Record<DiscardReason, number>>;
-}
-
-export interface ReceiveMeta {
-  src: string;
-  dst: string;
-  /** TTL / hop limit of the received packet, when the socket reports it. */
-  ttl?: number;
 }
 
 export interface InstanceHooks {
@@ -102,8 +95,8 @@ export class VrrpInstance {
    * a new priority encodes anew) and dropped when the addresses change. A transport must not
    * modify the bytes it is given (the socket and the simulated LAN copy or send them as is). */
   private encoded: { priority: number; bytes: Buffer[] } | undefined;
-  /** What decodeAdvert needs of our settings, built when they change rather than per packet. */
-  private decodeBase: Omit<DecodeOptions, 'src' | 'dst' | 'ttl'>;
+  /** What receive.ts checks adverts against, built when the settings change, not per packet. */
+  private profile: ReceiveProfile;
 
   constructor(
     config: InstanceConfig,
@@ -114,8 +107,8 @@ export class VrrpInstance {
   ) {
     this.settings = { ...config };
     this.sortedAddresses = [...config.addresses].sort().join(',');
-    this.decodeBase = decodeSettings(this.settings);
     this.fsm = new VrrpFsm(config, scheduler);
+    this.profile = receiveProfile(this.settings, this.fsm.isOwner);
   }
 
   get config(): Readonly<InstanceConfig> {
@@ -134,7 +127,7 @@ export class VrrpInstance {
       this.sortedAddresses = [...live.addresses].sort().join(',');
       this.encoded = undefined;
     }
-    this.decodeBase = decodeSettings(this.settings);
+    this.profile = receiveProfile(this.settings, this.fsm.isOwner);
     const { preempt, preemptDelay } = live;
     this.fsm.update({ ...(preempt !== undefined ? { preempt } : {}), ...(preemptDelay !== undefined ? { preemptDelay } : {}) });
   }
@@ -173,30 +166,30 @@ export class VrrpInstance {
     this.handle({ type: 'fault', source, active });
   }
 
-  /** Feed one received VRRP message (without IP header). Never throws on bad bytes. The bytes
-   * are read during this call only (the socket lends its receive buffer). */
-  receive(bytes: Uint8Array, meta: ReceiveMeta): void {
-    const c = this.config;
-    const decoded = decodeAdvert(bytes, { ...this.decodeBase, src: meta.src, dst: meta.dst, ...(meta.ttl !== undefined ? { ttl: meta.ttl } : {}) });
-    if (!decoded.ok) return this.drop(decoded.reason, decoded.detail);
-    const advert = decoded.advert;
-    if (advert.vrid !== c.vrid) return this.drop('vrid-mismatch', `vrid ${advert.vrid}`);
-    if (advert.family !== c.family || advert.version !== c.version) {
-      return this.drop('family-mismatch', `v${advert.version} IPv${advert.family}`);
-    }
-    if (meta.src === c.primaryAddress) return this.drop('own-advert', meta.src);
-    if (c.acceptFrom && c.acceptFrom.length > 0 && !c.acceptFrom.includes(meta.src)) {
-      return this.drop('not-a-peer', meta.src);
-    }
-    // RFC 5798 7.1: the address owner discards adverts for its VRID.
-    if (this.fsm.isOwner) return this.drop('address-owner', meta.src);
-    this.counters.advertsReceived++;
-    if (advert.priority === 0) this.counters.priorityZeroReceived++;
-    if (!sameAddresses(advert.addresses, c.addresses, this.sortedAddresses)) this.counters.addressMismatches++;
-    this.handle({ type: 'advert', advert, from: meta.src });
+  /** What receive.ts checks this instance's adverts against. */
+  get receiveProfile(): ReceiveProfile {
+    return this.profile;
   }
 
-  private drop(reason: DropReason, detail: string): void {
+  /** One received VRRP message without IP header (the simulated LAN's entry; the daemon's
+   * sockets go through receive.ts's receiveFrame). Never throws on bad bytes; the bytes are
+   * read during this call only. */
+  receive(bytes: Uint8Array, meta: ReceiveMeta): void {
+    const r = acceptAdvert(bytes, meta, this.profile);
+    if (r.ok) this.accept(r.advert, r.from);
+    else this.rejected(r.reason, r.detail);
+  }
+
+  /** A decoded advert that passed receive.ts's checks for this instance. */
+  accept(advert: Advert, from: string): void {
+    this.counters.advertsReceived++;
+    if (advert.priority === 0) this.counters.priorityZeroReceived++;
+    if (!sameAddresses(advert.addresses, this.settings.addresses, this.sortedAddresses)) this.counters.addressMismatches++;
+    this.handle({ type: 'advert', advert, from });
+  }
+
+  /** A packet for this instance that receive.ts dropped: counted by reason. */
+  rejected(reason: DropReason, detail: string): void {
     this.counters.dropped[reason] = (this.counters.dropped[reason] ?? 0) + 1;
     this.hooks.onDrop?.(reason, detail, this);
   }
@@ -273,11 +266,19 @@ export class VrrpInstance {
   }
 }
 
-function decodeSettings(c: InstanceConfig): Omit<DecodeOptions, 'src' | 'dst' | 'ttl'> {
+function receiveProfile(c: InstanceConfig, owner: boolean): ReceiveProfile {
   return {
+    vrid: c.vrid,
     family: c.family,
-    ...(c.legacyV3Ipv4Checksum ? { legacyV3Ipv4Checksum: true } : {}),
-    ...(c.version === 2 ? { auth: { type: c.authType ?? 'none', password: c.authPassword ?? '' } } : {}),
+    version: c.version,
+    primaryAddress: c.primaryAddress,
+    acceptFrom: c.acceptFrom,
+    owner,
+    decode: {
+      family: c.family,
+      ...(c.legacyV3Ipv4Checksum ? { legacyV3Ipv4Checksum: true } : {}),
+      ...(c.version === 2 ? { auth: { type: c.authType ?? 'none', password: c.authPassword ?? '' } } : {}),
+    },
   };
 }
 

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { stopChild, withPair } from '../lib/netns.ts';
 import { exited, follow, startVigil } from '../lib/daemon.ts';
 import type { ControlStatus } from '../../src/control/socket.ts';
-import type { InstanceStatus } from '../../src/daemon/engine.ts';
+import type { InstanceStatus } from '../../src/daemon/status.ts';
 import { needs } from '../lib/require.ts';
 
 const bin = fileURLToPath(new URL('../../bin/vigil', import.meta.url));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { EventBus } from '../../src/bus/bus.ts';
 import { EVENT_SCHEMA_VERSION, orderingKey, type VigilEvent } from '../../src/bus/events.ts';
 import { configSchema, type Config } from '../../src/config/schema.ts';
-import { classifyChange } from '../../src/daemon/engine.ts';
+import { classifyChange } from '../../src/daemon/reload-diff.ts';
 
 describe('event bus', () => {
   test('stamps a versioned envelope with a gapless sequence and both clocks', () => {

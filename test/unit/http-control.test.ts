@@ -6,7 +6,7 @@ import { connect } from 'node:net';
 import { EventBus } from '../../src/bus/bus.ts';
 import type { VigilEvent } from '../../src/bus/events.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import type { EngineStatus, InstanceStatus } from '../../src/daemon/engine.ts';
+import type { EngineStatus, InstanceStatus } from '../../src/daemon/status.ts';
 import type { PluginStatus } from '../../src/plugins/host.ts';
 import { authorized, isLoopback, parseListen, startHttpControl, type HttpControl, type HttpControlOptions } from '../../src/control/http.ts';
 import { needs } from '../lib/require.ts';
