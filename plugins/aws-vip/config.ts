@@ -1,9 +1,9 @@
-// aws-vip's config: `plugins.aws-vip` in the vigil YAML. Loaded in the engine's main thread,
-// so only zod and pure helpers here.
+// aws-vip's config: `plugins.aws-vip` in the vigil YAML, as the user writes it. Its schema is
+// registered with the config loader (src/plugins/sections.ts) and loaded in the engine's main
+// thread, so only zod and pure helpers here.
 
 import { isIPv4 } from 'node:net';
 import { z } from 'zod';
-import type { Config } from '../../src/config/schema.ts';
 import { defaultRetry, retrySchema } from '../_shared/retry-schema.ts';
 
 const ipv4 = z.string().refine((s) => isIPv4(s), { message: 'not an IPv4 address' });
@@ -32,7 +32,7 @@ export const instanceSchema = z
     eip_private_ip: i.eip_private_ip ?? (Array.isArray(i.private_ip) ? i.private_ip[0] : i.private_ip),
   }));
 
-export const schema = z
+export const configSchema = z
   .object({
     region: z.string().min(1),
     /** Override the EC2 endpoint (VPC endpoints, tests). */
@@ -55,10 +55,6 @@ export const schema = z
   })
   .strict();
 
-export type AwsVipConfig = z.infer<typeof schema>;
+export type AwsVipConfig = z.infer<typeof configSchema>;
 export type AwsVipInstance = AwsVipConfig['instances'][string];
 
-export function fromVigilConfig(config: Config): z.input<typeof schema> | undefined {
-  const section = config.plugins['aws-vip'];
-  return section === undefined ? undefined : (section as z.input<typeof schema>);
-}

@@ -1,8 +1,8 @@
-// hetzner-vip's config: `plugins.hetzner-vip` in the vigil YAML. Loaded in the engine's main
-// thread, so only zod and pure helpers here.
+// hetzner-vip's config: `plugins.hetzner-vip` in the vigil YAML, as the user writes it. Its
+// schema is registered with the config loader (src/plugins/sections.ts) and loaded in the
+// engine's main thread, so only zod and pure helpers here.
 
 import { z } from 'zod';
-import type { Config } from '../../src/config/schema.ts';
 import { defaultRetry, retrySchema } from '../_shared/retry-schema.ts';
 
 const id = z.number().int().positive();
@@ -16,7 +16,7 @@ export const instanceSchema = z
   })
   .strict();
 
-export const schema = z
+export const configSchema = z
   .object({
     /** A Hetzner Cloud API token with read/write access to the project. Never logged. */
     token: z.string().min(1),
@@ -33,9 +33,5 @@ export const schema = z
   })
   .strict();
 
-export type HetznerVipConfig = z.infer<typeof schema>;
+export type HetznerVipConfig = z.infer<typeof configSchema>;
 
-export function fromVigilConfig(config: Config): z.input<typeof schema> | undefined {
-  const section = config.plugins['hetzner-vip'];
-  return section === undefined ? undefined : (section as z.input<typeof schema>);
-}

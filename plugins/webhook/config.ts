@@ -1,9 +1,9 @@
-// webhook's config: `plugins.webhook` in the vigil YAML. Loaded in the engine's main thread,
-// so only zod and pure helpers here.
+// webhook's config: `plugins.webhook` in the vigil YAML, as the user writes it. Its schema is
+// registered with the config loader (src/plugins/sections.ts) and loaded in the engine's main
+// thread, so only zod and pure helpers here.
 
 import { z } from 'zod';
-import { EVENT_TYPES, type EventType } from '../../src/bus/events.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { EVENT_TYPES, type EventType } from 'vigil/plugin';
 import { defaultRetry, retrySchema } from '../_shared/retry-schema.ts';
 
 /** What a target receives unless it says otherwise: state changes and failures, not the
@@ -34,19 +34,14 @@ export const targetSchema = z
   })
   .strict();
 
-export const schema = z
+export const configSchema = z
   .object({
     targets: z.array(targetSchema).min(1),
   })
   .strict();
 
-export type WebhookConfig = z.infer<typeof schema>;
+export type WebhookConfig = z.infer<typeof configSchema>;
 export type WebhookTarget = z.infer<typeof targetSchema>;
-
-export function fromVigilConfig(config: Config): z.input<typeof schema> | undefined {
-  const section = config.plugins['webhook'];
-  return section === undefined ? undefined : (section as z.input<typeof schema>);
-}
 
 /** A target's name for logs: never the secret, header values, userinfo or query string. */
 export function targetLabel(t: Pick<WebhookTarget, 'name' | 'url'>): string {

@@ -6,7 +6,7 @@ import { existsSync, realpathSync, statSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import type { VigilEvent } from '../bus/events.ts';
 import { dirProblem, effectiveUid, trustedOwner } from '../config/file-trust.ts';
-import { loadConfigFile } from '../config/load.ts';
+import { loadWithPlugins } from '../plugins/sections.ts';
 import type { InstanceStatus } from '../daemon/status.ts';
 import type { ReloadResult } from '../daemon/run.ts';
 import { SYSTEM_CONFIGS } from '../daemon/pid-file.ts';
@@ -39,7 +39,7 @@ export function resolveSocket(opts: Pick<ControlCliOptions, 'file' | 'fileGiven'
   const file = opts.fileGiven === false ? (SYSTEM_CONFIGS.find((c) => existsSync(c)) ?? opts.file) : opts.file;
   let configured: string | undefined;
   try {
-    configured = loadConfigFile(file, opts.configId ? { configId: opts.configId } : {}).config?.control.socket;
+    configured = loadWithPlugins(file, opts.configId ? { configId: opts.configId } : {}).config?.control.socket;
   } catch {
     configured = undefined;
   }

@@ -11,8 +11,8 @@ import { ROOT, VERSION } from '../install-paths.ts';
 // parent, which runs for the daemon's whole life, never loads the config reader and stays small;
 // the control client loads neither.
 const configModules = async () => {
-  const [diagnostics, load] = await Promise.all([import('../config/diagnostics.ts'), import('../config/load.ts')]);
-  return { ...diagnostics, ...load };
+  const [diagnostics, load, sections] = await Promise.all([import('../config/diagnostics.ts'), import('../config/load.ts'), import('../plugins/sections.ts')]);
+  return { ...diagnostics, ...load, loadWithPlugins: sections.loadWithPlugins };
 };
 
 
@@ -188,19 +188,20 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write('vigil convert: which file?\n');
       return 2;
     }
-    const { loadConfigFile, formatDiagnostic } = await configModules();
+    const { loadWithPlugins, formatDiagnostic } = await configModules();
     const { toYaml } = await import('../config/yaml.ts');
-    const r = loadConfigFile(file, configId ? { configId } : {});
+    const r = loadWithPlugins(file, configId ? { configId } : {});
     for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     if (!r.config) return 1;
-    process.stdout.write(toYaml(r.config));
+    // the plugins sections as written: the built-ins' made from keepalived keywords are made again on load
+    process.stdout.write(toYaml({ ...r.config, plugins: r.pluginsAsWritten ?? r.config.plugins }));
     return 0;
   }
   if (command !== undefined) return usage(`unknown command '${command}'`);
   if (values['config-test']) {
     const file = values['use-file'] ?? DEFAULT_CONFIG;
-    const { loadConfigFile, formatDiagnostic, hasErrors } = await configModules();
-    const r = loadConfigFile(file, configId ? { configId } : {});
+    const { loadWithPlugins, formatDiagnostic, hasErrors } = await configModules();
+    const r = loadWithPlugins(file, configId ? { configId } : {});
     if (r.config) {
       // the scripts as the daemon's plugins will check them when they start
       const { scriptDiagnostics } = await import('../plugins/script-check.ts');

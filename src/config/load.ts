@@ -16,8 +16,7 @@ import { lex } from './keepalived/lexer.ts';
 import { mapKeepalived } from './keepalived/mapping.ts';
 import { parse } from './keepalived/parser.ts';
 import type { PluginSectionRegistry } from './plugin-sections.ts';
-import { builtinNames } from '../plugins/loader.ts';
-import { builtinSections } from '../plugins/sections.ts';
+import { derivePluginSections, type DeriveOptions } from './plugin-sections/index.ts';
 import { configSchema, type Config } from './schema.ts';
 import { checkSemantics, type SemanticOptions } from './semantic.ts';
 import { mergeOverlay, OverlayPositions, overlayFor, readOverlay } from './overlay.ts';
@@ -28,7 +27,11 @@ export type ConfigFormat = 'yaml' | 'keepalived';
 export interface LoadOptions extends SemanticOptions {
   /** keepalived's -i: which @id lines apply. Defaults to the host name, as in keepalived. */
   configId?: string;
+  /** The plugins' section schemas (src/plugins/sections.ts builds them): without it, the
+   * sections are derived but not validated. */
   plugins?: PluginSectionRegistry;
+  /** smtp-alert's host and user defaults (plugin-sections/index.ts), for tests. */
+  derive?: DeriveOptions;
   /** The file's owner and mode, as read (loadConfigFile sets it): a secret written in a file
    * others can read is warned about. */
   fileStat?: Pick<Stats, 'mode' | 'gid'>;
@@ -53,6 +56,9 @@ export interface LoadResult {
   /** What the checks ran on: the config, or with errors the part of it that parsed (for
    * checks made after loading, e.g. `vigil -t`'s plugin checks). */
   checked?: Config;
+  /** The `plugins` section as the user wrote it, before the built-ins' sections were made from
+   * keepalived keywords (what `vigil convert` prints). */
+  pluginsAsWritten?: Record<string, unknown>;
 }
 
 /** YAML has `key:` at the start of its first statement; keepalived.conf has `keyword {`. */
@@ -126,22 +132,30 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   const config = partial.config;
   if (!config) return { config: null, format, diagnostics, positions };
 
-  const sections = opts.plugins ?? builtinSections();
-  const builtins = builtinNames();
-  for (const [name, section] of Object.entries(config.plugins)) {
-    const plugin = sections.get(name);
-    const path = ['plugins', name];
-    if (!plugin) {
-      // a built-in validates at start; a user plugin (plugins_dir) in its own worker
-      if (!builtins.includes(name) && !config.global_defs.plugins_dir) {
-        diagnostics.push({ ...positions.get(path), severity: 'warning', field: path.join('.'), message: `no built-in plugin named '${name}' and no plugins_dir to find it in` });
+  // the keepalived keywords the built-ins work from become their sections
+  const derived = derivePluginSections(config, opts.derive);
+  for (const i of derived.ignored) diagnostics.push({ ...positions.get(i.path), severity: 'warning', field: i.path.join('.'), message: i.message });
+  const sections = opts.plugins;
+  if (sections) {
+    const builtins = sections.builtinNames();
+    for (const [name, section] of Object.entries(config.plugins)) {
+      const plugin = sections.get(name);
+      const path = ['plugins', name];
+      if (!plugin?.schema) {
+        // a user plugin (plugins_dir) validates in its own worker
+        if (!plugin && !builtins.includes(name) && !derived.names.includes(name) && !config.global_defs.plugins_dir) {
+          diagnostics.push({ ...positions.get(path), severity: 'warning', field: path.join('.'), message: `no built-in plugin named '${name}' and no plugins_dir to find it in` });
+        }
+        continue;
       }
-      continue;
+      // validated here, for the file:line report; the section stays as written (the plugin
+      // parses it again: a schema that transforms need not accept its own output)
+      const r = plugin.schema.safeParse(section);
+      if (r.success) continue;
+      if (derived.names.includes(name)) diagnostics.push(...derivedDiagnostics(r.error, name, derived.source, positions));
+      else diagnostics.push(...zodDiagnostics(r.error, path, positions));
     }
-    // validated here, for the file:line report, and typed with the plugin's defaults
-    const r = plugin.schema.safeParse(section);
-    if (r.success) config.plugins[name] = r.data;
-    else diagnostics.push(...zodDiagnostics(r.error, path, positions));
+    diagnostics.push(...sections.check(config, positions));
   }
 
   // what is said about a left-out entry (a name that "names nothing") or inside a list whose
@@ -163,7 +177,7 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
       message: `the token is in a file ${(st.mode & 0o004) !== 0 ? 'others' : `group ${st.gid}`} can read (mode ${octal(st.mode)}): chmod 600 ${tokenFile}, or move it to a file of its own (control.http.token_file, mode 0600)`,
     });
   }
-  return { config: hasErrors(diagnostics) ? null : config, format, diagnostics, positions, checked: config };
+  return { config: hasErrors(diagnostics) ? null : config, format, diagnostics, positions, checked: config, pluginsAsWritten: derived.written };
 }
 
 /** The schema on `raw`; when it refuses fields, again without them (a refused value is deleted,
@@ -243,6 +257,18 @@ function readKeepalived(file: string, text: string, configId: string) {
   const positions = new PositionMap({ file, line: 1, col: 1 });
   const raw = mapKeepalived(parsed.statements, { diagnostics, positions });
   return { raw, positions, diagnostics };
+}
+
+/** A derived section's problems, at the keepalived keyword each part was made from. */
+function derivedDiagnostics(error: z.ZodError, name: string, source: (name: string, path: Path) => Path, positions: PositionMap): Diagnostic[] {
+  return error.issues.map((issue) => {
+    const path = issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p));
+    const from = source(name, path);
+    // a key the user wrote in the section: said as for any section
+    if (from[0] === 'plugins') return { ...positions.get(from), severity: 'error' as const, field: from.join('.'), message: issue.message };
+    const where = path.length > 0 ? `${path.join('.')}: ` : '';
+    return { ...positions.get(from), severity: 'error' as const, field: from.join('.'), message: `plugin ${name}: ${where}${issue.message}` };
+  });
 }
 
 function zodDiagnostics(error: z.ZodError, prefix: Path, positions: PositionMap): Diagnostic[] {

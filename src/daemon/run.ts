@@ -12,11 +12,11 @@ import { basename, dirname, extname, relative, resolve } from 'node:path';
 import type { FSWatcher, watch as chokidarWatch } from 'chokidar';
 import { EventBus } from '../bus/bus.ts';
 import { formatDiagnostic, hasErrors } from '../config/diagnostics.ts';
-import { loadConfigFile } from '../config/load.ts';
 import { watchedOverlay } from '../config/overlay.ts';
 import type { Config } from '../config/schema.ts';
 import { PluginHost } from '../plugins/host.ts';
 import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.ts';
+import { loadWithPlugins, userPluginSections } from '../plugins/sections.ts';
 import type { Balancer } from '../lvs/balancer.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
@@ -99,7 +99,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   };
   const load = () => {
     loadedContent = digest();
-    return loadConfigFile(opts.file, opts.configId ? { configId: opts.configId } : {});
+    return loadWithPlugins(opts.file, opts.configId ? { configId: opts.configId } : {});
   };
   const first = load();
   // the log's last guard masks these wherever they appear, message text included (set before
@@ -147,7 +147,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   //   (tracker-presets.ts); the others report when their plugin is up.
   // (with the places of the config file, for a user plugin's invalid section)
   const specs = await pluginSpecs(config, first.positions);
-  host.apply(specs, instanceInfos(config), config.plugins);
+  host.apply(specs, instanceInfos(config), userPluginSections(config));
   presets.apply(await initialReports(specs, new Set(Object.keys(config.vrrp_instance)), log));
   log.info(`starting with ${Object.keys(config.vrrp_instance).length} instance(s) from ${opts.file}${first.overlay ? ` and the overlay ${first.overlay}` : ''}`);
   await engine.start();
@@ -189,7 +189,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
     log.setSecrets(configSecrets(config));
     const diff = await engine.reload(config);
     if (config.virtual_server.length > 0 || balancer.active) await balancer.apply(config);
-    const plugins = host.apply(await pluginSpecs(config, next.positions), instanceInfos(config), config.plugins);
+    const plugins = host.apply(await pluginSpecs(config, next.positions), instanceInfos(config), userPluginSections(config));
     const pluginsRestarted = [...plugins.started, ...plugins.restarted];
     log.info(
       `${why}: reloaded; unchanged: ${diff.unchanged.join(', ') || '-'}; updated: ${diff.updated.join(', ') || '-'}; re-created: ${diff.recreated.join(', ') || '-'}; added: ${diff.added.join(', ') || '-'}; removed: ${diff.removed.join(', ') || '-'}; plugins restarted: ${pluginsRestarted.join(', ') || '-'}${plugins.removed.length ? `; plugins removed: ${plugins.removed.join(', ')}` : ''}`,

@@ -5,8 +5,8 @@
 // its VRRP instances start: a vrrp_script with init_fail starts failed, a tracked interface that
 // is down, a track_file's value (or its init_file value).
 //
-// A built-in plugin's config module may export `initialReports(derivedConfig, env)`: what the
-// plugin will report first, computed from its config (and, when it exports
+// A built-in plugin's config module may export `initialReports(section, env)`: what the
+// plugin will report first, computed from its section, `plugins.NAME` (and, when it exports
 // `initialReportsNeed = ['links']`, the links' states). Those reports are set in the engine under
 // the plugin's name and sources before the instances start, so the plugin's own report of the
 // same state is a no-op. They are provisional: once the plugin has finished its first setup
@@ -33,7 +33,7 @@ export interface PresetEnv {
 }
 
 interface PresetModule {
-  initialReports?(derived: unknown, env: PresetEnv): InitialReport[];
+  initialReports?(section: unknown, env: PresetEnv): InitialReport[];
   initialReportsNeed?: readonly string[];
 }
 

@@ -1,10 +1,10 @@
 // Which plugins run for a config: the built-in ones the config asks for (a folder under
-// plugins/ with config.ts and index.ts; config.ts says whether the config needs it and derives
-// its config), and every module in the user's plugins_dir (`global_defs.plugins_dir`).
+// plugins/ with config.ts and index.ts, run when the config has its section: the config loader
+// makes it from keepalived keywords, src/config/plugin-sections/), and every module in the
+// user's plugins_dir (`global_defs.plugins_dir`).
 
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, extname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { DIST, FROM_SOURCE, ROOT } from '../install-paths.ts';
 import type { PositionMap } from '../config/diagnostics.ts';
 import type { Config } from '../config/schema.ts';
@@ -21,12 +21,8 @@ const BUILTIN_MODULES = FROM_SOURCE ? { dir: BUILTIN_DIR, ext: '.ts' } : { dir: 
 
 const MODULE_EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 
-interface BuiltinConfigModule {
-  fromVigilConfig(config: Config): unknown;
-}
-
-/** Built-in plugin folders: each has config.ts (loaded here, in the engine) and index.ts (loaded
- * only in its worker). */
+/** Built-in plugin folders: each has config.ts (its schema, registered with the config loader by
+ * sections.ts) and index.ts (loaded only in its worker). */
 export function builtinNames(dir = BUILTIN_DIR): string[] {
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
@@ -34,16 +30,16 @@ export function builtinNames(dir = BUILTIN_DIR): string[] {
     .sort();
 }
 
-export async function builtinSpecs(config: Config): Promise<PluginSpec[]> {
-  const specs: PluginSpec[] = [];
+/** The built-ins the config asks for: those with a section (the config loader made it from
+ * keepalived keywords, or the user wrote it), each with its section as its config. */
+export function builtinSpecs(config: Config): Promise<PluginSpec[]> {
   const { dir, ext } = BUILTIN_MODULES;
-  const names = builtinNames();
-  const mods = await Promise.all(names.map((name) => import(pathToFileURL(join(dir, name, `config${ext}`)).href) as Promise<BuiltinConfigModule>));
-  names.forEach((name, i) => {
-    const derived = mods[i]?.fromVigilConfig(config);
-    if (derived !== undefined) specs.push({ id: name, entry: join(dir, name, `index${ext}`), config: derived, origin: 'builtin' });
-  });
-  return specs;
+  const specs: PluginSpec[] = [];
+  for (const name of builtinNames()) {
+    const section = config.plugins[name];
+    if (section !== undefined) specs.push({ id: name, entry: join(dir, name, `index${ext}`), config: section, origin: 'builtin' });
+  }
+  return Promise.resolve(specs);
 }
 
 /** A module of the user plugins directory: its id (the file's name without extension, or the

@@ -20,10 +20,8 @@ import { exited, follow } from '../lib/daemon.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const FAULTY_CONFIG = `// test-only built-in: enabled by any config
-export function fromVigilConfig(): unknown {
-  return {};
-}
+const FAULTY_CONFIG = `// test-only built-in: runs when the config has a plugins.faulty section
+export {};
 `;
 const FAULTY_INDEX = `import { z } from 'zod';
 import { definePlugin } from '../../src/plugins/api.ts';
@@ -81,6 +79,8 @@ vrrp_instance:
     track_file:
       - name: tf
     notify: ${join(dir, 'notify.sh')} ${join(dir, 'notify.log')}
+plugins:
+  faulty: {}
 `;
 }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { fromVigilConfig } from '../../plugins/track-interface/config.ts';
+import { deriveTrackInterface } from '../../src/config/plugin-sections/track-interface.ts';
 import { linkEffect } from '../../plugins/track-interface/config.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import type { InstanceInfo } from '../../src/plugins/api.ts';
@@ -79,7 +79,7 @@ test('linkEffect: keepalived weight and reverse semantics for a link', () => {
   assert.deepEqual(linkEffect(false, -20, true), { fault: false, adjust: 20 });
 });
 
-test('fromVigilConfig: own interface unless dont_track_primary, own track_interface entry ignored, sync group rules', () => {
+test('the section from the config: own interface unless dont_track_primary, own track_interface entry ignored, sync group rules', () => {
   const cfg = configSchema.parse({
     vrrp_instance: {
       A: { interface: 'eth0', virtual_router_id: 1, track_interface: [{ name: 'eth0', weight: 5 }, { name: 'eth1', weight: -10, reverse: true }] },
@@ -90,7 +90,7 @@ test('fromVigilConfig: own interface unless dont_track_primary, own track_interf
     },
     vrrp_sync_group: { G: { group: ['S1', 'S2'], track_interface: [{ name: 'eth0', weight: 4 }, { name: 'eth9', weight: -2 }] } },
   });
-  assert.deepEqual(fromVigilConfig(cfg)?.tracks, [
+  assert.deepEqual(deriveTrackInterface(cfg)?.tracks, [
     { instance: 'A', interface: 'eth1', weight: -10, reverse: true },
     { instance: 'A', interface: 'eth0', weight: 0, reverse: false },
     { instance: 'B', interface: 'eth2', weight: 0, reverse: false },
@@ -101,7 +101,7 @@ test('fromVigilConfig: own interface unless dont_track_primary, own track_interf
     { instance: 'S1', interface: 'eth9', weight: -2, reverse: false },
     { instance: 'S2', interface: 'eth9', weight: -2, reverse: false },
   ]);
-  assert.equal(fromVigilConfig(configSchema.parse({ vrrp_instance: { X: { interface: 'eth0', virtual_router_id: 1, dont_track_primary: true } } })), undefined);
+  assert.equal(deriveTrackInterface(configSchema.parse({ vrrp_instance: { X: { interface: 'eth0', virtual_router_id: 1, dont_track_primary: true } } })), undefined);
 });
 
 test('links followed through rtnetlink: admin down, carrier loss, late creation, rename and deletion', { ...needs('root', 'ip') }, async () => {

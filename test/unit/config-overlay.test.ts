@@ -10,12 +10,13 @@ import { formatDiagnostic, type Diagnostic } from '../../src/config/diagnostics.
 import { loadConfigFile, type LoadOptions } from '../../src/config/load.ts';
 import { mergeOverlay } from '../../src/config/overlay.ts';
 import { needs } from '../lib/require.ts';
+import { builtinSections } from '../../src/plugins/sections.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-overlay-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const bin = new URL('../../bin/vigil', import.meta.url).pathname;
-const host: LoadOptions = { interfaces: new Map([['eth0', ['192.0.2.1']]]), configId: 'node1' };
+const host: LoadOptions = { interfaces: new Map([['eth0', ['192.0.2.1']]]), configId: 'node1', plugins: builtinSections() };
 
 const CONF = `vrrp_instance VI_1 {
     interface eth0

@@ -12,13 +12,14 @@ import { detectFormat, loadConfigFile, loadConfigText, type LoadOptions } from '
 import { PluginSectionRegistry } from '../../src/config/plugin-sections.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { toYaml } from '../../src/config/yaml.ts';
+import { builtinSections } from '../../src/plugins/sections.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'vigil-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
 /** The host as these tests see it: eth0 with 192.0.2.1, so results do not depend on the box. */
-const host: LoadOptions = { interfaces: new Map([['eth0', ['192.0.2.1', 'fe80::1']]]), configId: 'node1' };
+const host: LoadOptions = { interfaces: new Map([['eth0', ['192.0.2.1', 'fe80::1']]]), configId: 'node1', plugins: builtinSections() };
 
 function write(text: string, name = `c${n++}.conf`): string {
   const p = join(dir, name);
@@ -296,10 +297,11 @@ describe('plugin sections are validated by the plugin schema', () => {
   registry.register({ name: 'webhook', schema: z.object({ url: z.url(), timeout_ms: z.number().int().default(2000) }) });
   const base = 'vrrp_instance:\n  VI_1:\n    interface: eth0\n    virtual_router_id: 5\n    virtual_ipaddress: [{ address: 192.0.2.100 }]\n';
 
-  test('a valid section is parsed with the plugin defaults', () => {
+  test('a valid section passes, and stays as written: the plugin parses it with its defaults', () => {
     const r = loadConfigText(base + 'plugins:\n  webhook:\n    url: http://127.0.0.1:9/hook\n', 'p.yaml', { ...host, plugins: registry });
     assert.deepEqual(r.diagnostics, []);
-    assert.deepEqual(r.config?.plugins.webhook, { url: 'http://127.0.0.1:9/hook', timeout_ms: 2000 });
+    assert.deepEqual(r.config?.plugins.webhook, { url: 'http://127.0.0.1:9/hook' });
+    assert.deepEqual(registry.get('webhook')?.schema?.parse(r.config?.plugins.webhook), { url: 'http://127.0.0.1:9/hook', timeout_ms: 2000 });
   });
 
   test('an invalid section is an error at its place; an unknown plugin a warning', () => {

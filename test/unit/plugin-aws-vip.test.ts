@@ -5,10 +5,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import plugin from '../../plugins/aws-vip/index.ts';
-import { fromVigilConfig, schema } from '../../plugins/aws-vip/config.ts';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema as schema } from '../../plugins/aws-vip/config.ts';
+import { configSchema, type Config } from '../../src/config/schema.ts';
 import { ec2Error, startFakeAws, verifySigV4, type FakeAws } from '../lib/fake-aws.ts';
 import { startPlugin, transition, type Harness } from '../lib/plugin-harness.ts';
+
+/** The built-in's config: its section, as the config loader leaves it. */
+const builtinSection = (config: Config): unknown => config.plugins['aws-vip'];
 
 process.env.AWS_EC2_METADATA_DISABLED = 'true';
 
@@ -54,9 +57,9 @@ async function setup(extra: Record<string, unknown> = {}, state?: { enis?: Recor
 }
 
 test('config: plugins.aws-vip is the section; private_ip normalised; an instance needs something to move', () => {
-  const parsed = schema.parse(fromVigilConfig(configSchema.parse({ plugins: { 'aws-vip': { region: 'us-east-1', instances: { VI_1: { network_interface_id: 'eni-0a', private_ip: ['10.0.0.5', '10.0.0.6'] } } } } })));
+  const parsed = schema.parse(builtinSection(configSchema.parse({ plugins: { 'aws-vip': { region: 'us-east-1', instances: { VI_1: { network_interface_id: 'eni-0a', private_ip: ['10.0.0.5', '10.0.0.6'] } } } } })));
   assert.deepEqual(parsed.instances.VI_1, { network_interface_id: 'eni-0a', private_ips: ['10.0.0.5', '10.0.0.6'], allocation_id: undefined, eip_private_ip: '10.0.0.5' });
-  assert.equal(fromVigilConfig(configSchema.parse({})), undefined);
+  assert.equal(builtinSection(configSchema.parse({})), undefined);
   assert.equal(schema.safeParse({ region: 'us-east-1', instances: { VI_1: { network_interface_id: 'eni-0a' } } }).success, false);
   assert.equal(schema.safeParse({ region: 'us-east-1', instances: { VI_1: { network_interface_id: 'i-123', allocation_id: 'eipalloc-1' } } }).success, false);
 });

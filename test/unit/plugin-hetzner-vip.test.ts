@@ -3,10 +3,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, test } from 'node:test';
 import plugin from '../../plugins/hetzner-vip/index.ts';
-import { fromVigilConfig, schema } from '../../plugins/hetzner-vip/config.ts';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema as schema } from '../../plugins/hetzner-vip/config.ts';
+import { configSchema, type Config } from '../../src/config/schema.ts';
 import { startFakeHetzner, type FakeHetzner } from '../lib/fake-hetzner.ts';
 import { startPlugin, transition, type Harness } from '../lib/plugin-harness.ts';
+
+/** The built-in's config: its section, as the config loader leaves it. */
+const builtinSection = (config: Config): unknown => config.plugins['hetzner-vip'];
 
 const TOKEN = 'hc-token-s3cr3t-0123456789';
 const fast = { initial_delay_ms: 5, max_delay_ms: 20, jitter: 0 };
@@ -45,10 +48,10 @@ async function setup(floatingIps: Record<number, number | null>, extra: Record<s
 
 test('config: plugins.hetzner-vip is the section; defaults applied; absent section = not started', () => {
   const config = configSchema.parse({ plugins: { 'hetzner-vip': { token: 't', instances: { VI_1: { floating_ip_id: [1, 2], server_id: 3 } } } } });
-  const parsed = schema.parse(fromVigilConfig(config));
+  const parsed = schema.parse(builtinSection(config));
   assert.equal(parsed.endpoint, 'https://api.hetzner.cloud/v1');
   assert.deepEqual(parsed.instances.VI_1, { floating_ip_id: [1, 2], server_id: 3 });
-  assert.equal(fromVigilConfig(configSchema.parse({})), undefined);
+  assert.equal(builtinSection(configSchema.parse({})), undefined);
   assert.equal(schema.safeParse({ token: 't', instances: { VI_1: { floating_ip_id: 'x', server_id: 3 } } }).success, false);
 });
 

@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import plugin from '../../plugins/notify-fifo/index.ts';
-import { fromVigilConfig, schema, splitCommand } from '../../plugins/notify-fifo/config.ts';
+import { configSchema as schema } from '../../plugins/notify-fifo/config.ts';
+import { deriveNotifyFifo as derive, splitCommand } from '../../src/config/plugin-sections/notify-fifo.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { startPlugin, transition, type Harness } from '../lib/plugin-harness.ts';
 import { needs } from '../lib/require.ts';
@@ -58,7 +59,7 @@ const alive = (pid: number) => {
   }
 };
 
-test('splitCommand and fromVigilConfig: both FIFOs, scripts as argv, script_user; undefined without a FIFO', () => {
+test('splitCommand and the derivation: both FIFOs, scripts as argv, script_user; undefined without a FIFO', () => {
   assert.deepEqual(splitCommand(`/usr/bin/reader --tag "a b" 'c'`), ['/usr/bin/reader', '--tag', 'a b', 'c']);
   const cfg = configSchema.parse({
     global_defs: {
@@ -68,13 +69,13 @@ test('splitCommand and fromVigilConfig: both FIFOs, scripts as argv, script_user
       script_user: 'nobody nogroup',
     },
   });
-  assert.deepEqual(schema.parse(fromVigilConfig(cfg)), {
+  assert.deepEqual(schema.parse(derive(cfg)), {
     fifos: [{ path: '/run/k.fifo', script: ['/usr/local/bin/fifo-reader', '-v'], user: 'nobody', group: 'nogroup' }, { path: '/run/v.fifo', lines: ['vrrp'] }],
     priority_changes: [],
     queue_limit: 10_000,
   });
-  assert.deepEqual(fromVigilConfig(configSchema.parse({ global_defs: { notify_fifo: '/run/same', vrrp_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
-  assert.equal(fromVigilConfig(configSchema.parse({})), undefined);
+  assert.deepEqual(derive(configSchema.parse({ global_defs: { notify_fifo: '/run/same', vrrp_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
+  assert.equal(derive(configSchema.parse({})), undefined);
 });
 
 test('creates the FIFO, writes keepalived lines while no reader is attached, a late reader gets them in order; removed at stop', async () => {
@@ -273,16 +274,16 @@ test('a FIFO created for a script user is 0644 and given to that user (on the op
   await waitFor('the line', () => reader.out() === 'INSTANCE "VI_1" MASTER 100\n');
 });
 
-test('fromVigilConfig: lvs_notify_fifo (+ script) takes the LVS lines, notify_fifo every line; one path named twice gets both kinds once', () => {
+test('the derivation: lvs_notify_fifo (+ script) takes the LVS lines, notify_fifo every line; one path named twice gets both kinds once', () => {
   const cfg = configSchema.parse({
     global_defs: { notify_fifo: '/run/k.fifo', vrrp_notify_fifo: '/run/v.fifo', lvs_notify_fifo: '/run/l.fifo', lvs_notify_fifo_script: '/usr/local/bin/lvs-reader "x y"', script_user: 'nobody' },
   });
-  assert.deepEqual(fromVigilConfig(cfg), {
+  assert.deepEqual(derive(cfg), {
     fifos: [{ path: '/run/k.fifo' }, { path: '/run/v.fifo', lines: ['vrrp'] }, { path: '/run/l.fifo', script: ['/usr/local/bin/lvs-reader', 'x y'], user: 'nobody', lines: ['lvs'] }],
   });
-  assert.deepEqual(fromVigilConfig(configSchema.parse({ global_defs: { lvs_notify_fifo: '/run/l.fifo' } })), { fifos: [{ path: '/run/l.fifo', lines: ['lvs'] }] });
-  assert.deepEqual(fromVigilConfig(configSchema.parse({ global_defs: { vrrp_notify_fifo: '/run/same', lvs_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
-  assert.deepEqual(fromVigilConfig(configSchema.parse({ global_defs: { notify_fifo: '/run/same', lvs_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
+  assert.deepEqual(derive(configSchema.parse({ global_defs: { lvs_notify_fifo: '/run/l.fifo' } })), { fifos: [{ path: '/run/l.fifo', lines: ['lvs'] }] });
+  assert.deepEqual(derive(configSchema.parse({ global_defs: { vrrp_notify_fifo: '/run/same', lvs_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
+  assert.deepEqual(derive(configSchema.parse({ global_defs: { notify_fifo: '/run/same', lvs_notify_fifo: '/run/same' } })), { fifos: [{ path: '/run/same' }] });
 });
 
 test('LVS lines: VS UP/DOWN and RS UP/DOWN (inhibited is DOWN, FWM 5 as keepalived writes it) on notify_fifo and lvs_notify_fifo; none on vrrp_notify_fifo', async () => {

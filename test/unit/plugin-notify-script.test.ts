@@ -6,10 +6,12 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema, type Config } from '../../src/config/schema.ts';
 import type { EventBody } from '../../src/bus/events.ts';
 import plugin from '../../plugins/notify-script/index.ts';
-import { fromVigilConfig } from '../../plugins/notify-script/config.ts';
+import { deriveNotifyScript } from '../../src/config/plugin-sections/notify-script.ts';
+
+const derive = (config: Config) => deriveNotifyScript(config, config.plugins['notify-script']);
 import { lookupUser } from '../../src/plugins/run.ts';
 import { startPlugin, transition } from '../lib/plugin-harness.ts';
 import { needs } from '../lib/require.ts';
@@ -243,16 +245,16 @@ test('script_user and a per-script user: the script runs as that user', { ...nee
   }
 });
 
-test('fromVigilConfig: scripts from instances and sync groups; nothing configured, no plugin', () => {
+test('the derivation: scripts from instances and sync groups; nothing configured, no plugin', () => {
   const plain = { VI_1: { interface: 'eth0', virtual_router_id: 51 } };
-  assert.equal(fromVigilConfig(configSchema.parse({ vrrp_instance: plain, vrrp_sync_group: { G1: { group: ['VI_1'] } } })), undefined);
+  assert.equal(derive(configSchema.parse({ vrrp_instance: plain, vrrp_sync_group: { G1: { group: ['VI_1'] } } })), undefined);
   const config = configSchema.parse({
     vrrp_instance: { ...plain, VI_2: { interface: 'eth0', virtual_router_id: 52, notify_master: '/bin/m', notify: '/bin/n "a b"' } },
     global_defs: { script_user: 'nobody', enable_script_security: true },
     vrrp_sync_group: { G1: { group: ['VI_2'], notify_fault: '/bin/f' } },
     plugins: { 'notify-script': { timeout: 5 } },
   });
-  assert.deepEqual(fromVigilConfig(config), {
+  assert.deepEqual(derive(config), {
     timeout: 5,
     script_user: 'nobody',
     enable_script_security: true,
@@ -451,7 +453,7 @@ test('LVS users: the script\'s own user, else script_user', { ...needs('root', '
   }
 });
 
-test('fromVigilConfig: virtual servers\' scripts by keepalived\'s names; LVS scripts alone start the plugin', () => {
+test('the derivation: virtual servers\' scripts by keepalived\'s names; LVS scripts alone start the plugin', () => {
   const config = configSchema.parse({
     global_defs: { script_user: 'nobody' },
     virtual_server: [
@@ -471,7 +473,7 @@ test('fromVigilConfig: virtual servers\' scripts by keepalived\'s names; LVS scr
       { ip: '192.0.2.101', port: 443, protocol: 'TCP', real_server: [{ ip: '198.51.100.13', port: 443 }] },
     ],
   });
-  assert.deepEqual(fromVigilConfig(config), {
+  assert.deepEqual(derive(config), {
     script_user: 'nobody',
     enable_script_security: false,
     instances: {},
@@ -486,5 +488,5 @@ test('fromVigilConfig: virtual servers\' scripts by keepalived\'s names; LVS scr
     },
   });
   // a virtual server without scripts starts nothing
-  assert.equal(fromVigilConfig(configSchema.parse({ virtual_server: [{ ip: '192.0.2.101', port: 443, protocol: 'TCP', real_server: [{ ip: '198.51.100.13', port: 443 }] }] })), undefined);
+  assert.equal(derive(configSchema.parse({ virtual_server: [{ ip: '192.0.2.101', port: 443, protocol: 'TCP', real_server: [{ ip: '198.51.100.13', port: 443 }] }] })), undefined);
 });

@@ -9,7 +9,11 @@ import { createServer } from 'node:net';
 import { afterEach, describe, test } from 'node:test';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import plugin from '../../plugins/smtp-alert/index.ts';
-import { fromVigilConfig, schema } from '../../plugins/smtp-alert/config.ts';
+import { configSchema as schema } from '../../plugins/smtp-alert/config.ts';
+import { deriveSmtpAlert } from '../../src/config/plugin-sections/smtp-alert.ts';
+
+/** The section made from the keywords alone (no plugins.smtp-alert of the user's). */
+const deriveSection = (config: Config, host?: string, user?: string) => deriveSmtpAlert(config, undefined, host, user);
 import { envelopeAddress, formatMessage, groupAlert, instanceAlert, quorumAlert, realServerAlert, rfc822Date, vrrpState } from '../../plugins/smtp-alert/message.ts';
 import type { EventBody } from '../../src/bus/events.ts';
 import { loadConfigText } from '../../src/config/load.ts';
@@ -54,7 +58,7 @@ describe('config: keepalived.conf to the plugin', () => {
         INSTANCE('VI_3', 53) +
         'vrrp_sync_group G1 {\n  group {\n    VI_2\n    VI_3\n  }\n  smtp_alert yes\n}\n',
     );
-    assert.deepEqual(fromVigilConfig(cfg, 'host1', 'root'), {
+    assert.deepEqual(deriveSection(cfg, 'host1', 'root'), {
       host: '192.0.2.25',
       port: 2525,
       helo_name: 'lb1.example.com',
@@ -71,7 +75,7 @@ describe('config: keepalived.conf to the plugin', () => {
 
   test("keepalived's defaults: port 25, 30 s, HELO and router_id the host name, sender USER@HOST", () => {
     const cfg = keepalived('global_defs {\n  notification_email {\n    ops@example.com\n  }\n  smtp_server 192.0.2.25\n  smtp_alert\n}\n' + INSTANCE('VI_1', 51));
-    const d = schema.parse(fromVigilConfig(cfg, 'host1.example.net', 'root'));
+    const d = schema.parse(deriveSection(cfg, 'host1.example.net', 'root'));
     assert.equal(d.port, 25);
     assert.equal(d.timeout_ms, 30_000);
     assert.equal(d.helo_name, 'host1.example.net');
@@ -91,10 +95,10 @@ describe('config: keepalived.conf to the plugin', () => {
   });
 
   test('no mail without a recipient or a server, or when nothing has smtp_alert', () => {
-    assert.equal(fromVigilConfig(keepalived('global_defs {\n  smtp_server 192.0.2.25\n  smtp_alert\n}\n' + INSTANCE('VI_1', 51)), 'h', 'root'), undefined);
-    assert.equal(fromVigilConfig(keepalived('global_defs {\n  notification_email {\n    a@example.com\n  }\n  smtp_alert\n}\n' + INSTANCE('VI_1', 51)), 'h', 'root'), undefined);
+    assert.equal(deriveSection(keepalived('global_defs {\n  smtp_server 192.0.2.25\n  smtp_alert\n}\n' + INSTANCE('VI_1', 51)), 'h', 'root'), undefined);
+    assert.equal(deriveSection(keepalived('global_defs {\n  notification_email {\n    a@example.com\n  }\n  smtp_alert\n}\n' + INSTANCE('VI_1', 51)), 'h', 'root'), undefined);
     // keepalived's default for instances is off
-    assert.equal(fromVigilConfig(keepalived('global_defs {\n  notification_email {\n    a@example.com\n  }\n  smtp_server 192.0.2.25\n}\n' + INSTANCE('VI_1', 51)), 'h', 'root'), undefined);
+    assert.equal(deriveSection(keepalived('global_defs {\n  notification_email {\n    a@example.com\n  }\n  smtp_server 192.0.2.25\n}\n' + INSTANCE('VI_1', 51)), 'h', 'root'), undefined);
   });
 
   test('defaults: instance smtp_alert_vrrp > smtp_alert > off; real server smtp_alert_checker > smtp_alert > ON; virtual server ... > off', () => {
@@ -105,7 +109,7 @@ describe('config: keepalived.conf to the plugin', () => {
           `virtual_server 192.0.2.51 80 {\n  protocol TCP\n  lb_algo rr\n  lb_kind NAT\n${vs}  real_server 198.51.100.10 80 {\n${rs}    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n  real_server 198.51.100.11 80 {\n    TCP_CHECK {\n      connect_timeout 3\n    }\n  }\n}\n`,
       );
     const derive = (c: Config) => {
-      const d = fromVigilConfig(c, 'h', 'root');
+      const d = deriveSection(c, 'h', 'root');
       return d && { instances: d.instances, virtual_servers: d.virtual_servers };
     };
     const both = ['[198.51.100.10]:tcp:80', '[198.51.100.11]:tcp:80'];
@@ -133,7 +137,7 @@ describe('config: keepalived.conf to the plugin', () => {
       vrrp_instance: { VI_1: { interface: 'eth0', virtual_router_id: 51 } },
       plugins: { 'smtp-alert': { retry: { initial_delay_ms: 500 }, starttls: true, auth: { user: 'u', pass: 'p' } } },
     });
-    const d = schema.parse(fromVigilConfig(cfg, 'h', 'root'));
+    const d = schema.parse(deriveSmtpAlert(cfg, cfg.plugins['smtp-alert'], 'h', 'root'));
     assert.equal(d.host, '2001:db8::25');
     assert.equal(d.port, 587);
     assert.equal(d.retry.initial_delay_ms, 500);

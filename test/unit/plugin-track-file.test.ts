@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import plugin from '../../plugins/track-file/index.ts';
-import { fromVigilConfig, schema } from '../../plugins/track-file/config.ts';
+import { configSchema as schema } from '../../plugins/track-file/config.ts';
+import { deriveTrackFile as derive } from '../../src/config/plugin-sections/track-file.ts';
 import { parseTrackValue, trackStatus } from '../../src/plugins/track-value.ts';
 import { configSchema, type ConfigInput } from '../../src/config/schema.ts';
 import type { InstanceInfo } from '../../src/plugins/api.ts';
@@ -76,7 +77,7 @@ test('trackStatus follows keepalived: weight 0 faults on non-zero, weights multi
   assert.deepEqual(trackStatus(300, 1, false), { fault: false, adjust: 253 });
 });
 
-test('fromVigilConfig: per-instance weight overrides the file weight; nothing tracked and no init_file -> undefined', () => {
+test('the derivation: per-instance weight overrides the file weight; nothing tracked and no init_file -> undefined', () => {
   const base: ConfigInput = {
     vrrp_track_file: { f1: { file: '/run/f1', weight: 3, weight_reverse: true }, f2: { file: '/run/f2' } },
     vrrp_instance: {
@@ -84,7 +85,7 @@ test('fromVigilConfig: per-instance weight overrides the file weight; nothing tr
       VI_2: { interface: 'eth0', virtual_router_id: 2, track_file: [{ name: 'f1', weight: 4 }, { name: 'nope' }] },
     },
   };
-  const derived = fromVigilConfig(configSchema.parse(base));
+  const derived = derive(configSchema.parse(base));
   assert.deepEqual(schema.parse(derived), {
     files: { f1: { path: '/run/f1' }, f2: { path: '/run/f2' } },
     tracks: [
@@ -93,14 +94,14 @@ test('fromVigilConfig: per-instance weight overrides the file weight; nothing tr
       { instance: 'VI_2', file: 'f1', weight: 4, reverse: false },
     ],
   });
-  assert.equal(fromVigilConfig(configSchema.parse({ vrrp_track_file: { f1: { file: '/x' } }, vrrp_instance: {} })), undefined);
-  assert.deepEqual(fromVigilConfig(configSchema.parse({ vrrp_track_file: { f1: { file: '/x', init_file: true } } })), {
+  assert.equal(derive(configSchema.parse({ vrrp_track_file: { f1: { file: '/x' } }, vrrp_instance: {} })), undefined);
+  assert.deepEqual(derive(configSchema.parse({ vrrp_track_file: { f1: { file: '/x', init_file: true } } })), {
     files: { f1: { path: '/x', init: { value: 0 } } },
     tracks: [],
   });
 });
 
-test('fromVigilConfig: sync group members and address owners cannot float: weight 1 -> 0, other weights dropped', () => {
+test('the derivation: sync group members and address owners cannot float: weight 1 -> 0, other weights dropped', () => {
   const cfg = configSchema.parse({
     vrrp_track_file: { f1: { file: '/run/f1' }, f5: { file: '/run/f5', weight: 5 } },
     vrrp_instance: {
@@ -111,7 +112,7 @@ test('fromVigilConfig: sync group members and address owners cannot float: weigh
     },
     vrrp_sync_group: { G1: { group: ['VI_1', 'VI_2'] } },
   });
-  assert.deepEqual(fromVigilConfig(cfg)?.tracks, [
+  assert.deepEqual(derive(cfg)?.tracks, [
     { instance: 'VI_1', file: 'f1', weight: 0, reverse: false },
     { instance: 'VI_2', file: 'f1', weight: 0, reverse: false },
     { instance: 'OWNER', file: 'f1', weight: 0, reverse: true },

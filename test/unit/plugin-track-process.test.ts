@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, test } from 'node:test';
 import plugin from '../../plugins/track-process/index.ts';
-import { fromVigilConfig, schema } from '../../plugins/track-process/config.ts';
+import { configSchema as schema } from '../../plugins/track-process/config.ts';
+import { deriveTrackProcess as derive } from '../../src/config/plugin-sections/track-process.ts';
 import { matches, quorumMet, readProcesses, type ProcessSpec } from '../../plugins/track-process/match.ts';
 import { loadConfigText } from '../../src/config/load.ts';
 import { startPlugin, type Harness } from '../lib/plugin-harness.ts';
@@ -107,7 +108,7 @@ vrrp_instance VI_1 {
     terminate_delay: 1.5,
     full_command: false,
   });
-  assert.deepEqual(schema.parse(fromVigilConfig(r.config)), {
+  assert.deepEqual(schema.parse(derive(r.config)), {
     checks: {
       chk_haproxy: { process: '/usr/sbin/haproxy', params: ['-f', '/etc/haproxy/haproxy.cfg'], param_match: 'partial', full_command: false, quorum: 2, quorum_max: 4, fork_delay_ms: 1500, terminate_delay_ms: 1500 },
       chk_sshd: { process: 'sshd', full_command: false, quorum: 1, fork_delay_ms: 500, terminate_delay_ms: 0 },

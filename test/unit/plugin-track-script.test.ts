@@ -1,15 +1,17 @@
 // track-script: keepalived's rise/fall counting (pure), then real scripts on real timers: weights
 // (+, -, reverse, per-instance override), weight 0 faults, init_fail, timeouts, no self-overlap,
-// refused scripts, the run user, and fromVigilConfig's keepalived rules.
+// refused scripts, the run user, and the derivation's keepalived rules.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { configSchema } from '../../src/config/schema.ts';
+import { configSchema, type Config } from '../../src/config/schema.ts';
 import { lookupUser } from '../../src/plugins/run.ts';
 import plugin from '../../plugins/track-script/index.ts';
-import { fromVigilConfig } from '../../plugins/track-script/config.ts';
+import { deriveTrackScript } from '../../src/config/plugin-sections/track-script.ts';
+
+const derive = (config: Config) => deriveTrackScript(config, config.plugins['track-script']);
 import { effect, initialState, step, type ScriptState } from '../../plugins/track-script/state.ts';
 import { startPlugin, type Harness } from '../lib/plugin-harness.ts';
 import { needs } from '../lib/require.ts';
@@ -225,9 +227,9 @@ test('a script with a user runs as that user', { ...needs('root', 'user:nobody')
   }
 });
 
-test('fromVigilConfig: per-instance overrides, sync groups, address owners, keepalived notes', () => {
+test('the derivation: per-instance overrides, sync groups, address owners, keepalived notes', () => {
   const inst = (vrid: number, extra: object = {}): object => ({ interface: 'eth0', virtual_router_id: vrid, ...extra });
-  assert.equal(fromVigilConfig(configSchema.parse({ vrrp_instance: { VI_1: inst(1) }, vrrp_script: { unused: { script: '/bin/true' } } })), undefined);
+  assert.equal(derive(configSchema.parse({ vrrp_instance: { VI_1: inst(1) }, vrrp_script: { unused: { script: '/bin/true' } } })), undefined);
   const config = configSchema.parse({
     global_defs: { script_user: 'nobody' },
     vrrp_script: {
@@ -245,7 +247,7 @@ test('fromVigilConfig: per-instance overrides, sync groups, address owners, keep
       G1: { group: ['VI_2', 'VI_3'], track_script: [{ name: 'grp' }, { name: 'db', weight: 8 }] },
     },
   });
-  assert.deepEqual(fromVigilConfig(config), {
+  assert.deepEqual(derive(config), {
     script_user: 'nobody',
     enable_script_security: false,
     scripts: {
@@ -286,13 +288,13 @@ test('fromVigilConfig: per-instance overrides, sync groups, address owners, keep
   });
 });
 
-test('fromVigilConfig: a sync group with an address owner clears the weights of its scripts', () => {
+test('the derivation: a sync group with an address owner clears the weights of its scripts', () => {
   const config = configSchema.parse({
     vrrp_script: { chk: { script: '/bin/chk', weight: 10 } },
     vrrp_instance: { A: { interface: 'eth0', virtual_router_id: 1, priority: 255 }, B: { interface: 'eth0', virtual_router_id: 2 } },
     vrrp_sync_group: { G: { group: ['A', 'B'], track_script: [{ name: 'chk' }] } },
   });
-  const d = fromVigilConfig(config);
+  const d = derive(config);
   assert.deepEqual(d?.scripts.chk?.tracked_by, [
     { instance: 'A', weight: 0, reverse: false },
     { instance: 'B', weight: 0, reverse: false },
