@@ -387,7 +387,7 @@ export class VrrpFsm {
   private onPriority(priority: number): void {
     // The address owner's priority is never adjusted; others stay within 1..254.
     if (this.isOwner) return;
-    this.effectivePriority = Math.min(254, Math.max(1, Math.round(priority)));
+    this.effectivePriority = Math.min(PRIORITY_OWNER - 1, Math.max(1, Math.round(priority)));
   }
 
   private onSync(to: 'master' | 'backup', out: StepResult, detail?: string): void {
