@@ -23,6 +23,17 @@ import { invocation, type PreparedScript } from './script-security.ts';
 export { monoMicros, monoMs } from '../clock.ts';
 
 // --- running configured scripts under keepalived's script security ---------------------------
+//
+// Checked once, when the plugin starts (keepalived: at config load), then run as often as needed:
+//
+//   const fallback = defaultScriptUser(cfg.script_user, cfg.enable_script_security);
+//   const script = prepareScript(cfg.check, {}, fallback, cfg.enable_script_security);
+//   for (const w of script.warnings) ctx.log.warn(w);
+//   if (!script.ok) ctx.log.error(`'${script.line}' disabled: ${script.error}`);
+//   else {
+//     const { argv, opts } = scriptInvocation(script, [], 5000);
+//     const result = await ctx.run(argv, opts);
+//   }
 
 export { defaultScriptUser, prepareScript, securityViolation } from './script-security.ts';
 export type { PreparedScript, ScriptCheck, ScriptUser, UserResult } from './script-security.ts';
