@@ -12,7 +12,7 @@ import { ROOT, VERSION } from '../install-paths.ts';
 // the control client loads neither.
 const configModules = async () => {
   const [diagnostics, load, sections] = await Promise.all([import('../config/diagnostics.ts'), import('../config/load.ts'), import('../plugins/sections.ts')]);
-  return { ...diagnostics, ...load, loadWithPlugins: sections.loadWithPlugins };
+  return { ...diagnostics, ...load, loadWithPlugins: sections.loadWithPlugins, builtinSections: sections.builtinSections };
 };
 
 
@@ -188,9 +188,10 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write('vigil convert: which file?\n');
       return 2;
     }
-    const { loadWithPlugins, formatDiagnostic } = await configModules();
+    const { loadConfigFile, builtinSections, formatDiagnostic } = await configModules();
     const { toYaml } = await import('../config/yaml.ts');
-    const r = loadWithPlugins(file, configId ? { configId } : {});
+    // which plugins exist on this machine is not the conversion's business (inventory: false)
+    const r = loadConfigFile(file, { plugins: builtinSections({ inventory: false }), ...(configId ? { configId } : {}) });
     for (const d of r.diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
     if (!r.config) return 1;
     // the plugins sections as written: the built-ins' made from keepalived keywords are made again on load
@@ -209,17 +210,6 @@ export async function main(argv: string[]): Promise<number> {
     }
     // on what parsed, even with errors elsewhere: every problem in one run, as keepalived -t
     const checked = r.config ?? r.checked;
-    if (checked) {
-      // which plugins the config names against which exist (inventory.ts): the loader's own
-      // check when its registry carries it; said once either way
-      const [{ inventoryCheck }, { builtinNames }] = await Promise.all([import('../plugins/inventory.ts'), import('../plugins/loader.ts')]);
-      const said = new Set(r.diagnostics.map(formatDiagnostic));
-      const inventory = inventoryCheck(builtinNames())(checked, r.positions).filter((d) => !said.has(formatDiagnostic(d)));
-      // (the loader's older warning for a section naming no built-in: the error says more)
-      const missing = new Set(inventory.filter((d) => d.field.startsWith('plugins.')).map((d) => d.field));
-      r.diagnostics = r.diagnostics.filter((d) => !(d.severity === 'warning' && missing.has(d.field)));
-      r.diagnostics.push(...inventory);
-    }
     if (checked && (checked.global_defs.plugins_dir || Object.keys(checked.global_defs.plugin_user).length > 0)) {
       // every user plugin loaded as the daemon would, its section validated by its schema
       const { checkUserPlugins } = await import('../plugins/plugin-check.ts');

@@ -137,17 +137,12 @@ export function loadConfigText(text: string, file: string, opts: LoadOptions = {
   for (const i of derived.ignored) diagnostics.push({ ...positions.get(i.path), severity: 'warning', field: i.path.join('.'), message: i.message });
   const sections = opts.plugins;
   if (sections) {
-    const builtins = sections.builtinNames();
     for (const [name, section] of Object.entries(config.plugins)) {
       const plugin = sections.get(name);
       const path = ['plugins', name];
-      if (!plugin?.schema) {
-        // a user plugin (plugins_dir) validates in its own worker
-        if (!plugin && !builtins.includes(name) && !derived.names.includes(name) && !config.global_defs.plugins_dir) {
-          diagnostics.push({ ...positions.get(path), severity: 'warning', field: path.join('.'), message: `no built-in plugin named '${name}' and no plugins_dir to find it in` });
-        }
-        continue;
-      }
+      // a user plugin (plugins_dir) validates in its own worker; a section that names no plugin
+      // at all is the registry's check's to report (src/plugins/inventory.ts)
+      if (!plugin?.schema) continue;
       // validated here, for the file:line report; the section stays as written (the plugin
       // parses it again: a schema that transforms need not accept its own output)
       const r = plugin.schema.safeParse(section);

@@ -17,6 +17,7 @@ import { configSchema as webhook } from '../../plugins/webhook/config.ts';
 import { loadConfigFile, type LoadOptions, type LoadResult } from '../config/load.ts';
 import { PluginSectionRegistry } from '../config/plugin-sections.ts';
 import type { Config } from '../config/schema.ts';
+import { inventoryCheck } from './inventory.ts';
 import { builtinNames } from './loader.ts';
 
 /** Every built-in's schema by its name (the folder under plugins/). */
@@ -34,14 +35,18 @@ export const BUILTIN_SCHEMAS = {
 } as const;
 
 /** Every built-in (each folder under plugins/, builtinNames), with its schema when it has one
- * above. */
-export function builtinSections(): PluginSectionRegistry {
+ * above, and (unless `inventory: false`: `vigil convert` rewrites a config for any machine) the
+ * check of which plugins the config names against which exist here. */
+export function builtinSections(opts: { inventory?: boolean } = {}): PluginSectionRegistry {
   const r = new PluginSectionRegistry();
   const schemas: Record<string, z.ZodType> = BUILTIN_SCHEMAS;
   for (const name of new Set([...Object.keys(schemas), ...builtinNames()])) {
     const schema = schemas[name];
     r.register(schema ? { name, schema, builtin: true } : { name, builtin: true });
   }
+  // which plugins the config names against which exist: a section naming no plugin, a user
+  // plugin taking a built-in's name (the daemon's start and reload refuse them as -t does)
+  if (opts.inventory !== false) r.addCheck(inventoryCheck(r.builtinNames()));
   return r;
 }
 

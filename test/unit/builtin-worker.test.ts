@@ -19,13 +19,15 @@ let dir: string;
 
 // Counts the transitions it sees (of any instance; the count is set on the event's instance),
 // tells its thread ('thread') and its module's version ('version'), and notes its stop in a file.
-const counter = (version: number) => `
+// (named after its file, as a user plugin must be)
+const counter = (version: number, name: string) => `
 import { definePlugin } from 'vigil/plugin';
 import { z } from 'zod';
 import { appendFileSync } from 'node:fs';
 import { threadId } from 'node:worker_threads';
 export default definePlugin({
-  name: 'counter',
+  apiVersion: 1,
+  name: '${name}',
   configSchema: z.object({ tag: z.string(), stopFile: z.string() }),
   setup(ctx) {
     let n = 0;
@@ -37,9 +39,9 @@ export default definePlugin({
 });`;
 
 const PLUGINS: Record<string, string> = {
-  'counter-a.ts': counter(1),
-  'counter-b.ts': counter(1),
-  'counter-u.ts': counter(1),
+  'counter-a.ts': counter(1, 'counter-a'),
+  'counter-b.ts': counter(1, 'counter-b'),
+  'counter-u.ts': counter(1, 'counter-u'),
   'thrower.ts': `
 import { definePlugin } from 'vigil/plugin';
 import { z } from 'zod';
@@ -191,7 +193,7 @@ describe("built-ins' shared worker thread", () => {
       r.bus.publish(tr('VI_1', 'backup'));
       await until('counted', () => last(r, 'counter-a', 'VI_1') === 1 && last(r, 'counter-b', 'VI_1') === 1);
       const shared = threadOf(r, 'counter-a');
-      writeFileSync(join(dir, 'counter-b.ts'), counter(2));
+      writeFileSync(join(dir, 'counter-b.ts'), counter(2, 'counter-b'));
       r.host.reloadFile('counter-b');
       await until('the edited module runs', () => last(r, 'counter-b', 'version') === 2);
       await until('its onStop ran', () => stops().includes('counter-b'));
@@ -202,7 +204,7 @@ describe("built-ins' shared worker thread", () => {
       assert.equal(stateOf(r, 'counter-a')?.restarts, 0);
     } finally {
       await r.host.stop();
-      writeFileSync(join(dir, 'counter-b.ts'), counter(1));
+      writeFileSync(join(dir, 'counter-b.ts'), counter(1, 'counter-b'));
     }
   });
 

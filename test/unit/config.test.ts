@@ -10,6 +10,8 @@ import { z } from 'zod';
 import { formatDiagnostic, type Diagnostic } from '../../src/config/diagnostics.ts';
 import { detectFormat, loadConfigFile, loadConfigText, type LoadOptions } from '../../src/config/load.ts';
 import { PluginSectionRegistry } from '../../src/config/plugin-sections.ts';
+import { inventoryCheck } from '../../src/plugins/inventory.ts';
+import { builtinNames } from '../../src/plugins/loader.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { toYaml } from '../../src/config/yaml.ts';
 import { builtinSections } from '../../src/plugins/sections.ts';
@@ -304,12 +306,15 @@ describe('plugin sections are validated by the plugin schema', () => {
     assert.deepEqual(registry.get('webhook')?.schema?.parse(r.config?.plugins.webhook), { url: 'http://127.0.0.1:9/hook', timeout_ms: 2000 });
   });
 
-  test('an invalid section is an error at its place; an unknown plugin a warning', () => {
-    const r = loadConfigText(base + 'plugins:\n  webhook:\n    url: 42\n  nosuch: {}\n', 'p.yaml', { ...host, plugins: registry });
-    assert.deepEqual(lines(r.diagnostics), [
-      'p.yaml:8:10: plugins.webhook.url: Invalid input: expected string, received number',
-      "p.yaml:9:11: plugins.nosuch: warning: no built-in plugin named 'nosuch' and no plugins_dir to find it in",
-    ]);
+  test('an invalid section is an error at its place; a section naming no plugin an error (the inventory check)', () => {
+    const withInventory = new PluginSectionRegistry();
+    withInventory.register({ name: 'webhook', schema: registry.get('webhook')!.schema!, builtin: true });
+    withInventory.addCheck(inventoryCheck(builtinNames()));
+    const r = loadConfigText(base + 'plugins:\n  webhook:\n    url: 42\n  nosuch: {}\n', 'p.yaml', { ...host, plugins: withInventory });
+    const said = lines(r.diagnostics);
+    assert.equal(said.length, 2, said.join('\n'));
+    assert.equal(said[0], 'p.yaml:8:10: plugins.webhook.url: Invalid input: expected string, received number');
+    assert.match(said[1]!, /^p\.yaml:9:11: plugins\.nosuch: no plugin nosuch: not a built-in \(.*webhook.*\) and no nosuch\.ts\|\.mts\|\.js\|\.mjs or nosuch\/index\.\* and no plugins_dir/);
     assert.equal(r.config, null);
   });
 });
