@@ -21,7 +21,7 @@ import {
   type UdpCheckConfig,
   type VirtualServerConfig,
 } from '../config/lvs-schema.ts';
-import { parseUserWords } from '../plugins/script-security.ts';
+import { parseUserWords } from '../config/user-words.ts';
 import type { Check, CheckTiming, DnsCheck, DnsType, Endpoint, FileCheck, HttpCheck, HttpUrl, MiscCheck, PingCheck, PluginCheck, SmtpCheck, TcpCheck, UdpCheck } from './checks.ts';
 import type { Algorithm, Forwarding, Protocol, ServiceMatch } from './model.ts';
 

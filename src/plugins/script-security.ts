@@ -28,6 +28,7 @@ import { basename, dirname, join } from 'node:path';
 import type { RunOptions } from './api.ts';
 import { shellQuote, splitCommandLine } from './command-line.ts';
 import { lookupUser, type UserIds } from './run.ts';
+import { parseUserWords } from '../config/user-words.ts';
 
 /** The user a script runs as: `user`/`group` are passed on to ctx.run; none means the daemon's
  * own user. */
@@ -42,12 +43,7 @@ export type Lookup = (user: string, group?: string) => UserIds | undefined;
 
 const DEFAULT_USER = 'keepalived_script';
 
-/** `name [group]` as written after script_user or a notify line. */
-export function parseUserWords(words: string): { user: string; group?: string } | undefined {
-  const [user, group] = words.trim().split(/\s+/);
-  if (!user) return undefined;
-  return group ? { user, group } : { user };
-}
+export { parseUserWords };
 
 /** The default user for scripts that name none (global_defs script_user, else keepalived_script,
  * else the daemon's own). */
