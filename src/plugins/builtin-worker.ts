@@ -6,9 +6,10 @@
 // Each built-in comes as a 'load' with a MessagePort of its own and runs exactly as in a thread
 // of its own (run-plugin.ts, the same protocol over that port), so the host treats it the same:
 // a heartbeat per plugin (every pong comes from this event loop: if one built-in spins, all miss
-// their pongs and all are restarted, which is right), a setup or handler failure ends that plugin
-// only ('unload'), while anything that escapes a plugin (an uncaught exception, an unhandled
-// rejection, the heap limit) ends the thread and with it every built-in.
+// their pongs and all are restarted, which is right), a failed setup or a hung handler ends that
+// plugin only ('unload'; a handler that throws is retried once and its event dropped, and ends
+// nothing), while anything that escapes a plugin (an uncaught exception, an unhandled rejection,
+// the heap limit) ends the thread and with it every built-in.
 
 import { parentPort, type MessagePort } from 'node:worker_threads';
 import type { HostMessage, SharedHostMessage, SharedWorkerMessage, WorkerMessage } from './protocol.ts';
