@@ -84,6 +84,17 @@ export default tseslint.config(
     rules: { 'vigil/plugin-imports': 'error' },
   },
   {
+    // the config layer knows keepalived's keywords, not plugins: plugins register their schemas
+    // with it (src/plugins/sections.ts), never the other way round
+    files: ['src/config/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^(\\.\\./)+(src/)?plugins/', message: 'src/config imports no plugin code: register what it needs through the PluginSectionRegistry (src/config/plugin-sections.ts).' }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', 'bin/vigil'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setInterval: 'readonly', setTimeout: 'readonly' } },
   },

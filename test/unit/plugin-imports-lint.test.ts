@@ -117,3 +117,21 @@ test('the real built-ins pass the rule', async () => {
   const problems = results.flatMap((r) => r.messages.filter((m) => m.ruleId === RULE || m.fatal).map((m) => `${r.filePath}:${m.line}: ${m.message}`));
   assert.deepEqual(problems, []);
 });
+
+test('the config layer imports no plugin code (src/config/** -> src/plugins, plugins/): no-restricted-imports', async () => {
+  const [bad] = await eslint.lintText("import { builtinNames } from '../plugins/loader.ts';\nimport { configSchema } from '../../plugins/webhook/config.ts';\nexport const x = [builtinNames, configSchema];\n", {
+    filePath: 'src/config/plugin-sections/x.ts',
+  });
+  const restricted = (bad?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports');
+  assert.deepEqual(
+    restricted.map((m) => m.line),
+    [1, 2],
+    JSON.stringify(bad?.messages),
+  );
+  assert.match(restricted[0]?.message ?? '', /src\/config imports no plugin code/);
+  const [fine] = await eslint.lintText("import { resolveVirtualServer } from '../../lvs/resolve.ts';\nexport const x = resolveVirtualServer;\n", { filePath: 'src/config/plugin-sections/x.ts' });
+  assert.deepEqual(
+    (fine?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports'),
+    [],
+  );
+});
