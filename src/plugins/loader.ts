@@ -12,6 +12,7 @@ import { instanceFamily, instanceVersion } from '../config/semantic.ts';
 import type { InstanceInfo } from './api.ts';
 import type { PluginSpec } from './host.ts';
 import { collisionMessage } from './inventory.ts';
+import { parseUserWords } from '../config/user-words.ts';
 
 /** The built-in plugins' sources. */
 export const BUILTIN_DIR = join(ROOT, 'plugins');
@@ -104,9 +105,7 @@ export function sectionPlaces(positions: Pick<PositionMap, 'get'>, id: string): 
 /** The user a user plugin runs as (global_defs.plugin_user: its own entry, else `*`), if any. */
 export function pluginUser(config: Config, id: string): { user: string; group?: string } | undefined {
   const users = config.global_defs.plugin_user;
-  const [user, group] = (users[id] ?? users['*'] ?? '').trim().split(/\s+/);
-  if (!user) return undefined;
-  return group ? { user, group } : { user };
+  return parseUserWords(users[id] ?? users['*'] ?? '');
 }
 
 /** What plugins are told of each instance. */

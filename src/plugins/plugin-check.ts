@@ -16,6 +16,7 @@ import { builtinNames, pluginUser, userPluginFiles } from './loader.ts';
 import { lookupUser } from './run.ts';
 import { describeUnsafe, PLUGIN_FILE_RULE, pluginFileProblem, pluginFilesProblems } from './plugin-security.ts';
 import { loadAndValidate, replyDiagnostics } from './validate-user.ts';
+import { parseUserWords } from '../config/user-words.ts';
 
 export async function checkUserPlugins(config: Config, positions?: Pick<PositionMap, 'get'>): Promise<Diagnostic[]> {
   const dir = config.global_defs.plugins_dir;
@@ -81,7 +82,7 @@ function checkPluginUsers(config: Config, positions?: Pick<PositionMap, 'get'>):
   for (const [id, words] of Object.entries(config.global_defs.plugin_user)) {
     const path = ['global_defs', 'plugin_user', id];
     const place = positions?.get(path) ?? { file: '-', line: 1, col: 1 };
-    const [user, group] = words.trim().split(/\s+/);
+    const { user, group } = parseUserWords(words) ?? {};
     if (user && !lookupUser(user, group)) {
       out.push({ file: place.file, line: place.line, col: place.col, field: path.join('.'), severity: 'error', message: `user ${user}${group ? ` or group ${group}` : ''} does not exist; the plugin would not start` });
     }
