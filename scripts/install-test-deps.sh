@@ -4,7 +4,8 @@
 # faketime (wall-clock jumps preloaded into test daemons), wrk and haproxy (the load balancer
 # benchmark: wrk is the load generator, HAProxy the peer balancer and the real servers' responder),
 # openssl (certificates for the SSL_GET tests), python3 (the sd_notify and syslog receivers), procps
-# (sysctl in the labs' namespaces), util-linux (unshare, nsenter).
+# (sysctl in the labs' namespaces), util-linux (unshare, nsenter), etcd-server and etcd-client (the
+# three-member etcd cluster of the election tests and benchmark).
 # `node scripts/test.mjs --check-machine` says whether anything the tests need is still missing;
 # under CI=true the test command itself refuses to run without it.
 # Run as root; CI does.
@@ -31,6 +32,9 @@ command -v logger >/dev/null || need+=(bsdutils)
 command -v openssl >/dev/null || need+=(openssl)
 # stands in for systemd's notify socket and for syslog's /dev/log (test/lib/notify-receiver.ts)
 command -v python3 >/dev/null || need+=(python3)
+# the etcd election lab (test/lib/etcd-lab.ts): real members, and etcdctl to inspect them
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-test-deps: need ${need[*]}; run this script as root" >&2
@@ -41,7 +45,7 @@ apt-get update -q
 apt-get install -y -q --no-install-recommends "${need[@]}"
 # keepalived's and haproxy's packages start a service on some hosts; the tests and benchmarks
 # run their own instances.
-for svc in keepalived haproxy; do
+for svc in keepalived haproxy etcd; do
   if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi

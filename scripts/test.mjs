@@ -49,6 +49,7 @@ const SUITE_NEEDS = [
   '/usr/bin/chromium', // the status page, driven by playwright-core
   '/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1', // wall-clock jumps in the fault suite
   '/usr/bin/curl', '/usr/bin/logger', // the example configs' check and notify script (-t is clean)
+  'etcd', 'etcdctl', // etcd-server, etcd-client: the election lab's three-member cluster
 ];
 
 /** CI=true, 1, or any other value but false/0, as test/lib/require.ts's isCi reads it. */
