@@ -8,6 +8,7 @@
 
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { electionSchema } from './election-schema.ts';
 import { lvsSchema, sslSchema, virtualServerGroupSchema, virtualServerSchema } from './lvs-schema.ts';
 
 const ipAddress = z.string().refine((s) => isIP(s) !== 0, { message: 'not an IP address' });
@@ -113,7 +114,9 @@ const notifyFields = {
 export const vrrpInstanceSchema = z.object({
   state: z.enum(['MASTER', 'BACKUP']).default('BACKUP'),
   interface: z.string().min(1),
-  virtual_router_id: z.number().int().min(1, 'must be 1..255').max(255, 'must be 1..255'),
+  /** Required for VRRP; an instance elected on etcd has none on the wire (0 = none: the
+   * default short-circuits the range check, and the semantic check asks for it where VRRP runs). */
+  virtual_router_id: z.number().int().min(1, 'must be 1..255').max(255, 'must be 1..255').default(0),
   priority: z.number().int().min(1, 'must be 1..255').max(255, 'must be 1..255').default(100),
   /** Seconds; fractions need version 3 (centisecond resolution). */
   advert_int: z.number().positive().max(40.95).default(1),
@@ -155,8 +158,15 @@ export const vrrpInstanceSchema = z.object({
   /** See global_defs.vrrp_higher_prio_send_advert. */
   higher_prio_send_advert: z.boolean().optional(),
   old_unicast_checksum: z.boolean().default(false),
+  /** Who elects the Master: VRRP on the wire (absent), or a lease in etcd. */
+  election: electionSchema.optional(),
   ...notifyFields,
-});
+}).superRefine((inst, ctx) => {
+  if (inst.virtual_router_id === 0 && !inst.election?.etcd) {
+    ctx.addIssue({ code: 'custom', path: ['virtual_router_id'], message: 'required: must be 1..255 (only an instance elected on etcd goes without)' });
+  }
+  // only on an instance otherwise valid: an out-of-range VRID already has its own message
+}, { when: (payload) => payload.issues.length === 0 });
 
 export const syncGroupSchema = z.object({
   group: z.array(name).min(1, 'a sync group needs instances'),

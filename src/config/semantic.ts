@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import type { Diagnostic, PositionMap } from './diagnostics.ts';
+import { checkElection } from './election-semantic.ts';
 import { checkLvs } from './lvs-semantic.ts';
 import { parseRoute } from '../net/route-syntax.ts';
 import { parseRule } from '../net/rules.ts';
@@ -98,11 +99,13 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
     const family = instanceFamily(inst);
     const version = instanceVersion(config, inst);
 
-    const key = `${inst.interface}/${family}/${inst.virtual_router_id}`;
-    const other = vridSeen.get(key);
-    if (other) {
-      at([...p, 'virtual_router_id'], 'error', `VRID ${inst.virtual_router_id} is already used by ${other} on ${inst.interface}`);
-    } else vridSeen.set(key, name);
+    // an instance elected on etcd sends nothing on the wire: its VRID (if any) is nobody's
+    if (!inst.election?.etcd) {
+      const key = `${inst.interface}/${family}/${inst.virtual_router_id}`;
+      const other = vridSeen.get(key);
+      if (other) at([...p, 'virtual_router_id'], 'error', `VRID ${inst.virtual_router_id} is already used by ${other} on ${inst.interface}`);
+      else vridSeen.set(key, name);
+    }
 
     if (inst.virtual_ipaddress.length === 0) at(p, 'warning', 'no virtual_ipaddress: the instance protects nothing');
     inst.virtual_ipaddress.forEach((v, i) => {
@@ -203,6 +206,8 @@ export function checkSemantics(config: Config, positions: PositionMap, opts: Sem
       if (!ifaces.has(t.name)) at(['vrrp_sync_group', name, 'track_interface', i], 'warning', missingTracked(name, t.name));
     });
   }
+  // who elects the Master (VRRP, or a lease in etcd): election-semantic.ts
+  checkElection(config, at);
   // the load balancer (virtual_server, virtual_server_group): lvs-semantic.ts
   out.push(...checkLvs(config, positions, opts.subnets ? { subnets: opts.subnets } : {}));
   return out;

@@ -246,7 +246,7 @@ describe('bad configs: each problem with its exact place', () => {
       // every stage runs (issue 14): what parsed is checked too
       'an unclosed block',
       'vrrp_instance VI_1 {\n    interface eth0\n',
-      ["F:1:20: syntax: '{' is never closed", 'F:1:1: vrrp_instance.VI_1.virtual_router_id: Invalid input: expected number, received undefined'],
+      ["F:1:20: syntax: '{' is never closed", 'F:1:1: vrrp_instance.VI_1.virtual_router_id: required: must be 1..255 (only an instance elected on etcd goes without)'],
     ],
     ['a stray closing brace', '}\n', ["F:1:1: syntax: '}' without a matching '{'"]],
     ['an unknown top-level keyword', 'vrrp_instanse VI_1 {\n}\n', ["F:1:1: vrrp_instanse: unknown keyword 'vrrp_instanse'"]],
