@@ -68,6 +68,8 @@ export interface EtcdLab {
   restart(member: number): Promise<void>;
   /** Every member down (SIGKILL), waited for. */
   stopAll(): Promise<void>;
+  /** Starts every member that is down (data dirs kept) and waits until the cluster is healthy. */
+  startAll(): Promise<void>;
   /** Cuts the node's etcd traffic (tcp port 2379 to/from the members) in its own namespace:
    * 'drop' is silent, 'reject' answers with a TCP reset (the client fails at once). */
   partition(nodeNs: string, mode?: 'drop' | 'reject'): void;
@@ -274,6 +276,13 @@ export async function startEtcdLab(opts: { nodes: number; tls?: boolean; auth?: 
       },
       stopAll: async () => {
         await Promise.all(members.map((_, i) => kill(i)));
+      },
+      startAll: async () => {
+        members.forEach((_, i) => {
+          const c = procs[i];
+          if (!c || c.exitCode !== null || c.signalCode !== null) start(i);
+        });
+        await waitHealthy();
       },
       partition: (ns, mode = 'drop') => {
         const set = `{ ${members.map((m) => m.ip).join(', ')} }`;
@@ -576,6 +585,36 @@ export interface NodeInstanceStatus {
 export interface NodeStatus {
   engine: { instances: NodeInstanceStatus[] };
   [k: string]: unknown;
+}
+
+export interface EventFollower {
+  /** The events so far (`vigil events --json`, one object per line). */
+  events(): Array<{ type: string; seq: number; [k: string]: unknown }>;
+  stop(): Promise<void>;
+}
+
+/** Follows `vigil events --json` of node i (run in the switch namespace; the socket is a file).
+ * Resolves once the follower has said nothing bad for 300 ms; the lab's cleanup ends it too. */
+export async function followEvents(el: EtcdLab, i: number): Promise<EventFollower> {
+  const child = el.lab.spawn(el.switchNs, process.execPath, [bin, 'events', '--json', '--socket', nodeSocket(el, i)]);
+  const events: Array<{ type: string; seq: number; [k: string]: unknown }> = [];
+  let buf = '';
+  child.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (!line) continue;
+      try {
+        events.push(JSON.parse(line));
+      } catch {
+        // not an event line
+      }
+    }
+  });
+  await sleep(300);
+  return { events: () => [...events], stop: () => stopChild(child) };
 }
 
 /** Node i's status of `instance` (default VI_DB). */
