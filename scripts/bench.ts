@@ -21,8 +21,15 @@
 //             idle CPU, and a mixed pair started together (who ends as Master). See
 //             scripts/bench/footprint.ts.
 //
+//   election  (root, etcd, etcdctl and nft installed) issue 15: two nodes elected on a real
+//             three-member etcd (lease_ttl 3): takeover after a SIGKILL of the holder and after
+//             cutting it from etcd, against the lease-TTL floor; the fence's margin and the
+//             overlap of the two nodes' VIP (goal 0). See scripts/bench/election.ts.
+//
 //   npm run bench [-- --quick-only] [-- --trials N] [-- --lvs-only] [-- --lvs-runs N]
 //                 [-- --checkers-only] [-- --checker-trials N] [-- --footprint-only] [-- --no-lvs]
+//                 [-- --election-only] [-- --no-election] [-- --election-trials N]
+//                 [-- --election-holder etcdctl]   (etcdctl + ip holders: checks the measuring)
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,6 +46,7 @@ import { benchPluginIsolation } from './bench/plugin-isolation.ts';
 import { benchLvs, lvsToolsInstalled, saveLvs } from './bench/lvs.ts';
 import { benchCheckers, checkersToolsInstalled, saveCheckers } from './bench/checkers.ts';
 import { benchFootprint, footprintToolsInstalled, printFootprint, saveFootprint } from './bench/footprint.ts';
+import { benchElection, electionToolsInstalled, printElection, saveElection, type HolderKind } from './bench/election.ts';
 
 function rate(n: number, ms: number): string {
   return `${Math.round((n / ms) * 1000).toLocaleString('en-US')}/s`;
@@ -168,8 +176,9 @@ async function benchNotifyLatency(): Promise<void> {
 
 const argv = process.argv.slice(2);
 const footprintOnly = argv.includes('--footprint-only');
+const electionOnly = argv.includes('--election-only');
 
-if (!footprintOnly) {
+if (!footprintOnly && !electionOnly) {
   benchCodec();
   benchSim();
   await benchNotifyLatency();
@@ -178,7 +187,7 @@ if (!footprintOnly) {
 const trialsArg = argv.indexOf('--trials');
 const labTrials = trialsArg >= 0 ? Number(argv[trialsArg + 1]) : 10;
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-if (footprintOnly) console.log('quick  skipped: --footprint-only');
+if (footprintOnly || electionOnly) console.log(`quick  skipped: ${footprintOnly ? '--footprint-only' : '--election-only'}`);
 else if (isRoot) await benchPluginIsolation();
 else console.log('plugin skipped: running a plugin as nobody needs root');
 const lvsOnly = argv.includes('--lvs-only');
@@ -192,28 +201,42 @@ if (argv.includes('--quick-only')) {
   console.log('lab    skipped: the namespace lab figures (failover, advert timing, scale, reload, notify vs keepalived, load balancer, health checkers) need root');
 } else {
   let labFile: string | undefined;
-  const only = lvsOnly ? '--lvs-only' : checkersOnly ? '--checkers-only' : footprintOnly ? '--footprint-only' : null;
+  const only = lvsOnly ? '--lvs-only' : checkersOnly ? '--checkers-only' : footprintOnly ? '--footprint-only' : electionOnly ? '--election-only' : null;
   if (only) console.log(`lab    skipped: ${only}`);
   else if (!keepalivedInstalled()) console.log('lab    skipped: keepalived or tcpdump is not installed (scripts/install-test-deps.sh installs both)');
   else labFile = await runLab(labTrials);
   const missing = lvsToolsInstalled();
-  if (checkersOnly || footprintOnly) console.log(`lvs    skipped: ${only}`);
+  if (checkersOnly || footprintOnly || electionOnly) console.log(`lvs    skipped: ${only}`);
   else if (argv.includes('--no-lvs')) console.log('lvs    skipped: --no-lvs');
   else if (missing) console.log(`lvs    skipped: ${missing} is not installed (scripts/install-test-deps.sh installs wrk and haproxy)`);
   else console.log(`lvs    results in ${saveLvs(await benchLvs({ runs: lvsRuns }), labFile)}`);
   const missingForChecks = checkersToolsInstalled();
-  if (lvsOnly || footprintOnly) console.log(`checks skipped: ${only}`);
+  if (lvsOnly || footprintOnly || electionOnly) console.log(`checks skipped: ${only}`);
   else if (missingForChecks) console.log(`checks skipped: ${missingForChecks} is not installed (scripts/install-test-deps.sh installs haproxy and tcpdump)`);
   else {
     const trials = checkerTrialsArg >= 0 ? Number(argv[checkerTrialsArg + 1]) : undefined;
     console.log(`checks results in ${saveCheckers(await benchCheckers({ trials }), labFile)}`);
   }
   const missingForFootprint = footprintToolsInstalled();
-  if (lvsOnly || checkersOnly) console.log(`foot   skipped: ${only}`);
+  if (lvsOnly || checkersOnly || electionOnly) console.log(`foot   skipped: ${only}`);
   else if (missingForFootprint) console.log(`foot   skipped: ${missingForFootprint} is not installed (scripts/install-test-deps.sh installs it)`);
   else {
     const r = await benchFootprint();
     printFootprint(r);
     console.log(`foot   results in ${saveFootprint(r, labFile)}`);
+  }
+  const missingForElection = electionToolsInstalled();
+  const electionTrialsArg = argv.indexOf('--election-trials');
+  const holderArg = argv.indexOf('--election-holder');
+  if (lvsOnly || checkersOnly || footprintOnly) console.log(`elect  skipped: ${only}`);
+  else if (argv.includes('--no-election')) console.log('elect  skipped: --no-election');
+  else if (missingForElection) console.log(`elect  skipped: ${missingForElection} is not installed (scripts/install-test-deps.sh installs etcd-server and etcd-client)`);
+  else {
+    const r = await benchElection({
+      trials: electionTrialsArg >= 0 ? Number(argv[electionTrialsArg + 1]) : 20,
+      holder: holderArg >= 0 ? (argv[holderArg + 1] as HolderKind) : 'vigil',
+    });
+    printElection(r);
+    console.log(`elect  results in ${saveElection(r, labFile)}`);
   }
 }
