@@ -130,12 +130,16 @@ test('etcd lab: three healthy members, a leader, kill + restart, partition + hea
   assert.equal(existsSync(el.dir), false, 'temp dir removed');
 });
 
-test('etcd lab: stopAll takes every member down', { ...NEEDS, timeout: 60_000 }, async () => {
+test('etcd lab: stopAll takes every member down, startAll brings the cluster back with its data', { ...NEEDS, timeout: 60_000 }, async () => {
   const el = await startEtcdLab({ nodes: 1 });
   try {
+    el.etcdctl(['put', '/lab/k', 'kept']);
     await el.stopAll();
     assert.throws(() => el.etcdctl(['--command-timeout=1s', 'endpoint', 'health']));
     assert.equal(el.leaderMember(), undefined);
+    await el.startAll();
+    assert.notEqual(el.leaderMember(), undefined);
+    assert.equal(el.etcdctl(['get', '/lab/k', '--print-value-only']).trim(), 'kept');
   } finally {
     await el.cleanup();
   }
