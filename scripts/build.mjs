@@ -53,7 +53,7 @@ for (const name of readdirSync(join(root, 'plugins')).sort()) {
 /** Loaded from node_modules at run time: native addons (koffi, netlink, raw-socket), esbuild (its
  * binary; only to compile users' plugins), pino (its transports run files of its own in
  * workers), and the cloud and mail clients (large, loaded only by the plugins that use them). */
-const EXTERNAL = ['koffi', 'netlink', 'raw-socket', 'esbuild', 'pino', '@aws-sdk/*', 'nodemailer', 'etcd3'];
+const EXTERNAL = ['koffi', 'netlink', 'raw-socket', 'esbuild', 'pino', '@aws-sdk/*', 'nodemailer', 'etcd3', 'cockatiel'];
 
 // built beside, then swapped in: a daemon or test starting meanwhile finds the old build or the
 // new one, never half of one

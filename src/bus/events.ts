@@ -118,6 +118,22 @@ export interface FaultChange {
   faults: string[];
 }
 
+/** The holder of an etcd-elected instance's leadership changed, as this node read the
+ * election's keys (docs/election.md). Published by every candidate, Master or not. */
+export interface ElectionLeader {
+  type: 'election.leader';
+  /** The instance. */
+  instance: string;
+  /** The election backend (`etcd`). */
+  backend: 'etcd';
+  /** This node's candidate name. */
+  node: string;
+  /** The candidate holding the leadership now, or null while nobody does. */
+  leader: string | null;
+  /** The one before, or null. */
+  previous: string | null;
+}
+
 /** A reload (SIGHUP, an edit of the config file, `vigil reload`) was applied, as a diff. */
 export interface ConfigReloaded {
   type: 'config.reloaded';
@@ -286,6 +302,7 @@ export type EventBody =
   | InstanceReasserted
   | PriorityChange
   | FaultChange
+  | ElectionLeader
   | ConfigReloaded
   | ConfigRejected
   | PluginStarted
@@ -308,6 +325,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'instance.reasserted',
   'instance.priority',
   'instance.fault',
+  'election.leader',
   'config.reloaded',
   'config.rejected',
   'plugin.started',
@@ -328,6 +346,7 @@ export function orderingKey(e: EventBody): string {
     case 'instance.reasserted':
     case 'instance.priority':
     case 'instance.fault':
+    case 'election.leader':
       return `instance:${e.instance}`;
     case 'group.transition':
       return `group:${e.group}`;

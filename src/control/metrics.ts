@@ -183,6 +183,39 @@ export function createMetrics(src: MetricsSource): Metrics {
       for (const i of current().engine.instances) this.set({ instance: i.name }, i.faults.length);
     },
   });
+  // etcd-elected instances (docs/election.md): leadership, the lease's time to its fencing
+  // deadline, and renewals by outcome
+  const elected = () => current().engine.instances.filter((i) => i.election);
+  new Gauge({
+    name: 'vigil_election_is_leader',
+    help: 'Whether this node holds the etcd leadership of the instance (1) or not (0)',
+    labelNames: ['instance', 'backend'],
+    registers,
+    collect() {
+      this.reset();
+      for (const i of elected()) this.set({ instance: i.name, backend: 'etcd' }, i.election?.leader !== null && i.election?.leader === i.election?.name ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'vigil_election_lease_remaining_seconds',
+    help: 'Seconds until the fencing deadline of the lease held (0 without a lease)',
+    labelNames: ['instance'],
+    registers,
+    collect() {
+      this.reset();
+      for (const i of elected()) this.set({ instance: i.name }, (i.election?.lease?.remainingMs ?? 0) / 1000);
+    },
+  });
+  new Counter({
+    name: 'vigil_election_renewals_total',
+    help: 'Lease renewals by result: ok, failed (no answer or an error), lost (etcd said the lease is gone)',
+    labelNames: ['instance', 'result'],
+    registers,
+    collect() {
+      this.reset();
+      for (const i of elected()) for (const result of ['ok', 'failed', 'lost'] as const) this.inc({ instance: i.name, result }, i.election?.renewals?.[result] ?? 0);
+    },
+  });
   new Counter({
     name: 'vigil_packets_dropped_total',
     help: 'Packets dropped, by scope (instance or interface:NAME) and reason',

@@ -22,15 +22,19 @@ export class AddressEffects {
     this.routes = new RouteManager(netlinkError);
   }
 
-  /** Queue an add or a removal of everything the instance holds as Master. */
-  queue(run: Running, generation: number, op: 'add' | 'remove'): void {
+  /** Queue an add or a removal of everything the instance holds as Master; resolves when done. */
+  queue(run: Running, generation: number, op: 'add' | 'remove'): Promise<void> {
     run.effects = run.effects.then(async () => {
       if (op === 'add' && run.instance.currentGeneration !== generation) return;
+      // an etcd instance's addresses live no longer than its lease can (0: its deadline is
+      // too near, or past after a pause: they must not be added at all)
+      const lifetime = op === 'add' ? run.lifetime?.() : undefined;
+      if (lifetime === 0) return;
       // routes need their addresses, rules their routes: added in that order, removed in reverse
       const steps: Array<() => Promise<unknown>> =
         op === 'add'
           ? [
-              ...run.vips.map((v) => () => this.addresses.add(v)),
+              ...run.vips.map((v) => () => this.addresses.add(lifetime === undefined ? v : { ...v, lifetime })),
               ...run.routes.map((r) => () => this.routes.add(r, run.dev)),
               ...run.rules.map((r) => () => this.routes.addRule(r)),
             ]
@@ -47,6 +51,7 @@ export class AddressEffects {
         }
       }
     });
+    return run.effects;
   }
 
   /** Queue the removal of what a reload took from a Master (rules, routes, then addresses). */

@@ -17,13 +17,17 @@ import { instanceFamily } from '../config/semantic.ts';
 import { defaultVmacName, removeVmac } from '../net/vmac.ts';
 import type { Transition } from '../vrrp/fsm.ts';
 import { VrrpInstance } from '../vrrp/instance.ts';
+import type { EtcdElectionConfig } from '../config/election-schema.ts';
+import { ElectedInstance } from '../election/etcd-instance.ts';
+import { ElectionMetrics } from './election-metrics.ts';
+import { hostname } from 'node:os';
 import type { DropReason } from '../vrrp/receive.ts';
 import { AddressEffects } from './effects.ts';
 import { Announcer, garpSchedule } from './garp-schedule.ts';
 import { primaryAddress, toInstanceConfig, virtualAddresses, virtualRoutes, virtualRules } from './instances.ts';
 import type { Logger } from './log.ts';
 import { classifyChange, dropped, type ReloadDiff } from './reload-diff.ts';
-import type { Running } from './running.ts';
+import type { Running, RunningInstance } from './running.ts';
 import { Schedule } from './schedule.ts';
 import { SocketRegistry } from './sockets.ts';
 import { DropCounter } from './drops.ts';
@@ -48,6 +52,8 @@ export class Engine {
   private readonly drops: DropCounter;
   private readonly history = new TransitionHistory();
   private readonly sync: SyncGroupDriver;
+  /** Renewal outcomes of etcd-elected instances (metrics). */
+  readonly elections = new ElectionMetrics();
   private waitTimer: NodeJS.Timeout | undefined;
   /** Instances whose interface is missing or has no address yet (held in FAULT). */
   readonly waiting = new Set<string>();
@@ -69,7 +75,7 @@ export class Engine {
     this.sockets = new SocketRegistry({ log, interfaceDrop: (ifname, reason, detail) => this.interfaceDrop(ifname, reason, detail) });
     this.sync = new SyncGroupDriver(syncGroupMembers(config), {
       bus,
-      instance: (name) => this.running.get(name)?.instance,
+      instance: (name) => this.vrrpInstance(name),
       waiting: (name) => this.waiting.has(name),
       reassert: (name, peer, peerPriority) => this.reassertMember(name, peer, peerPriority),
     });
@@ -93,6 +99,7 @@ export class Engine {
   private async launch(name: string): Promise<void> {
     const inst = this.config.vrrp_instance[name];
     if (!inst || this.starting.has(name)) return;
+    if (inst.election?.etcd) return this.launchElected(name, inst, inst.election.etcd);
     const cfg0 = toInstanceConfig(this.config, name, inst, '');
     const primary = primaryAddress(inst.interface, cfg0.family);
     if (!primary) {
@@ -122,7 +129,7 @@ export class Engine {
     const sender = wiring.ownSocket ?? shared;
     const run: Running = {
       name,
-      instance: undefined as unknown as VrrpInstance,
+      instance: undefined as unknown as RunningInstance,
       vips: virtualAddresses(inst, vmac),
       vmac,
       ownSocket: wiring.ownSocket,
@@ -133,7 +140,7 @@ export class Engine {
       effects: Promise.resolve(),
       garp: garpSchedule(inst, this.config.global_defs),
     };
-    run.instance = new VrrpInstance(
+    const instance = new VrrpInstance(
       cfg,
       this.schedule,
       { send: (dst, bytes) => sender.send(dst, bytes) },
@@ -155,16 +162,63 @@ export class Engine {
         },
       },
     );
-    this.sockets.register(key, cfg.vrid, run.instance);
-    wiring.attach(run.instance);
+    run.instance = instance;
+    this.sockets.register(key, cfg.vrid, instance);
+    wiring.attach(instance);
     this.running.set(name, run);
-    // trackers may have spoken before the instance could start: it starts as they say
+    this.startRunning(name, inst, run);
+  }
+
+  /** Trackers may have spoken before the instance could start: it starts as they say. */
+  private startRunning(name: string, inst: VrrpInstanceConfig, run: Running): void {
     for (const source of this.tracked.faultsOf(name)) run.instance.setFault(source, true);
     const effective = this.effectivePriority(name);
     if (effective !== inst.priority) run.instance.setPriority(effective);
     run.instance.start();
     // a member that was missing held its group in FAULT; it is here now
     this.sync.faultsChanged(name);
+  }
+
+  /** An instance elected on etcd: no sockets; a lease decides (election/etcd-instance.ts). */
+  private launchElected(name: string, inst: VrrpInstanceConfig, etcd: EtcdElectionConfig): void {
+    const run: Running = {
+      name,
+      instance: undefined as unknown as RunningInstance,
+      vips: virtualAddresses(inst),
+      vmac: undefined,
+      ownSocket: undefined,
+      routes: virtualRoutes(inst.virtual_routes),
+      rules: virtualRules(inst.virtual_rules),
+      dev: inst.interface,
+      socketKey: '',
+      effects: Promise.resolve(),
+      garp: garpSchedule(inst, this.config.global_defs),
+    };
+    const node = etcd.name ?? this.config.global_defs.router_id ?? hostname();
+    const elected = new ElectedInstance(
+      { name, node, priority: inst.priority, preempt: !inst.nopreempt, preemptDelay: Math.round(inst.preempt_delay * 1e6), vrid: inst.virtual_router_id, etcd },
+      {
+        addAddresses: (gen) => this.effects.queue(run, gen, 'add'),
+        removeAddresses: (gen) => this.effects.queue(run, gen, 'remove'),
+        announce: (gen) => this.announcer.announce(run, gen),
+      },
+      {
+        onTransition: (t) => this.onTransition(name, inst, t),
+        onLeader: (leader, previous) => this.bus.publish({ type: 'election.leader', instance: name, backend: 'etcd', node, leader: leader ?? null, previous: previous ?? null }),
+        onRenewal: (result, ms) => this.elections.renewal(name, result, ms),
+        log: (level, message) => this.log[level](message),
+      },
+    );
+    run.instance = elected;
+    run.lifetime = () => elected.addressLifetime();
+    this.running.set(name, run);
+    this.startRunning(name, inst, run);
+  }
+
+  /** The VRRP instance of that name, if it runs (sync groups have only those). */
+  private vrrpInstance(name: string): VrrpInstance | undefined {
+    const i = this.running.get(name)?.instance;
+    return i instanceof VrrpInstance ? i : undefined;
   }
 
   /** A frame dropped before any instance: counted under its interface. */
@@ -285,7 +339,7 @@ export class Engine {
   status(): EngineStatus {
     return {
       instances: Object.entries(this.config.vrrp_instance).map(([name, inst]) =>
-        instanceStatus(this.config, name, inst, this.running.get(name)?.instance, this.waiting.has(name), this.trackers(name), this.history.of(name)),
+        instanceStatus(this.config, name, inst, this.running.get(name)?.instance, this.waiting.has(name), this.trackers(name), this.history.of(name), this.elections.of(name)),
       ),
       drops: this.drops.snapshot(),
       unknownVridPackets: this.unknownVridPackets,
@@ -306,8 +360,12 @@ export class Engine {
     if (this.waitTimer) clearInterval(this.waitTimer);
     this.drops.stop();
     this.announcer.stop();
-    for (const run of this.running.values()) run.instance.stop();
-    await Promise.all([...this.running.values()].map((r) => this.retire(r)));
+    // every stop is asked for before any is waited on: VRRP's priority-0 adverts go out at once
+    const stops = [...this.running.values()].map((r) => ({ r, stopping: r.instance.stop() }));
+    await Promise.all(stops.map(async ({ r, stopping }) => {
+      await stopping;
+      await this.retire(r);
+    }));
     await this.sockets.close();
     this.running.clear();
     this.effects.close();
@@ -369,7 +427,7 @@ export class Engine {
   }
 
   private async retireInstance(name: string, run: Running): Promise<void> {
-    run.instance.stop();
+    await run.instance.stop();
     await this.retire(run);
     this.sockets.unregister(run.socketKey, run.instance.config.vrid);
     this.running.delete(name);
@@ -391,7 +449,7 @@ export class Engine {
     if (run.instance.state === 'master') {
       const gen = run.instance.currentGeneration;
       this.effects.queueRemoval(run, gone);
-      this.effects.queue(run, gen, 'add');
+      void this.effects.queue(run, gen, 'add');
       if (JSON.stringify(before.virtual_ipaddress) !== JSON.stringify(after.virtual_ipaddress)) this.announcer.announce(run, gen);
     }
     const previous = this.effectivePriority(name, before.priority);

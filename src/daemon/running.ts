@@ -5,12 +5,33 @@ import type { AddressSpec } from '../net/addresses.ts';
 import type { RouteSpec } from '../net/routes.ts';
 import type { RuleSpec } from '../net/rules.ts';
 import type { VrrpSocket } from '../net/socket.ts';
-import type { VrrpInstance } from '../vrrp/instance.ts';
+import type { State } from '../vrrp/fsm.ts';
+import type { InstanceCounters } from '../vrrp/instance.ts';
 import type { GarpSchedule } from './garp-schedule.ts';
+
+/** What the engine asks of an instance, whoever elects it: VRRP on the wire (vrrp/instance.ts)
+ * or a lease in etcd (election/etcd-instance.ts). */
+export interface RunningInstance {
+  readonly state: State;
+  /** Grows with every transition; effects carry the generation they were requested in. */
+  readonly currentGeneration: number;
+  readonly fsm: { readonly priority: number; readonly activeFaults: string[]; readonly masterAddress: string | undefined };
+  readonly config: { readonly vrid: number; readonly version: number; readonly advertIntervalCs: number; readonly primaryAddress: string };
+  readonly counters: InstanceCounters;
+  start(): void;
+  /** Clean stop; an etcd instance resolves once its lease is revoked. */
+  stop(): void | Promise<void>;
+  setPriority(priority: number): void;
+  setFault(source: string, active: boolean): void;
+  update(live: { preempt?: boolean; preemptDelay?: number; addresses?: string[] }): void;
+}
 
 export interface Running {
   name: string;
-  instance: VrrpInstance;
+  instance: RunningInstance;
+  /** An etcd instance's addresses carry a kernel lifetime (seconds) ending before its fencing
+   * deadline; 0 = do not add them now. Absent for VRRP: no lifetime. */
+  lifetime?: () => number;
   vips: AddressSpec[];
   routes: RouteSpec[];
   rules: RuleSpec[];

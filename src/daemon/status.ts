@@ -4,7 +4,11 @@
 import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { instanceFamily } from '../config/semantic.ts';
 import type { Transition } from '../vrrp/fsm.ts';
-import type { InstanceCounters, VrrpInstance } from '../vrrp/instance.ts';
+import type { ElectionStatus } from '../election/etcd-instance.ts';
+import { ElectedInstance } from '../election/etcd-instance.ts';
+import type { InstanceCounters } from '../vrrp/instance.ts';
+import type { RenewalCounts } from './election-metrics.ts';
+import type { RunningInstance } from './running.ts';
 import type { Family } from '../vrrp/types.ts';
 import type { TrackerState } from './trackers.ts';
 
@@ -40,6 +44,9 @@ export interface InstanceStatus {
   transitions: TransitionRecord[];
   /** Adverts sent and received, drops by reason, discards, transitions, reassertions. */
   counters: InstanceCounters | undefined;
+  /** An instance elected on etcd: the backend, the leader, the lease and its remaining time
+   * before the fencing deadline, and renewal counts (absent for VRRP). */
+  election?: ElectionStatus & { renewals: RenewalCounts | null };
 }
 
 export interface EngineStatus {
@@ -73,11 +80,19 @@ export function instanceStatus(
   config: Config,
   name: string,
   inst: VrrpInstanceConfig,
-  running: VrrpInstance | undefined,
+  running: RunningInstance | undefined,
   waiting: boolean,
   trackers: TrackerState,
   history: TransitionRecord[],
+  renewals?: RenewalCounts,
 ): InstanceStatus {
+  const etcd = inst.election?.etcd;
+  const election: InstanceStatus['election'] =
+    running instanceof ElectedInstance
+      ? { ...running.status(), renewals: renewals ?? null }
+      : etcd
+        ? { backend: 'etcd', name: etcd.name ?? '', leader: null, lease: null, connected: false, policy: etcd.quorum_loss, keeping: false, endpoints: [...etcd.endpoints], lastError: null, renewals: null }
+        : undefined;
   return {
     name,
     state: running ? running.state : waiting ? 'fault' : 'initialize',
@@ -95,5 +110,6 @@ export function instanceStatus(
     virtualAddresses: inst.virtual_ipaddress.map((v) => v.address),
     transitions: history,
     counters: running ? structuredClone(running.counters) : undefined,
+    ...(election ? { election } : {}),
   };
 }

@@ -21,7 +21,14 @@ export interface AddressSpec {
    * VIP briefly held by both nodes in a split brain must not end up "dadfailed" for good; VRRP
    * is the duplicate detection here. */
   dad?: boolean | undefined;
+  /** Seconds until the kernel removes the address by itself (valid_lft = preferred_lft), set
+   * or reset on every add: an etcd-elected VIP outlives its lease by no more than this, even if
+   * the daemon is killed or frozen. Absent: forever, as keepalived adds them. */
+  lifetime?: number | undefined;
 }
+
+/** NLM_F_REPLACE | NLM_F_CREATE: `ip addr replace`, which resets the lifetime of one present. */
+const REPLACE_OR_CREATE = 0x100 | 0x400;
 
 function split(spec: AddressSpec) {
   const [addr = '', prefix] = spec.address.split('/');
@@ -52,8 +59,9 @@ export class AddressManager {
             ...(spec.label ? { label: spec.label } : {}),
             ...(spec.brd ? { broadcast: ipToBytes(spec.brd) } : {}),
             ...(family === 6 && !spec.dad ? { flags: { nodad: true as const } } : {}),
+            ...(spec.lifetime !== undefined ? { cacheInfo: { ifaPrefered: spec.lifetime, ifaValid: spec.lifetime } } : {}),
           },
-          opts,
+          spec.lifetime !== undefined ? { ...opts, flags: REPLACE_OR_CREATE } : opts,
         ),
       );
       return 'added';

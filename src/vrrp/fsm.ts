@@ -41,7 +41,16 @@ export type TransitionReason =
   /** Any -> Initialize. */
   | 'shutdown'
   /** Backup -> Master or Master -> Backup: another member of its sync group moved. */
-  | 'sync-group';
+  | 'sync-group'
+  /** etcd election (docs/election.md), Backup -> Master: this node created the leader key on its lease. */
+  | 'etcd-elected'
+  /** etcd election, Master -> Backup: a live candidate with a higher priority appeared (preempt). */
+  | 'etcd-preempted'
+  /** etcd election, Master -> Backup: no renewal was acknowledged in time; the addresses go
+   * before the lease can expire on the server (the fencing deadline). */
+  | 'etcd-lease-deadline'
+  /** etcd election, Master -> Backup: etcd says the lease or the leader key is gone. */
+  | 'etcd-lease-lost';
 
 /** Why a valid advert was not acted on. These are counted, not errors. */
 export type DiscardReason =
