@@ -158,7 +158,7 @@ export class ElectedInstance {
   /** The kernel lifetime of the addresses now, whole seconds; 0 = do not add them. */
   addressLifetime(): number {
     if (this.current !== 'master') return 0;
-    if (this.keeping) return Math.max(1, Math.floor(this.timing.ttlUs / 1e6));
+    if (this.keeping || this.leaderlessProven()) return Math.max(1, Math.floor(this.timing.ttlUs / 1e6));
     return this.lease ? validLifetime(monoMicros(), this.lease.deadline) : 0;
   }
 
@@ -370,7 +370,7 @@ export class ElectedInstance {
     if (!lease || this.stopped) return;
     const now = monoMicros();
     if (now < lease.deadline) return this.armDeadline(); // a timer may fire early by a tick
-    if (this.current === 'master' && this.settings.etcd.quorum_loss === 'keep' && this.leaderlessAt !== undefined && now - this.leaderlessAt <= 2 * this.timing.renewUs) {
+    if (this.current === 'master' && this.leaderlessProven()) {
       if (!this.keeping) this.hooks.log('warn', `(${this.settings.name}) etcd quorum lost: keeping the addresses (quorum_loss: keep); no member has a leader, so no other node can be elected`);
       this.keeping = true;
       this.deadlineTimer = setTimeout(() => this.onDeadline(), this.timing.renewUs / 1000);
@@ -379,11 +379,19 @@ export class ElectedInstance {
     this.leaseGone('etcd-lease-deadline', `no renewal acknowledged within ${(holdFor(lease.ttlUs) / 1e6).toFixed(2)} s of the last one sent`);
   }
 
-  /** quorum_loss keep: is there positive proof that etcd has no leader anywhere? */
+  /** quorum_loss keep, and a fresh proof that no etcd member has a leader. */
+  private leaderlessProven(): boolean {
+    return this.settings.etcd.quorum_loss === 'keep' && this.leaderlessAt !== undefined && monoMicros() - this.leaderlessAt <= 2 * this.timing.renewUs;
+  }
+
+  /** quorum_loss keep: is there positive proof that etcd has no leader anywhere? While there
+   * is, the addresses' kernel lifetime is renewed from the proof instead of the lease. */
   private async probeQuorum(): Promise<void> {
     const r = await this.client.quorumLost().catch(() => ({ leaderless: false, detail: 'probe failed' }));
-    if (r.leaderless) this.leaderlessAt = monoMicros();
-    else {
+    if (r.leaderless) {
+      this.leaderlessAt = monoMicros();
+      if (this.current === 'master') void this.effects.addAddresses(this.generation);
+    } else {
       this.leaderlessAt = undefined;
       if (this.keeping) this.leaseGone('etcd-lease-deadline', `etcd is not leaderless any more (${r.detail})`);
     }
