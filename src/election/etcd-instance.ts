@@ -276,6 +276,9 @@ export class ElectedInstance {
     } catch (e) {
       this.hooks.onRenewal('failed', (monoMicros() - now) / 1000);
       if (this.settings.etcd.quorum_loss === 'keep' && this.current === 'master') await this.probeQuorum();
+      // the lifetime is whole seconds: re-set from the same deadline, it ends nearer to D, so
+      // a short etcd hiccup (a leader election) costs no address
+      if (this.current === 'master' && this.lease === lease) void this.effects.addAddresses(this.generation);
       throw e;
     }
     this.hooks.onRenewal(ttl > 0 ? 'ok' : 'lost', (monoMicros() - now) / 1000);
