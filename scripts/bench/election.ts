@@ -16,6 +16,8 @@
 //              delete (the fence: must be > 0); overlap (goal 0). Then healed, and the old
 //              holder waited for as a candidate again.
 //
+// Each fault comes after a random 0-1 s wait, so its phase against the renewals is uniform.
+//
 // The floor: a lease renewed every P expires on the server between TTL - P and TTL after the
 // holder's last renewal, so no takeover after a kill or a cut can come sooner than that (plus
 // etcd's expiry loop, 0.1-0.5 s). Ratios are to TTL.
@@ -302,6 +304,9 @@ export async function benchElection(opts: ElectionOptions = {}): Promise<Electio
       const p = 1 - h;
       const hn = el.nodes[h] as string;
       const pn = el.nodes[p] as string;
+      // a random phase against the holder's renewals: without it the fault comes a fixed time
+      // after the renewal the previous trial's restart set off, and the figures bunch at one end
+      await sleep(Math.random() * 1000);
       const t = wallMs();
       await holders.kill(h);
       const add = await firstAddAfter(mon, pn, t, limit);
@@ -333,6 +338,7 @@ export async function benchElection(opts: ElectionOptions = {}): Promise<Electio
       const p = 1 - h;
       const hn = el.nodes[h] as string;
       const pn = el.nodes[p] as string;
+      await sleep(Math.random() * 1000);
       const nftMs = cut(el, hn);
       const t = wallMs();
       let add: number | undefined;
