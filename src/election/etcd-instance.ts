@@ -223,7 +223,10 @@ export class ElectedInstance {
       } catch (e) {
         this.failed(e);
       }
-      const left = started + this.timing.renewUs - monoMicros();
+      // the next renewal is due P after the last one was sent, whatever woke the loop since:
+      // an early cycle (a watch event) must not push it later
+      const next = Math.min(started + this.timing.renewUs, this.lease ? this.lease.lastSent + this.timing.renewUs : Infinity);
+      const left = next - monoMicros();
       if (left > 0 && !this.stopped) await new Promise<void>((resolve) => {
         const t = setTimeout(done, left / 1000);
         function done() {
