@@ -131,7 +131,7 @@ test('etcd election: the leader SIGKILLed, another node holds the VIP within lea
     t.diagnostic(`n1's VIP dropped by its kernel ${gone === undefined ? 'never' : `${(gone - tKill).toFixed(1)} ms`} after the kill`);
     assert.ok(gone !== undefined && gone < added, `the crashed holder's VIP expired (valid_lft) before the takeover: del ${gone} add ${added}`);
     assert.equal(mon.overlapMs(), 0);
-    await untilStatus(el, 1, 'n2 the leader', (s) => s.election?.leader === 'n2' && s.state === 'MASTER');
+    await untilStatus(el, 1, 'n2 the leader', (s) => s.election?.leader === 'n2' && s.state === 'master');
     await sleep(300);
     const ev = events.events();
     assert.ok(
@@ -320,9 +320,9 @@ test('etcd election: one daemon runs a VRRP instance and an etcd instance side b
     assert.doesNotMatch(b.log(), /Entering MASTER/, 'n2 Master of nothing');
     const sv = await instanceStatus(el, 0, 'VI_VRRP');
     const se = await instanceStatus(el, 0, 'VI_DB');
-    assert.equal(sv?.state, 'MASTER');
+    assert.equal(sv?.state, 'master');
     assert.equal(sv?.election, undefined, 'a VRRP instance has no election field');
-    assert.equal(se?.state, 'MASTER');
+    assert.equal(se?.state, 'master');
     assert.equal(se?.election?.backend, 'etcd');
     assert.equal(se?.election?.leader, 'n1');
 
@@ -355,11 +355,17 @@ test('etcd election: bad input (unreachable endpoint, wrong password, TLS mismat
     const nowhere = `https://${NOBODY_IP}:2379`;
     const unreachable = start(el, daemons, 3, { priority: 200, endpoints: [nowhere] });
 
-    await badPw.waitFor(/etcd[^\n]*authentication failed/i, 30_000);
-    await badCa.waitFor(/etcd[^\n]*(TLS|certificate)/i, 30_000);
-    await unreachable.waitFor(new RegExp(`etcd[^\\n]*192\\.0\\.2\\.250`), 30_000);
-    // the TLS error names the endpoint it happened on
-    assert.match(badCa.log(), /(TLS|certificate)[^\n]*192\.0\.2\.1[123]|192\.0\.2\.1[123][^\n]*(TLS|certificate)/i, badCa.log());
+    // each node's error, all collected before judging, so one report shows every case
+    const problems: string[] = [];
+    const expectLog = async (d: DaemonHandle, who: string, re: RegExp) => {
+      await d.waitFor(re, 30_000).catch(() => problems.push(`${who}: no log line matching ${re}; its etcd lines:\n${d.log().split('\n').filter((l) => /etcd/i.test(l)).slice(0, 4).join('\n')}`));
+    };
+    await Promise.all([
+      expectLog(badPw, 'n2 (wrong password)', /etcd[^\n]*authentication failed/i),
+      // the TLS error names the cause and the endpoint it happened on
+      expectLog(badCa, 'n3 (CA that did not sign the members)', /etcd[^\n]*(TLS|certificate)[^\n]*192\.0\.2\.1[123]|etcd[^\n]*192\.0\.2\.1[123][^\n]*(TLS|certificate)/i),
+      expectLog(unreachable, 'n4 (unreachable endpoint)', /etcd[^\n]*192\.0\.2\.250/),
+    ]);
     await sleep((TTL + 1) * 1000);
 
     for (const [i, d] of [[1, badPw], [2, badCa], [3, unreachable]] as const) {
@@ -368,7 +374,7 @@ test('etcd election: bad input (unreachable endpoint, wrong password, TLS mismat
       assert.doesNotMatch(d.log(), MASTER, `n${i + 1} never Master`);
       const s = await instanceStatus(el, i);
       assert.ok(s, `n${i + 1} answers vigil status`);
-      assert.equal(s.state, 'BACKUP', `n${i + 1} is BACKUP: ${JSON.stringify(s)}`);
+      assert.equal(s.state, 'backup', `n${i + 1} is BACKUP: ${JSON.stringify(s)}`);
       assert.equal(s.election?.leader, null, `n${i + 1} shows no leader: ${JSON.stringify(s.election)}`);
       assert.equal(s.election?.lease, null, `n${i + 1} holds no lease`);
       assert.equal(s.election?.connected, false);
@@ -377,5 +383,6 @@ test('etcd election: bad input (unreachable endpoint, wrong password, TLS mismat
     const g = await instanceStatus(el, 0);
     assert.equal(g?.election?.leader, 'n1');
     assert.deepEqual((await instanceStatus(el, 3))?.election?.endpoints, [nowhere]);
+    assert.deepEqual(problems, [], problems.join('\n\n'));
   });
 });
