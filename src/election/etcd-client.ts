@@ -10,6 +10,8 @@
 // not.
 
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import type * as Cockatiel from 'cockatiel';
 import type * as Etcd3Types from 'etcd3';
 import type { IOptions } from 'etcd3';
@@ -17,9 +19,21 @@ import type { EtcdElectionConfig } from '../config/election-schema.ts';
 
 type Etcd3Module = typeof Etcd3Types;
 type Etcd3 = InstanceType<Etcd3Module['Etcd3']>;
-type Watcher = Awaited<ReturnType<ReturnType<Etcd3['watch']>['create']>>;
 
+let quieted = false;
 let loaded: Promise<[Etcd3Module, typeof Cockatiel]> | undefined;
+
+/** gRPC sets the TLS server name to the endpoint's address, which Node reports once per
+ * connection as DEP0123 (RFC 6066 names no IP addresses) on stderr. Certificates for etcd
+ * members carry IP SANs and are verified against them all the same; the warning says nothing
+ * an operator can act on, so that one code is dropped. */
+function quietIpServername(): void {
+  const emit = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+  process.emitWarning = ((warning: unknown, ...rest: unknown[]) => {
+    if (rest.some((r) => r === 'DEP0123' || (typeof r === 'object' && r !== null && (r as { code?: string }).code === 'DEP0123'))) return;
+    emit(warning, ...rest);
+  }) as typeof process.emitWarning;
+}
 const etcd3 = (): Promise<[Etcd3Module, typeof Cockatiel]> => (loaded ??= Promise.all([import('etcd3'), import('cockatiel')]));
 
 /** One key of the election as read. */
@@ -56,7 +70,7 @@ const firstLine = (s: string) => s.trim().split('\n')[0]?.slice(0, 300) ?? s;
 
 export class EtcdElectionClient {
   private client: Etcd3 | undefined;
-  private watcher: Watcher | undefined;
+  private watchStream: { cancel(): void } | undefined;
 
   constructor(
     private readonly cfg: EtcdElectionConfig,
@@ -66,6 +80,10 @@ export class EtcdElectionClient {
 
   private async connect(): Promise<Etcd3> {
     if (this.client) return this.client;
+    if (this.cfg.tls && !quieted) {
+      quieted = true;
+      quietIpServername();
+    }
     const [{ Etcd3 }] = await etcd3();
     this.client = new Etcd3(await this.options(this.cfg.endpoints));
     return this.client;
@@ -161,15 +179,30 @@ export class EtcdElectionClient {
     return r.succeeded;
   }
 
-  /** Calls `changed` on every change under the prefix (and on the watch's own errors): the
-   * caller re-reads; the watch only makes it sooner. */
+  /** Calls `changed` on every change under the prefix, and when the watch breaks: the caller
+   * re-reads; the watch only makes it sooner. One raw watch stream, not etcd3's watch manager:
+   * that one keeps reconnecting (and the process alive) after the client is closed. */
   async watch(prefix: string, changed: () => void): Promise<void> {
     const c = await this.connect();
-    this.watcher = await c.watch().prefix(`${prefix}/`).create();
-    this.watcher.on('put', changed);
-    this.watcher.on('delete', changed);
-    this.watcher.on('connected', changed);
-    this.watcher.on('error', changed);
+    const stream = await c.watchClient.watch();
+    this.watchStream = stream;
+    const gone = () => {
+      if (this.watchStream !== stream) return;
+      this.watchStream = undefined;
+      changed();
+    };
+    stream.on('data', (res: { events?: unknown[]; canceled?: boolean }) => (res.canceled ? gone() : res.events?.length ? changed() : undefined));
+    stream.on('error', gone);
+    stream.on('end', gone);
+    const key = Buffer.from(`${prefix}/`);
+    const end = Buffer.from(key);
+    end[end.length - 1] = (end[end.length - 1] ?? 0) + 1; // the prefix's range end: '/' -> '0'
+    stream.write({ create_request: { key, range_end: end } });
+  }
+
+  /** A watch stream is open. */
+  get watching(): boolean {
+    return this.watchStream !== undefined;
   }
 
   /**
@@ -198,9 +231,43 @@ export class EtcdElectionClient {
     return { leaderless: answers.every((a) => /: (no leader|down)$/.test(a)), detail: answers.join('; ') };
   }
 
+  /**
+   * What went wrong, in words: gRPC reports a failed TLS handshake only as "No connection
+   * established" (its last error is null), so with TLS a handshake of our own with the first
+   * endpoint names the cause (an unknown CA, a name the certificate lacks, a refused client
+   * certificate).
+   */
+  async explain(e: unknown): Promise<string> {
+    const plain = describeEtcdError(e);
+    const tls = this.cfg.tls;
+    if (!tls || !/No connection established|UNAVAILABLE/.test(plain)) return plain;
+    const url = new URL(this.cfg.endpoints[0] ?? '');
+    const host = url.hostname.replace(/^\[|\]$/g, '');
+    const cause = await new Promise<string | undefined>((resolve) => {
+      const socket = tlsConnect({
+        host,
+        port: Number(url.port || 2379),
+        ca: readFileSync(tls.ca),
+        ...(tls.cert && tls.key ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {}),
+        ...(isIP(host) ? {} : { servername: host }),
+        ALPNProtocols: ['h2'],
+      });
+      const done = (r: string | undefined) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(r);
+      };
+      const timer = setTimeout(() => done(undefined), this.requestMs);
+      socket.once('secureConnect', () => done(socket.authorized ? undefined : String(socket.authorizationError)));
+      socket.once('error', (err: NodeJS.ErrnoException) => done(/ECONNREFUSED|EHOSTUNREACH|ETIMEDOUT/.test(err.code ?? '') ? undefined : err.message));
+    });
+    return cause ? `TLS with ${url.host}: ${cause}` : plain;
+  }
+
   close(): void {
-    void this.watcher?.cancel().catch(() => undefined);
-    this.watcher = undefined;
+    const stream = this.watchStream;
+    this.watchStream = undefined;
+    stream?.cancel();
     this.client?.close();
     this.client = undefined;
   }

@@ -178,9 +178,12 @@ export class ElectedInstance {
     const wasMaster = this.current === 'master';
     const gen = this.move('initialize', 'shutdown');
     const removed = wasMaster ? this.effects.removeAddresses(gen) : Promise.resolve();
-    return (this.loopDone = Promise.all([removed, this.loopDone])
+    // a cycle in flight ends within its requests' deadlines; an etcd that does not answer
+    // must not hold the daemon's stop any longer than that
+    const bound = <T>(p: Promise<T>) => Promise.race([p, new Promise<void>((r) => setTimeout(r, (2 * this.timing.requestUs) / 1000).unref())]);
+    return (this.loopDone = Promise.all([removed, bound(this.loopDone)])
       .then(async () => {
-        if (this.lease) await this.client.revoke(this.lease.id).catch(() => undefined);
+        if (this.lease) await bound(this.client.revoke(this.lease.id).catch(() => undefined));
       })
       .finally(() => this.client.close()));
   }
@@ -212,16 +215,13 @@ export class ElectedInstance {
   // --- the loop ----------------------------------------------------------------------------
 
   private async loop(): Promise<void> {
-    void this.client
-      .watch(this.prefix, () => this.wake?.())
-      .catch((e: unknown) => this.hooks.log('warn', `(${this.settings.name}) etcd watch: ${describeEtcdError(e)}; reading every ${this.timing.renewUs / 1e6} s instead`));
     while (!this.stopped) {
       const started = monoMicros();
       try {
         await this.cycle();
         this.reachable();
       } catch (e) {
-        this.failed(e);
+        this.failed(await this.client.explain(e));
       }
       // the next renewal is due P after the last one was sent, whatever woke the loop since:
       // an early cycle (a watch event) must not push it later
@@ -257,6 +257,11 @@ export class ElectedInstance {
     }
     this.see(leader);
     await this.decide(candidates, leader);
+    // etcd answers: (re)open the watch that wakes this loop on a change (reads every cycle
+    // keep it right without one; it only makes a takeover sooner)
+    if (!this.client.watching && !this.stopped) {
+      await this.client.watch(this.prefix, () => this.wake?.()).catch((e: unknown) => this.hooks.log('warn', `(${this.settings.name}) etcd watch: ${describeEtcdError(e)}; reading every ${this.timing.renewUs / 1e6} s meanwhile`));
+    }
   }
 
   /** Grants a lease, or renews the one held when a renewal is due. */
@@ -441,9 +446,10 @@ export class ElectedInstance {
     this.lastError = undefined;
   }
 
-  private failed(e: unknown): void {
+  private failed(cause: string): void {
     this.connected = false;
-    const text = `etcd ${this.settings.etcd.endpoints.join(',')}: ${describeEtcdError(e)}`;
+    const eps = this.settings.etcd.endpoints;
+    const text = `etcd ${eps.length > 1 ? `(${eps.join(', ')})` : eps[0]}: ${cause}`;
     const now = monoMicros();
     if (this.lastError?.text !== text || now - this.lastError.at > REPEAT_ERROR_US) {
       this.hooks.log('error', `(${this.settings.name}) ${text}${this.current === 'master' ? '' : '; no address is taken without a lease'}`);
