@@ -17,7 +17,7 @@
 import type { EtcdElectionConfig } from '../config/election-schema.ts';
 import { monoMicros } from '../clock.ts';
 import type { State, Transition, TransitionReason } from '../vrrp/fsm.ts';
-import type { InstanceCounters } from '../vrrp/instance.ts';
+import { zeroCounters, type InstanceCounters } from '../vrrp/instance.ts';
 import { challenger, parseCandidate, parseLeaderName, shouldClaim, type Candidate, type LeaderKey } from './decide.ts';
 import { describeEtcdError, EtcdElectionClient } from './etcd-client.ts';
 import { electionTiming, holdFor, validLifetime, type ElectionTiming } from './timing.ts';
@@ -95,17 +95,8 @@ export class ElectedInstance {
   private leaderlessAt: number | undefined;
   private keeping = false;
   private loopDone: Promise<void> = Promise.resolve();
-  readonly counters: InstanceCounters = {
-    advertsSent: 0,
-    advertsReceived: 0,
-    priorityZeroSent: 0,
-    priorityZeroReceived: 0,
-    transitions: 0,
-    reassertions: 0,
-    addressMismatches: 0,
-    dropped: {},
-    discarded: {},
-  };
+  /** The VRRP counters status shows for every instance; an elected one counts transitions only. */
+  readonly counters: InstanceCounters = zeroCounters();
 
   constructor(
     private settings: ElectedSettings,

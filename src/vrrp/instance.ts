@@ -66,6 +66,11 @@ export interface InstanceCounters {
   discarded: Partial<Record<DiscardReason, number>>;
 }
 
+/** Counters of an instance that has counted nothing yet. */
+export function zeroCounters(): InstanceCounters {
+  return { advertsSent: 0, advertsReceived: 0, priorityZeroSent: 0, priorityZeroReceived: 0, transitions: 0, reassertions: 0, addressMismatches: 0, dropped: {}, discarded: {} };
+}
+
 export interface InstanceHooks {
   onTransition?(t: Transition, instance: VrrpInstance): void;
   onDrop?(reason: DropReason, detail: string, instance: VrrpInstance): void;
@@ -76,17 +81,7 @@ export interface InstanceHooks {
 export class VrrpInstance {
   private settings: InstanceConfig;
   readonly fsm: VrrpFsm;
-  readonly counters: InstanceCounters = {
-    advertsSent: 0,
-    advertsReceived: 0,
-    priorityZeroSent: 0,
-    priorityZeroReceived: 0,
-    transitions: 0,
-    reassertions: 0,
-    addressMismatches: 0,
-    dropped: {},
-    discarded: {},
-  };
+  readonly counters: InstanceCounters = zeroCounters();
   private generation = 0;
   private readonly timers = new Map<TimerName, unknown>();
   private sortedAddresses: string;

@@ -566,16 +566,9 @@ export function nodeStatus(el: EtcdLab, i: number): Promise<NodeStatus | undefin
   });
 }
 
-/** The parts of `vigil status --json` these tests read (contract of issue 15). */
-export interface ElectionStatus {
-  backend: 'etcd';
-  name: string;
-  leader: string | null;
-  lease: { id: string; ttl: number; remainingMs: number } | null;
-  connected: boolean;
-  policy: 'release' | 'keep';
-  endpoints: string[];
-}
+/** The parts of `vigil status --json` these tests read: the daemon's own type. */
+export type { ElectionStatus } from '../../src/election/etcd-instance.ts';
+import type { ElectionStatus } from '../../src/election/etcd-instance.ts';
 export interface NodeInstanceStatus {
   name: string;
   state: string;
