@@ -258,6 +258,7 @@ export function renderStatus(s: ControlStatus, now = Date.now()): string {
     ]);
   }
   text += table(rows);
+  text += renderElections(s.engine.instances);
   const ifaceDrops = Object.entries(s.engine.drops).filter(([scope]) => scope.startsWith('interface:'));
   if (ifaceDrops.length > 0) {
     text += '\nunclaimed packets dropped: ' + ifaceDrops.map(([scope, c]) => `${scope.slice('interface:'.length)}: ${Object.entries(c).map(([r, n]) => `${r}=${n}`).join(' ')}`).join('; ') + '\n';
@@ -269,6 +270,20 @@ export function renderStatus(s: ControlStatus, now = Date.now()): string {
   }
   if (s.lvs) text += '\n' + renderLvs(s.lvs);
   return text;
+}
+
+/** Instances elected on etcd: who leads, the lease's time to its fencing deadline, renewals. */
+function renderElections(instances: InstanceStatus[]): string {
+  const rows = [['ELECTED ON', 'INSTANCE', 'NODE', 'LEADER', 'LEASE', 'RENEWALS OK/FAILED/LOST', 'ETCD']];
+  for (const i of instances) {
+    const e = i.election;
+    if (!e) continue;
+    const lease = e.lease ? `${(e.lease.remainingMs / 1000).toFixed(1)} s left of ${e.lease.ttl} s` : 'none';
+    const r = e.renewals;
+    const etcd = e.keeping ? `quorum lost: keeping the VIPs (${e.policy})` : e.connected ? 'connected' : (e.lastError ?? 'not connected');
+    rows.push([e.backend, i.name, e.name, e.leader ?? '-', lease, r ? `${r.ok}/${r.failed}/${r.lost}` : '-', etcd]);
+  }
+  return rows.length > 1 ? '\n' + table(rows) : '';
 }
 
 function renderLvs(lvs: NonNullable<ControlStatus['lvs']>): string {

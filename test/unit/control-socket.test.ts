@@ -252,6 +252,23 @@ test('renderStatus shows the last transition with reason, age, master seen and d
   }
 });
 
+test('renderStatus shows an etcd-elected instance: leader, lease time left, renewals, etcd state', () => {
+  const f = fakeDaemon();
+  try {
+    const st = collectStatus(f.daemon);
+    const vi = st.engine.instances[0];
+    assert.ok(vi);
+    vi.election = { backend: 'etcd', name: 'n1', leader: 'n2', lease: { id: '7', ttl: 3, remainingMs: 2480 }, connected: true, policy: 'release', keeping: false, endpoints: ['http://192.0.2.11:2379'], lastError: null, renewals: { ok: 40, failed: 2, lost: 0, maxMs: 9, lastMs: 1.5 } };
+    assert.match(renderStatus(st), /^etcd\s+VI_1\s+n1\s+n2\s+2\.5 s left of 3 s\s+40\/2\/0\s+connected$/m);
+    vi.election = { ...vi.election, lease: null, connected: false, lastError: 'etcd http://192.0.2.11:2379: authentication failed: wrong user or password', renewals: null };
+    assert.match(renderStatus(st), /^etcd\s+VI_1\s+n1\s+n2\s+none\s+-\s+etcd http:\/\/192\.0\.2\.11:2379: authentication failed/m);
+    vi.election = undefined;
+    assert.doesNotMatch(renderStatus(st), /ELECTED ON/);
+  } finally {
+    void f.cleanup();
+  }
+});
+
 test('events: every bus event, in order, as JSON lines; the CLI prints them', async () => {
   await withControl(async (f, s) => {
     const c = client(s.path);
