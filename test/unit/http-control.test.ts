@@ -179,6 +179,25 @@ test('GET /metrics: keepalived exporter names and values, vigil ones, all parsea
   });
 });
 
+test('GET /metrics: an etcd-elected instance shows leadership, the lease time left and renewals by result', async () => {
+  await withServer({}, async ({ base, d }) => {
+    const election = { backend: 'etcd' as const, name: 'n1', leader: 'n1', lease: { id: '7', ttl: 3, remainingMs: 2500 }, connected: true, policy: 'release' as const, keeping: false, endpoints: ['http://192.0.2.11:2379'], lastError: null, renewals: { ok: 40, failed: 2, lost: 1, maxMs: 9, lastMs: 1.5 } };
+    d.engineStatus.instances.push(instance({ name: 'VI_DB', election }));
+    let m = parseExposition(await (await fetch(`${base}/metrics`)).text());
+    assert.equal(m.get('vigil_election_is_leader{instance="VI_DB",backend="etcd"}'), 1);
+    assert.equal(m.get('vigil_election_lease_remaining_seconds{instance="VI_DB"}'), 2.5);
+    assert.equal(m.get('vigil_election_renewals_total{instance="VI_DB",result="ok"}'), 40);
+    assert.equal(m.get('vigil_election_renewals_total{instance="VI_DB",result="failed"}'), 2);
+    assert.equal(m.get('vigil_election_renewals_total{instance="VI_DB",result="lost"}'), 1);
+    // VRRP instances have no election series
+    assert.equal(m.get('vigil_election_is_leader{instance="VI_1",backend="etcd"}'), undefined);
+    d.engineStatus.instances[1] = instance({ name: 'VI_DB', election: { ...election, leader: 'n2', lease: null } });
+    m = parseExposition(await (await fetch(`${base}/metrics`)).text());
+    assert.equal(m.get('vigil_election_is_leader{instance="VI_DB",backend="etcd"}'), 0);
+    assert.equal(m.get('vigil_election_lease_remaining_seconds{instance="VI_DB"}'), 0);
+  });
+});
+
 test('GET /status: engine and plugin status as JSON; unknown routes 404; only GET', async () => {
   await withServer({}, async ({ base }) => {
     const s = (await (await fetch(`${base}/status`)).json()) as { instances: InstanceStatus[]; plugins: PluginStatus[]; reloads: unknown; pid: number };
