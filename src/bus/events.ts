@@ -132,6 +132,9 @@ export interface ElectionLeader {
   leader: string | null;
   /** The one before, or null. */
   previous: string | null;
+  /** This node's lease when the change was seen: its id, TTL (s) and the time left (ms) before
+   * its fencing deadline; null without one. */
+  lease: { id: string; ttl: number; remainingMs: number } | null;
 }
 
 /** A reload (SIGHUP, an edit of the config file, `vigil reload`) was applied, as a diff. */

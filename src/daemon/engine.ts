@@ -204,7 +204,7 @@ export class Engine {
       },
       {
         onTransition: (t) => this.onTransition(name, inst, t),
-        onLeader: (leader, previous) => this.bus.publish({ type: 'election.leader', instance: name, backend: 'etcd', node, leader: leader ?? null, previous: previous ?? null }),
+        onLeader: (leader, previous, lease) => this.bus.publish({ type: 'election.leader', instance: name, backend: 'etcd', node, leader: leader ?? null, previous: previous ?? null, lease }),
         onRenewal: (result, ms) => this.elections.renewal(name, result, ms),
         log: (level, message) => this.log[level](message),
       },

@@ -44,7 +44,7 @@ export interface ElectedEffects {
 
 export interface ElectedHooks {
   onTransition(t: Transition): void;
-  onLeader(leader: string | undefined, previous: string | undefined): void;
+  onLeader(leader: string | undefined, previous: string | undefined, lease: ElectionStatus['lease']): void;
   onRenewal(result: 'ok' | 'failed' | 'lost', latencyMs: number): void;
   log(level: 'info' | 'warn' | 'error', message: string): void;
 }
@@ -310,7 +310,7 @@ export class ElectedInstance {
   private see(leader: LeaderKey | undefined): void {
     const before = this.leader?.name;
     this.leader = leader;
-    if (leader?.name !== before) this.hooks.onLeader(leader?.name, before);
+    if (leader?.name !== before) this.hooks.onLeader(leader?.name, before, this.status().lease);
   }
 
   private async decide(candidates: Candidate[], leader: LeaderKey | undefined): Promise<void> {

@@ -569,6 +569,7 @@ export function nodeStatus(el: EtcdLab, i: number): Promise<NodeStatus | undefin
 /** The parts of `vigil status --json` these tests read: the daemon's own type. */
 export type { ElectionStatus } from '../../src/election/etcd-instance.ts';
 import type { ElectionStatus } from '../../src/election/etcd-instance.ts';
+import type { VigilEvent } from '../../src/bus/events.ts';
 export interface NodeInstanceStatus {
   name: string;
   state: string;
@@ -582,7 +583,7 @@ export interface NodeStatus {
 
 export interface EventFollower {
   /** The events so far (`vigil events --json`, one object per line). */
-  events(): Array<{ type: string; seq: number; [k: string]: unknown }>;
+  events(): VigilEvent[];
   stop(): Promise<void>;
 }
 
@@ -590,7 +591,8 @@ export interface EventFollower {
  * Resolves once the follower has said nothing bad for 300 ms; the lab's cleanup ends it too. */
 export async function followEvents(el: EtcdLab, i: number): Promise<EventFollower> {
   const child = el.lab.spawn(el.switchNs, process.execPath, [bin, 'events', '--json', '--socket', nodeSocket(el, i)]);
-  const events: Array<{ type: string; seq: number; [k: string]: unknown }> = [];
+  // the daemon's own event type: a field the daemon renamed fails the tests' type check
+  const events: VigilEvent[] = [];
   let buf = '';
   child.stdout?.on('data', (d: Buffer) => {
     buf += d.toString();
@@ -600,7 +602,7 @@ export async function followEvents(el: EtcdLab, i: number): Promise<EventFollowe
       buf = buf.slice(nl + 1);
       if (!line) continue;
       try {
-        events.push(JSON.parse(line));
+        events.push(JSON.parse(line) as VigilEvent);
       } catch {
         // not an event line
       }

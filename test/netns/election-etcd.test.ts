@@ -139,8 +139,8 @@ test('etcd election: the leader SIGKILLed, another node holds the VIP within lea
       `instance.transition to master (etcd-elected) on n2: ${JSON.stringify(ev)}`,
     );
     assert.ok(
-      ev.some((e) => e.type === 'election.leader' && e.instance === 'VI_DB' && e.backend === 'etcd' && e.leader === 'n2'),
-      `election.leader naming n2: ${JSON.stringify(ev)}`,
+      ev.some((e) => e.type === 'election.leader' && e.instance === 'VI_DB' && e.backend === 'etcd' && e.leader === 'n2' && e.lease?.ttl === TTL && e.lease.remainingMs > 0),
+      `election.leader naming n2, with n2's lease: ${JSON.stringify(ev)}`,
     );
     assert.deepEqual(vipHolders(el), [el.nodes[1]]);
     await mon.stop();
