@@ -17,7 +17,7 @@
 // to the benchmark.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   followEvents,
@@ -259,9 +259,13 @@ test('etcd election: a tracker lowers the leader below its peer, leadership move
     const tf = join(el.dir, 'prio-n1');
     writeFileSync(tf, '0\n');
     const extraOf = (i: number) => (i === 0 ? `vrrp_track_file:\n  tf:\n    file: ${JSON.stringify(tf)}\n    weight: 1\n` : '');
+    // n2's keepalived-style notify script follows its transitions as for a VRRP instance
+    const notified = join(el.dir, 'notified-n2');
+    const script = join(el.dir, 'notify.sh');
+    writeFileSync(script, `#!/bin/sh\necho "$*" >> ${notified}\n`, { mode: 0o755 });
     const a = start(el, daemons, 0, { priority: 150, extra: extraOf(0), instanceExtra: '    track_file:\n      - name: tf\n' });
     await a.waitFor(MASTER, 20_000);
-    const b = start(el, daemons, 1, { priority: 100 });
+    const b = start(el, daemons, 1, { priority: 100, instanceExtra: `    notify: ${JSON.stringify(script)}\n` });
     await b.waitFor(BACKUP, 20_000);
     assert.deepEqual(vipHolders(el), [el.nodes[0]]);
     const sampler = sampleOverlap(el);
@@ -273,6 +277,7 @@ test('etcd election: a tracker lowers the leader below its peer, leadership move
     await untilStatus(el, 0, 'n1 sees n2 as the leader', (s) => s.election?.leader === 'n2');
     await sleep(500);
     assert.deepEqual(vipHolders(el), [el.nodes[1]], 'the VIP moved to n2');
+    await until('n2 notify script run for MASTER', () => (existsSync(notified) && /^INSTANCE VI_DB MASTER 100$/m.test(readFileSync(notified, 'utf8')) ? true : undefined), 5000);
 
     writeFileSync(tf, '0\n'); // back to 150 > 100: n1 preempts
     await b.waitFor(/\(VI_DB\) Entering BACKUP STATE[^\n]*reason=etcd-preempted/, 20_000);
@@ -281,6 +286,7 @@ test('etcd election: a tracker lowers the leader below its peer, leadership move
     assert.deepEqual(vipHolders(el), [el.nodes[0]], 'the VIP came back to n1');
     const report = await sampler.stop();
     assert.deepEqual(report.overlaps, [], 'never on both while moving');
+    await until('n2 notify script run for BACKUP after MASTER', () => (/MASTER 100\n(.*\n)*INSTANCE VI_DB BACKUP 100$/m.test(readFileSync(notified, 'utf8')) ? true : undefined), 5000);
   });
 });
 
