@@ -15,6 +15,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type * as Cockatiel from 'cockatiel';
 import type * as Etcd3Types from 'etcd3';
 import type { IOptions } from 'etcd3';
+import { monoMicros } from '../clock.ts';
 import type { EtcdElectionConfig } from '../config/election-schema.ts';
 
 type Etcd3Module = typeof Etcd3Types;
@@ -70,6 +71,9 @@ const firstLine = (s: string) => s.trim().split('\n')[0]?.slice(0, 300) ?? s;
 
 export class EtcdElectionClient {
   private client: Etcd3 | undefined;
+  private perMember: Etcd3[] | undefined;
+  /** The member that answered the last renewal: tried first next time. */
+  private preferred = 0;
   private watchStream: { cancel(): void } | undefined;
 
   constructor(
@@ -125,9 +129,44 @@ export class EtcdElectionClient {
     return { id: String(r.ID), ttl: Number(r.TTL) };
   }
 
-  /** One renewal: the server's remaining TTL in seconds (0 or less: the lease is gone). */
-  async renew(id: string): Promise<number> {
-    const c = await this.connect();
+  /** One client per member, with no retry or breaker of etcd3's: renewals and the quorum probe
+   * choose the member themselves. */
+  private async members(): Promise<Etcd3[]> {
+    if (this.perMember) return this.perMember;
+    const [{ Etcd3 }, { noop }] = await etcd3();
+    this.perMember = await Promise.all(this.cfg.endpoints.map(async (ep) => new Etcd3({ ...(await this.options([ep])), faultHandling: { global: noop, host: () => noop } })));
+    return this.perMember;
+  }
+
+  /**
+   * One renewal: the server's remaining TTL in seconds (0 or less: the lease is gone) and the
+   * monotonic send time (µs) of the attempt that was answered. A keepalive is a stream, which
+   * etcd3 sends to a member picked at random and never retries; so the members are tried here
+   * one after another, from the last one that answered, while `budgetMs` lasts: a member that
+   * refuses costs nothing, a silent one one attempt, and the next renewal starts elsewhere.
+   */
+  async renew(id: string, budgetMs: number): Promise<{ ttl: number; sent: number }> {
+    const members = await this.members();
+    const started = monoMicros();
+    let last: unknown;
+    for (let i = 0; i < members.length; i++) {
+      const k = (this.preferred + i) % members.length;
+      const sent = monoMicros();
+      if (i > 0 && (sent - started) / 1000 >= budgetMs) break;
+      try {
+        const ttl = await this.keepaliveOnce(members[k] as Etcd3, id);
+        this.preferred = k;
+        return { ttl, sent };
+      } catch (e) {
+        last = e;
+        // whatever happens next, the next renewal starts with another member
+        this.preferred = (k + 1) % members.length;
+      }
+    }
+    throw last;
+  }
+
+  private async keepaliveOnce(c: Etcd3, id: string): Promise<number> {
     const stream = await c.leaseClient.leaseKeepAlive({ deadline: new Date(Date.now() + this.requestMs) });
     try {
       const res = await new Promise<{ TTL: string }>((resolve, reject) => {
@@ -213,18 +252,15 @@ export class EtcdElectionClient {
    * proves nothing.
    */
   async quorumLost(): Promise<{ leaderless: boolean; detail: string }> {
-    const [{ Etcd3 }, { noop }] = await etcd3();
+    const members = await this.members();
     const answers = await Promise.all(
-      this.cfg.endpoints.map(async (ep) => {
-        const one = new Etcd3({ ...(await this.options([ep])), faultHandling: { global: noop, host: () => noop } });
+      this.cfg.endpoints.map(async (ep, k) => {
         try {
-          const s = await one.maintenance.status();
+          const s = await (members[k] as Etcd3).maintenance.status();
           return String(s.leader) === '0' ? `${ep}: no leader` : `${ep}: leader ${String(s.leader)}`;
         } catch (e) {
           const d = describeEtcdError(e);
           return /no leader/.test(d) ? `${ep}: no leader` : /refused/.test(d) ? `${ep}: down` : `${ep}: ${d}`;
-        } finally {
-          one.close();
         }
       }),
     );
@@ -270,5 +306,7 @@ export class EtcdElectionClient {
     stream?.cancel();
     this.client?.close();
     this.client = undefined;
+    for (const c of this.perMember ?? []) c.close();
+    this.perMember = undefined;
   }
 }

@@ -231,7 +231,11 @@ export class ElectedInstance {
   }
 
   private async cycle(): Promise<void> {
+    // after a pause (SIGSTOP, a starved CPU) I/O may run before the deadline timer: D is
+    // checked on every path that could keep or add a VIP, not by the timer alone
+    if (this.deadlinePassed()) return;
     await this.holdLease();
+    if (this.deadlinePassed()) return;
     if (this.stopped || !this.lease) return;
     await this.publish(this.lease.id);
     const kvs = await this.client.read(this.prefix);
@@ -270,8 +274,9 @@ export class ElectedInstance {
     const lease = this.lease;
     lease.lastSent = now;
     let ttl: number;
+    let sent: number;
     try {
-      ttl = await this.client.renew(lease.id);
+      ({ ttl, sent } = await this.client.renew(lease.id, this.timing.renewUs / 1000));
     } catch (e) {
       this.hooks.onRenewal('failed', (monoMicros() - now) / 1000);
       if (this.settings.etcd.quorum_loss === 'keep' && this.current === 'master') await this.probeQuorum();
@@ -288,7 +293,7 @@ export class ElectedInstance {
     }
     this.keeping = false;
     this.leaderlessAt = undefined;
-    const deadline = now + holdFor(Math.min(lease.ttlUs, ttl * 1e6));
+    const deadline = sent + holdFor(Math.min(lease.ttlUs, ttl * 1e6));
     if (deadline > lease.deadline) lease.deadline = deadline;
     this.armDeadline();
     // the kernel lifetime follows the deadline (an add is a replace)
@@ -367,6 +372,13 @@ export class ElectedInstance {
     this.deadlineTimer = setTimeout(() => this.onDeadline(), Math.ceil(wait / 1000));
   }
 
+  /** The lease's deadline has passed: acted on at once (as the timer would), true. */
+  private deadlinePassed(): boolean {
+    if (!this.lease || monoMicros() < this.lease.deadline) return false;
+    this.onDeadline();
+    return this.lease === undefined || this.keeping === false;
+  }
+
   private onDeadline(): void {
     const lease = this.lease;
     if (!lease || this.stopped) return;
@@ -375,6 +387,7 @@ export class ElectedInstance {
     if (this.current === 'master' && this.leaderlessProven()) {
       if (!this.keeping) this.hooks.log('warn', `(${this.settings.name}) etcd quorum lost: keeping the addresses (quorum_loss: keep); no member has a leader, so no other node can be elected`);
       this.keeping = true;
+      clearTimeout(this.deadlineTimer);
       this.deadlineTimer = setTimeout(() => this.onDeadline(), this.timing.renewUs / 1000);
       return;
     }
