@@ -19,7 +19,7 @@ import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, stopChild } from './netns.ts';
+import { bridge, Lab, plug, stopChild } from './netns.ts';
 import { startVigil, type DaemonHandle } from './daemon.ts';
 
 export const VIP = '192.0.2.100/24';
@@ -83,17 +83,6 @@ export interface EtcdLab {
   cleanup(): Promise<void>;
 }
 
-function bridge(lab: Lab, name: string): string {
-  const ns = lab.addNamespace(name);
-  lab.exec(ns, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
-  lab.exec(ns, 'ip', ['link', 'set', 'br0', 'up']);
-  return ns;
-}
-
-function plug(lab: Lab, hub: string, ns: string, ifname: string, port: string): void {
-  lab.veth(ns, ifname, hub, port);
-  lab.exec(hub, 'ip', ['link', 'set', port, 'master', 'br0']);
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

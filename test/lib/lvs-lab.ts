@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
-import { Lab, waitForOutput } from './netns.ts';
+import { bridge, Lab, plug, waitForOutput } from './netns.ts';
 
 export const HTTP_SERVER = fileURLToPath(new URL('./fixtures/http-name-server.mjs', import.meta.url));
 export const VIP = '192.0.2.100';
@@ -34,18 +34,6 @@ export interface LvsLab {
   servers: Map<string, ChildProcess>;
 }
 
-function bridge(lab: Lab, name: string): string {
-  const ns = lab.addNamespace(name);
-  lab.exec(ns, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
-  lab.exec(ns, 'ip', ['link', 'set', 'br0', 'up']);
-  return ns;
-}
-
-/** A veth from `ns` (as `ifname`) into the hub's bridge. */
-function plug(lab: Lab, hub: string, ns: string, ifname: string, port: string): void {
-  lab.veth(ns, ifname, hub, port);
-  lab.exec(hub, 'ip', ['link', 'set', port, 'master', 'br0']);
-}
 
 export async function withLvsLab(opts: { balancers?: number; realServers?: number }, fn: (l: LvsLab) => Promise<void>): Promise<void> {
   const lab = new Lab();

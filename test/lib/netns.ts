@@ -66,6 +66,20 @@ export class Lab {
   }
 }
 
+/** A namespace holding a bridge `br0`, up: the hub of a lab's segment. */
+export function bridge(lab: Lab, name: string): string {
+  const ns = lab.addNamespace(name);
+  lab.exec(ns, 'ip', ['link', 'add', 'br0', 'type', 'bridge']);
+  lab.exec(ns, 'ip', ['link', 'set', 'br0', 'up']);
+  return ns;
+}
+
+/** A veth from `ns` (as `ifname`) into the hub's bridge (as `port`). */
+export function plug(lab: Lab, hub: string, ns: string, ifname: string, port: string): void {
+  lab.veth(ns, ifname, hub, port);
+  lab.exec(hub, 'ip', ['link', 'set', port, 'master', 'br0']);
+}
+
 /** SIGTERM, then SIGKILL after 3 s; resolves when the process has exited. */
 export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
