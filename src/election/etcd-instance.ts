@@ -20,7 +20,7 @@ import type { State, Transition, TransitionReason } from '../vrrp/fsm.ts';
 import { zeroCounters, type InstanceCounters } from '../vrrp/instance.ts';
 import { challenger, parseCandidate, parseLeaderName, shouldClaim, type Candidate, type LeaderKey } from './decide.ts';
 import { describeEtcdError, EtcdElectionClient } from './etcd-client.ts';
-import { electionTiming, holdFor, validLifetime, type ElectionTiming } from './timing.ts';
+import { electionTiming, holdFor, lifetimeRefresh, validLifetime, type ElectionTiming } from './timing.ts';
 
 export interface ElectedSettings {
   /** The instance's name. */
@@ -86,6 +86,13 @@ export class ElectedInstance {
   private readonly prefix: string;
   private stopped = false;
   private deadlineTimer: NodeJS.Timeout | undefined;
+  /** Where the kernel lifetime last given to the addresses ends (monotonic µs, a lower bound:
+   * the kernel starts counting when it handles the add) and for which Master generation. */
+  private addressesUntil = { generation: -1, until: 0 };
+  /** Re-sets the lifetime at its best moment (timing.ts lifetimeRefresh). */
+  private lifetimeTimer: NodeJS.Timeout | undefined;
+  /** Fires when the lifetime runs out before D: renewals have failed that long. */
+  private lapseTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private published = '';
   private challengerSince: number | undefined;
@@ -146,11 +153,20 @@ export class ElectedInstance {
     };
   }
 
-  /** The kernel lifetime of the addresses now, whole seconds; 0 = do not add them. */
+  /** The kernel lifetime to add the addresses with now, whole seconds, called just before the
+   * add; 0 = do not add them: the deadline is too near (or past), or the lifetime they already
+   * have ends later (an add is a replace and would shorten it). */
   addressLifetime(): number {
     if (this.current !== 'master') return 0;
-    if (this.keeping || this.leaderlessProven()) return Math.max(1, Math.floor(this.timing.ttlUs / 1e6));
-    return this.lease ? validLifetime(monoMicros(), this.lease.deadline) : 0;
+    const now = monoMicros();
+    const proof = this.keeping || this.leaderlessProven();
+    const seconds = proof ? Math.max(1, Math.floor(this.timing.ttlUs / 1e6)) : this.lease ? validLifetime(now, this.lease.deadline) : 0;
+    if (seconds === 0) return 0;
+    const held = this.addressesUntil;
+    if (held.generation === this.generation && now + seconds * 1e6 <= held.until) return 0;
+    this.addressesUntil = { generation: this.generation, until: now + seconds * 1e6 };
+    this.armLifetime(now, proof);
+    return seconds;
   }
 
   // --- inputs ------------------------------------------------------------------------------
@@ -166,6 +182,8 @@ export class ElectedInstance {
     this.stopped = true;
     this.wake?.();
     clearTimeout(this.deadlineTimer);
+    clearTimeout(this.lifetimeTimer);
+    clearTimeout(this.lapseTimer);
     const wasMaster = this.current === 'master';
     const gen = this.move('initialize', 'shutdown');
     const removed = wasMaster ? this.effects.removeAddresses(gen) : Promise.resolve();
@@ -280,9 +298,6 @@ export class ElectedInstance {
     } catch (e) {
       this.hooks.onRenewal('failed', (monoMicros() - now) / 1000);
       if (this.settings.etcd.quorum_loss === 'keep' && this.current === 'master') await this.probeQuorum();
-      // the lifetime is whole seconds: re-set from the same deadline, it ends nearer to D, so
-      // a short etcd hiccup (a leader election) costs no address
-      if (this.current === 'master' && this.lease === lease) void this.effects.addAddresses(this.generation);
       throw e;
     }
     this.hooks.onRenewal(ttl > 0 ? 'ok' : 'lost', (monoMicros() - now) / 1000);
@@ -296,7 +311,8 @@ export class ElectedInstance {
     const deadline = sent + holdFor(Math.min(lease.ttlUs, ttl * 1e6));
     if (deadline > lease.deadline) lease.deadline = deadline;
     this.armDeadline();
-    // the kernel lifetime follows the deadline (an add is a replace)
+    // the kernel lifetime follows the deadline: at once when it lapsed (or nears), then at its
+    // best moment (armLifetime)
     if (this.current === 'master') void this.effects.addAddresses(this.generation);
   }
 
@@ -361,6 +377,30 @@ export class ElectedInstance {
     const revision = this.myLeaderRevision;
     this.myLeaderRevision = undefined;
     if (revision) await this.client.resign(`${this.prefix}/leader`, revision).catch((e: unknown) => this.hooks.log('warn', `(${this.settings.name}) etcd: resigning: ${describeEtcdError(e)}; the key goes with the lease`));
+  }
+
+  // --- the addresses' kernel lifetime -------------------------------------------------------
+
+  /** After an add: the next re-set at its best moment, and a warning should it lapse first. */
+  private armLifetime(now: number, proof: boolean): void {
+    clearTimeout(this.lifetimeTimer);
+    clearTimeout(this.lapseTimer);
+    const gen = this.generation;
+    const until = this.addressesUntil.until;
+    const next = !proof && this.lease ? lifetimeRefresh(now, this.lease.deadline) : undefined;
+    if (next && next.ends > until + 100_000) {
+      this.lifetimeTimer = setTimeout(() => void this.effects.addAddresses(gen), (next.at - now) / 1000);
+    }
+    this.lapseTimer = setTimeout(() => this.lapsed(gen, until), (until - now) / 1000 + 1);
+  }
+
+  /** The lifetime ran out with no re-set since: the kernel removed the addresses. Before D that
+   * means renewals have failed for nearly a TTL; the next acknowledged one adds them back. */
+  private lapsed(gen: number, until: number): void {
+    if (this.stopped || this.current !== 'master' || gen !== this.generation || this.addressesUntil.until !== until) return;
+    const lease = this.lease;
+    const since = lease ? ` (the last acknowledged renewal was sent ${((monoMicros() - (lease.deadline - holdFor(lease.ttlUs))) / 1e6).toFixed(1)} s ago)` : '';
+    this.hooks.log('warn', `(${this.settings.name}) etcd: the addresses' kernel lifetime ran out before the lease's deadline${since}; the kernel removed them, and an acknowledged renewal adds them back. A lease_ttl that outlasts an etcd leader election avoids this`);
   }
 
   // --- the fencing deadline ------------------------------------------------------------------
@@ -438,6 +478,8 @@ export class ElectedInstance {
     this.current = to;
     this.generation++;
     this.counters.transitions++;
+    clearTimeout(this.lifetimeTimer);
+    clearTimeout(this.lapseTimer);
     this.hooks.onTransition({ from, to, reason, priority: this.effective, at: monoMicros(), ...(detail !== undefined ? { detail } : {}) });
     return this.generation;
   }

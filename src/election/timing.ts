@@ -56,3 +56,20 @@ export function lostRenewalsTolerated(t: ElectionTiming): number {
 export function validLifetime(nowUs: number, deadlineUs: number): number {
   return Math.max(0, Math.floor((deadlineUs - nowUs - KERNEL_SLACK_US) / 1e6));
 }
+
+/** A lifetime re-set is aimed this long before the moment its whole seconds would drop by one
+ * (a timer a little late then still gets the full second). */
+export const REFRESH_LEAD_US = 50_000;
+
+/** When to re-set the addresses' lifetime so that it ends as near D - KERNEL_SLACK_US as whole
+ * seconds allow: just before validLifetime() next drops by one. Set at an arbitrary moment it
+ * ends up to a second sooner, and a renewal outage as long as one etcd leader election can
+ * reach that second: the address would be gone while the lease still holds. Returns the moment
+ * and where that lifetime ends (monotonic µs), or undefined when no whole second is left. */
+export function lifetimeRefresh(nowUs: number, deadlineUs: number): { at: number; ends: number } | undefined {
+  const seconds = validLifetime(nowUs, deadlineUs);
+  if (seconds < 1) return undefined;
+  const drops = deadlineUs - KERNEL_SLACK_US - seconds * 1e6;
+  const at = Math.max(nowUs, drops - REFRESH_LEAD_US);
+  return { at, ends: at + seconds * 1e6 };
+}

@@ -11,7 +11,7 @@ import { formatDiagnostic, type Diagnostic } from '../../src/config/diagnostics.
 import { loadConfigFile, type LoadOptions } from '../../src/config/load.ts';
 import { best, challenger, parseCandidate, shouldClaim, type Candidate } from '../../src/election/decide.ts';
 import { describeEtcdError } from '../../src/election/etcd-client.ts';
-import { electionTiming, holdFor, lostRenewalsTolerated, validLifetime } from '../../src/election/timing.ts';
+import { electionTiming, holdFor, KERNEL_SLACK_US, lifetimeRefresh, lostRenewalsTolerated, REFRESH_LEAD_US, validLifetime } from '../../src/election/timing.ts';
 import { builtinSections } from '../../src/plugins/sections.ts';
 
 const c = (name: string, priority: number, fault = false): Candidate => ({ name, priority, fault });
@@ -78,6 +78,28 @@ describe('the lease arithmetic', () => {
     assert.equal(validLifetime(0, 2_797_000), 2);
     assert.equal(validLifetime(0, 1_400_000), 0);
     assert.equal(validLifetime(5_000_000, 2_797_000), 0);
+  });
+
+  test('the lifetime is re-set just before its whole seconds drop, so it ends near D - 0.5 s, not up to a second sooner', () => {
+    const D = 2_797_000; // a renewal sent at 0, TTL 3
+    const best = D - KERNEL_SLACK_US - REFRESH_LEAD_US;
+    // set on the answer (10 ms), 2 s end at 2.01 s; re-set at 0.247 s they end at 2.247 s
+    assert.equal(0 + 10_000 + validLifetime(10_000, D) * 1e6, 2_010_000);
+    assert.deepEqual(lifetimeRefresh(10_000, D), { at: best - 2_000_000, ends: best });
+    // a slow answer (past 0.297 s): 1 s left now, the best moment is a second on
+    assert.deepEqual(lifetimeRefresh(300_000, D), { at: 1_247_000, ends: best });
+    // within the lead of the drop: now is the moment
+    assert.deepEqual(lifetimeRefresh(280_000, D), { at: 280_000, ends: 2_280_000 });
+    // whatever the moment asked at, the lifetime never ends past D - 0.5 s
+    for (let now = 0; now < D; now += 7_919) {
+      const r = lifetimeRefresh(now, D);
+      if (!r) {
+        assert.equal(validLifetime(now, D), 0);
+        continue;
+      }
+      assert.ok(r.at >= now && r.ends <= D - KERNEL_SLACK_US && r.ends >= best, `${now}: ${JSON.stringify(r)}`);
+      assert.equal(r.ends - r.at, validLifetime(r.at, D) * 1e6, `${now}: the lifetime at the moment is what it ends by`);
+    }
   });
 
   test('etcd errors read as causes an operator can act on', () => {
