@@ -7,6 +7,7 @@
 // renewal every TTL/6 lets several renewals be lost before the fencing deadline, each attempt
 // gets at most one renewal interval, so a silent member costs one interval, not a TTL.
 
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 export const etcdElectionSchema = z.object({
@@ -42,3 +43,9 @@ export const electionSchema = z.object({
 });
 
 export type EtcdElectionConfig = z.infer<typeof etcdElectionSchema>;
+
+/** This node's candidate name in an election: `name`, else global_defs.router_id, else the host
+ * name (one rule for the engine, the status and the events). */
+export function candidateName(etcd: Pick<EtcdElectionConfig, 'name'>, routerId: string | undefined): string {
+  return etcd.name ?? routerId ?? hostname();
+}

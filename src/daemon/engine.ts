@@ -17,10 +17,9 @@ import { instanceFamily } from '../config/semantic.ts';
 import { defaultVmacName, removeVmac } from '../net/vmac.ts';
 import type { Transition } from '../vrrp/fsm.ts';
 import { VrrpInstance } from '../vrrp/instance.ts';
-import type { EtcdElectionConfig } from '../config/election-schema.ts';
+import { candidateName, type EtcdElectionConfig } from '../config/election-schema.ts';
 import { ElectedInstance } from '../election/etcd-instance.ts';
 import { ElectionMetrics } from './election-metrics.ts';
-import { hostname } from 'node:os';
 import type { DropReason } from '../vrrp/receive.ts';
 import { AddressEffects } from './effects.ts';
 import { Announcer, garpSchedule } from './garp-schedule.ts';
@@ -194,7 +193,7 @@ export class Engine {
       effects: Promise.resolve(),
       garp: garpSchedule(inst, this.config.global_defs),
     };
-    const node = etcd.name ?? this.config.global_defs.router_id ?? hostname();
+    const node = candidateName(etcd, this.config.global_defs.router_id);
     const elected = new ElectedInstance(
       { name, node, priority: inst.priority, preempt: !inst.nopreempt, preemptDelay: Math.round(inst.preempt_delay * 1e6), vrid: inst.virtual_router_id, etcd },
       {

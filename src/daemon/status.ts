@@ -1,6 +1,7 @@
 // The status snapshot: everything an operator asks about (status socket, dumps, metrics, the
 // status page), as plain data, safe to serialize: no secrets (the auth password is not in it).
 
+import { candidateName } from '../config/election-schema.ts';
 import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { instanceFamily } from '../config/semantic.ts';
 import type { Transition } from '../vrrp/fsm.ts';
@@ -91,7 +92,7 @@ export function instanceStatus(
     running instanceof ElectedInstance
       ? { ...running.status(), renewals: renewals ?? null }
       : etcd
-        ? { backend: 'etcd', name: etcd.name ?? '', leader: null, lease: null, connected: false, policy: etcd.quorum_loss, keeping: false, endpoints: [...etcd.endpoints], lastError: null, renewals: null }
+        ? { backend: 'etcd', name: candidateName(etcd, config.global_defs.router_id), leader: null, lease: null, connected: false, policy: etcd.quorum_loss, keeping: false, endpoints: [...etcd.endpoints], lastError: null, renewals: null }
         : undefined;
   return {
     name,

@@ -13,6 +13,8 @@ import { best, challenger, parseCandidate, shouldClaim, type Candidate } from '.
 import { describeEtcdError } from '../../src/election/etcd-client.ts';
 import { electionTiming, holdFor, KERNEL_SLACK_US, lifetimeRefresh, lostRenewalsTolerated, REFRESH_LEAD_US, validLifetime } from '../../src/election/timing.ts';
 import { builtinSections } from '../../src/plugins/sections.ts';
+import { instanceStatus } from '../../src/daemon/status.ts';
+import { hostname } from 'node:os';
 
 const c = (name: string, priority: number, fault = false): Candidate => ({ name, priority, fault });
 
@@ -167,5 +169,19 @@ describe('the election section', () => {
     const r = loadConfigFile(conf, host);
     assert.deepEqual(lines(r.diagnostics), []);
     assert.equal(r.config?.vrrp_instance.VI_DB?.election?.etcd?.lease_ttl, 4);
+  });
+
+  test('status of an instance not running yet names the candidate as the engine will: name, else router_id, else the host name', () => {
+    const nameIn = (r: ReturnType<typeof loadConfigFile>) => {
+      assert.ok(r.config, lines(r.diagnostics).join('\n'));
+      const trackers = { adjustments: {}, faults: [], effective: 150 };
+      return instanceStatus(r.config, 'VI_DB', r.config.vrrp_instance.VI_DB!, undefined, false, trackers, []).election?.name;
+    };
+    const ep = 'endpoints: [ "http://192.0.2.250:2379" ]';
+    assert.equal(nameIn(yaml([ep, 'name: db-a'])), 'db-a');
+    assert.equal(nameIn(yaml([ep])), hostname());
+    const f = join(dir, `c${n++}.yaml`);
+    writeFileSync(f, ['global_defs: { router_id: lb-7 }', 'vrrp_instance:', '  VI_DB:', '    interface: eth0', '    priority: 150', '    virtual_ipaddress: [ { address: 192.0.2.100/24 } ]', `    election: { etcd: { ${ep} } }`, ''].join('\n'), { mode: 0o600 });
+    assert.equal(nameIn(loadConfigFile(f, host)), 'lb-7');
   });
 });
