@@ -254,22 +254,25 @@ async function oneHolder(el: EtcdLab, ms: number): Promise<number> {
   return el.nodes.indexOf(h[0] as string);
 }
 
-async function firstAddAfter(mon: AddressMonitor, ns: string, t: number, ms: number): Promise<number | undefined> {
+/** The monitor's first add (or delete) of the VIP in `ns` after `t`, waiting up to `ms`. */
+async function firstAfter(mon: AddressMonitor, what: 'add' | 'delete', ns: string, t: number, ms: number): Promise<number | undefined> {
+  const seen = () => (what === 'add' ? mon.firstAdd(ns, t) : mon.firstDel(ns, t));
   try {
-    await until(() => mon.firstAdd(ns, t) !== undefined, ms, 'the add');
+    await until(() => seen() !== undefined, ms, `the ${what}`);
   } catch {
     return undefined;
   }
-  return mon.firstAdd(ns, t);
+  return seen();
 }
 
-async function firstDelAfter(mon: AddressMonitor, ns: string, t: number, ms: number): Promise<number | undefined> {
-  try {
-    await until(() => mon.firstDel(ns, t) !== undefined, ms, 'the delete');
-  } catch {
-    return undefined;
-  }
-  return mon.firstDel(ns, t);
+/** The start of a trial: who holds the VIP now (and who is the peer), then a random phase
+ * against the holder's renewals: without it the fault comes a fixed time after the renewal the
+ * previous trial's restart set off, and the figures bunch at one end. */
+async function nextTrial(el: EtcdLab): Promise<{ h: number; p: number; hn: string; pn: string }> {
+  const h = await oneHolder(el, 20_000);
+  const p = 1 - h;
+  await sleep(Math.random() * 1000);
+  return { h, p, hn: el.nodes[h] as string, pn: el.nodes[p] as string };
 }
 
 function commitOf(): string {
@@ -300,17 +303,11 @@ export async function benchElection(opts: ElectionOptions = {}): Promise<Electio
     await oneHolder(el, 20_000);
     log(`${kind} holders, lease_ttl ${ttl}, renewal every ${renewS.toFixed(2)} s; ${trials} kill trials`);
     for (let k = 0; k < trials; k++) {
-      const h = await oneHolder(el, 20_000);
-      const p = 1 - h;
-      const hn = el.nodes[h] as string;
-      const pn = el.nodes[p] as string;
-      // a random phase against the holder's renewals: without it the fault comes a fixed time
-      // after the renewal the previous trial's restart set off, and the figures bunch at one end
-      await sleep(Math.random() * 1000);
+      const { h, p, hn, pn } = await nextTrial(el);
       const t = wallMs();
       await holders.kill(h);
-      const add = await firstAddAfter(mon, pn, t, limit);
-      const del = await firstDelAfter(mon, hn, t, 10_000);
+      const add = await firstAfter(mon, 'add', pn, t, limit);
+      const del = await firstAfter(mon, 'delete', hn, t, 10_000);
       const trial: KillTrial = {
         holder: `n${h + 1}`,
         takeoverMs: add === undefined ? null : add - t,
@@ -334,19 +331,15 @@ export async function benchElection(opts: ElectionOptions = {}): Promise<Electio
     }
     log(`${trials} partition trials`);
     for (let k = 0; k < trials; k++) {
-      const h = await oneHolder(el, 20_000);
-      const p = 1 - h;
-      const hn = el.nodes[h] as string;
-      const pn = el.nodes[p] as string;
-      await sleep(Math.random() * 1000);
+      const { h, p, hn, pn } = await nextTrial(el);
       const nftMs = cut(el, hn);
       const t = wallMs();
       let add: number | undefined;
       let del: number | undefined;
       try {
-        add = await firstAddAfter(mon, pn, t, limit);
+        add = await firstAfter(mon, 'add', pn, t, limit);
         // a fenced holder deleted before the add; a holder without a fence is given 2 s more
-        del = await firstDelAfter(mon, hn, t, add === undefined ? 1 : Math.max(1, add + 2000 - wallMs()));
+        del = await firstAfter(mon, 'delete', hn, t, add === undefined ? 1 : Math.max(1, add + 2000 - wallMs()));
       } finally {
         el.heal(hn);
       }
