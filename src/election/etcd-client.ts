@@ -11,7 +11,6 @@
 
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import type * as Cockatiel from 'cockatiel';
 import type * as Etcd3Types from 'etcd3';
 import type { IOptions } from 'etcd3';
@@ -279,6 +278,9 @@ export class EtcdElectionClient {
     if (!tls || !/No connection established|UNAVAILABLE/.test(plain)) return plain;
     const url = new URL(this.cfg.endpoints[0] ?? '');
     const host = url.hostname.replace(/^\[|\]$/g, '');
+    // loaded here, on a failure, not with the daemon: node:tls costs ~3 MiB in a process that
+    // would otherwise never need it (gRPC loads it for itself when TLS is configured)
+    const { connect: tlsConnect } = await import('node:tls');
     const cause = await new Promise<string | undefined>((resolve) => {
       const socket = tlsConnect({
         host,
