@@ -8,6 +8,14 @@ export function monoMicros(): number {
   return Number(process.hrtime.bigint() / 1000n);
 }
 
+/** When this process started, on the monotonic clock (µs): performance.now() counts from it. */
+export function processStartMicros(): number {
+  // performance.now() first: its first call loads perf_hooks (~1 ms), which must not fall
+  // between the two readings
+  const sinceStart = performance.now() * 1000;
+  return monoMicros() - Math.round(sinceStart);
+}
+
 /** Monotonic milliseconds, with a fraction (for durations: `monoMs() - started`). */
 export function monoMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;

@@ -12,6 +12,7 @@
 // and owns the instances' lives: start, waiting for an interface, reload, clean stop.
 
 import { EventBus } from '../bus/bus.ts';
+import { monoMicros } from '../clock.ts';
 import type { Config, VrrpInstanceConfig } from '../config/schema.ts';
 import { instanceFamily } from '../config/semantic.ts';
 import { defaultVmacName, removeVmac } from '../net/vmac.ts';
@@ -81,21 +82,24 @@ export class Engine {
   }
 
   /** Removes addresses a crashed earlier run may have left, then starts every instance. */
-  async start(): Promise<void> {
+  /** `execAt`: the daemon's exec on the monotonic clock (µs); the instances started now count
+   * their first Master_Down_Timer from it (fsm.ts onStartup), later ones (an interface that
+   * appears, a reload) from their own start. */
+  async start(execAt?: number): Promise<void> {
     for (const inst of Object.values(this.config.vrrp_instance)) {
       // a VMAC left by a crash is reused, so its addresses must go too
       const vmac = inst.use_vmac === false ? undefined : typeof inst.use_vmac === 'string' ? inst.use_vmac : defaultVmacName(inst.virtual_router_id, instanceFamily(inst));
       const vips = [...virtualAddresses(inst), ...(vmac ? virtualAddresses(inst, vmac) : [])];
       await this.effects.removeStale(inst.interface, vips, virtualRoutes(inst.virtual_routes), virtualRules(inst.virtual_rules));
     }
-    for (const name of Object.keys(this.config.vrrp_instance)) this.startInstance(name);
+    for (const name of Object.keys(this.config.vrrp_instance)) this.startInstance(name, execAt);
   }
 
-  private startInstance(name: string): void {
-    this.launch(name).catch((e: Error) => this.log.error(`(${name}) cannot start: ${e.message}`));
+  private startInstance(name: string, execAt?: number): void {
+    this.launch(name, execAt).catch((e: Error) => this.log.error(`(${name}) cannot start: ${e.message}`));
   }
 
-  private async launch(name: string): Promise<void> {
+  private async launch(name: string, execAt?: number): Promise<void> {
     const inst = this.config.vrrp_instance[name];
     if (!inst || this.starting.has(name)) return;
     if (inst.election?.etcd) return this.launchElected(name, inst, inst.election.etcd);
@@ -165,15 +169,15 @@ export class Engine {
     this.sockets.register(key, cfg.vrid, instance);
     wiring.attach(instance);
     this.running.set(name, run);
-    this.startRunning(name, inst, run);
+    this.startRunning(name, inst, run, execAt);
   }
 
   /** Trackers may have spoken before the instance could start: it starts as they say. */
-  private startRunning(name: string, inst: VrrpInstanceConfig, run: Running): void {
+  private startRunning(name: string, inst: VrrpInstanceConfig, run: Running, execAt?: number): void {
     for (const source of this.tracked.faultsOf(name)) run.instance.setFault(source, true);
     const effective = this.effectivePriority(name);
     if (effective !== inst.priority) run.instance.setPriority(effective);
-    run.instance.start();
+    run.instance.start(execAt === undefined ? undefined : monoMicros() - execAt);
     // a member that was missing held its group in FAULT; it is here now
     this.sync.faultsChanged(name);
   }

@@ -19,6 +19,7 @@ import { instanceInfos, pluginSpecs, userPluginFiles } from '../plugins/loader.t
 import { loadWithPlugins, userPluginSections } from '../plugins/sections.ts';
 import type { Balancer } from '../lvs/balancer.ts';
 import { Engine, type ReloadDiff } from './engine.ts';
+import { daemonExecAt, EXEC_AT_ENV } from './exec-at.ts';
 import { configSecrets, createLogger, type Logger } from './log.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
 import type { SyslogOptions } from './syslog.ts';
@@ -150,7 +151,9 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon | null> {
   host.apply(specs, instanceInfos(config), userPluginSections(config));
   presets.apply(await initialReports(specs, new Set(Object.keys(config.vrrp_instance)), log));
   log.info(`starting with ${Object.keys(config.vrrp_instance).length} instance(s) from ${opts.file}${first.overlay ? ` and the overlay ${first.overlay}` : ''}`);
-  await engine.start();
+  const execAt = daemonExecAt();
+  delete process.env[EXEC_AT_ENV]; // not for the scripts and plugins the engine runs
+  await engine.start(execAt);
   // Whatever the instances do not need is loaded after they run: the load balancer, the file
   // watchers, the control interfaces (runDaemon).
   // The load balancer after VRRP: its checks and its nft transaction must not delay the first

@@ -18,7 +18,9 @@ export interface RunningInstance {
   readonly fsm: { readonly priority: number; readonly activeFaults: string[]; readonly masterAddress: string | undefined };
   readonly config: { readonly vrid: number; readonly version: number; readonly advertIntervalCs: number; readonly primaryAddress: string };
   readonly counters: InstanceCounters;
-  start(): void;
+  /** `elapsed`: µs since the daemon's exec, for an instance started with the daemon (VRRP
+   * credits it to its first Master_Down_Timer; see fsm.ts onStartup). */
+  start(elapsed?: number): void;
   /** Clean stop; an etcd instance resolves once its lease is revoked. */
   stop(): void | Promise<void>;
   setPriority(priority: number): void;

@@ -21,7 +21,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { isSdNotifyMessage, reloadingState, sdNotify } from '../control/systemd.ts';
 import type { DaemonLogger } from './log.ts';
 import { claimDefaultPidFile, removePidFile, writePidFile } from './pid-file.ts';
-import { monoMs } from '../clock.ts';
+import { monoMs, processStartMicros } from '../clock.ts';
+import { EXEC_AT_ENV } from './exec-at.ts';
 
 export interface SuperviseOptions {
   /** The command line to run the engine with (--engine-child is added). */
@@ -99,6 +100,7 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
 
   return new Promise<number>((resolveExit) => {
     let child: ChildProcess | undefined;
+    let forks = 0;
     let stopping: NodeJS.Signals | undefined;
     let everReady = false;
     let restartTimer: NodeJS.Timeout | undefined;
@@ -115,7 +117,9 @@ export function supervise(opts: SuperviseOptions): Promise<number> {
     const start = () => {
       restartTimer = undefined;
       const c = fork(opts.entry, [...childArgv, '--engine-child'], {
-        env,
+        // the first engine counts its instances' first Master_Down_Timer from our exec; a
+        // restarted one from its own (exec-at.ts)
+        env: forks++ === 0 ? { ...env, [EXEC_AT_ENV]: String(processStartMicros()) } : env,
         execArgv: [...ENGINE_NODE_OPTIONS, ...process.execArgv],
         // the engine's log lines go straight to our stderr; the IPC channel carries the rest.
         // Its own process group: a terminal's Ctrl-C reaches the engine once, through us.

@@ -99,7 +99,7 @@ export interface StepResult {
 }
 
 export type Input =
-  | { type: 'startup' }
+  | { type: 'startup'; elapsed?: Micros | undefined }
   | { type: 'shutdown' }
   /** A received advert that already passed the receive checks of RFC 5798 section 7.1 that need
    * no state (TTL, checksum, VRID, auth); `from` is the sender's primary address. */
@@ -231,7 +231,7 @@ export class VrrpFsm {
     const out: StepResult = { actions: [], transitions: [] };
     switch (input.type) {
       case 'startup':
-        this.onStartup(out);
+        this.onStartup(out, input.elapsed ?? 0);
         break;
       case 'shutdown':
         this.onShutdown(out);
@@ -257,14 +257,21 @@ export class VrrpFsm {
 
   // --- inputs ---------------------------------------------------------------------------------
 
-  private onStartup(out: StepResult): void {
+  /** `elapsed`: how long ago the router started (its daemon's exec), when that was before this
+   * instance could listen. RFC 5798 starts the Master_Down_Timer at Startup; a slow start
+   * (vigil listens ~0.4 s after exec, keepalived after ~15 ms) would otherwise lose the race
+   * between two nodes started together to the lower priority. At most half an advert interval
+   * is credited, so the Backup still listens for 2.5 intervals plus Skew_Time (two adverts of a
+   * Master already there, whatever their phase) before it may take over. */
+  private onStartup(out: StepResult, elapsed: Micros): void {
     if (this.current !== 'initialize') return;
     if (this.faults.size > 0) {
       this.enterFault(out, 'fault', this.activeFaults.join(','));
     } else if (this.isOwner) {
       this.enterMaster(out, 'address-owner');
     } else {
-      this.enterBackup(out, 'startup', { holdPreempt: true });
+      const credit = Math.max(0, Math.min(elapsed, centisToMicros(this.config.advertIntervalCs) / 2));
+      this.enterBackup(out, 'startup', { holdPreempt: true, credit });
     }
   }
 
@@ -441,14 +448,14 @@ export class VrrpFsm {
   private enterBackup(
     out: StepResult,
     reason: TransitionReason,
-    opts: { holdPreempt: boolean; detail?: string | undefined },
+    opts: { holdPreempt: boolean; detail?: string | undefined; credit?: Micros },
   ): void {
     if (reason !== 'higher-priority-seen' && reason !== 'equal-priority-higher-address') {
       this.masterAdverIntervalCs = this.config.advertIntervalCs;
     }
     this.downCause = 'master-down-timer';
     this.setPreemptHold(out, opts.holdPreempt && this.config.preemptDelay > 0 ? 'holding' : 'none');
-    out.actions.push({ type: 'start-timer', timer: 'master-down', after: this.masterDownInterval });
+    out.actions.push({ type: 'start-timer', timer: 'master-down', after: this.masterDownInterval - (opts.credit ?? 0) });
     this.transition(out, 'backup', reason, opts.detail);
   }
 

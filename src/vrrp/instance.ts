@@ -132,8 +132,8 @@ export class VrrpInstance {
     return this.generation;
   }
 
-  start(): void {
-    this.handle({ type: 'startup' });
+  start(elapsed?: Micros): void {
+    this.handle({ type: 'startup', elapsed });
   }
 
   /** Clean stop: a Master sends its priority-0 advert and gives its addresses up. */

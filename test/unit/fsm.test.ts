@@ -79,6 +79,22 @@ describe('state machine', () => {
     assert.deepEqual(r.transitions, [{ from: 'initialize', to: 'backup', reason: 'startup', priority: 100, at: 0 }]);
   });
 
+  test('startup after a slow start: the time since exec is credited, at most half an advert interval', () => {
+    const after = (elapsed: number, over: Partial<FsmConfig> = {}) => {
+      const { fsm } = make(over);
+      const a = fsm.step({ type: 'startup', elapsed }).actions[0];
+      return a?.type === 'start-timer' ? a.after : undefined;
+    };
+    // vigil listening 0.4 s after exec: the timer ends where it would have from the exec
+    assert.equal(after(400_000), 3_609_375 - 400_000);
+    // never more than half an interval: the Backup still hears two adverts of a Master there
+    assert.equal(after(5_000_000), 3_609_375 - 500_000);
+    assert.equal(after(400_000, { advertIntervalCs: 5 }), masterDownInterval(3, 100, 5) - 25_000);
+    // the higher priority of two nodes started together still fires first
+    assert.ok(after(400_000, { priority: 200 })! < masterDownInterval(3, 150, 100) - 15_000);
+    assert.equal(after(-5), 3_609_375, 'a clock oddity credits nothing');
+  });
+
   test('address owner (255) starts as Master: advert, addresses, announce, Adver_Timer', () => {
     const { fsm } = make({ priority: 255 });
     const r = fsm.step({ type: 'startup' });
