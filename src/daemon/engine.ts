@@ -81,8 +81,8 @@ export class Engine {
     });
   }
 
-  /** Removes addresses a crashed earlier run may have left, then starts every instance. */
-  /** `execAt`: the daemon's exec on the monotonic clock (µs); the instances started now count
+  /** Removes addresses a crashed earlier run may have left, then starts every instance.
+   * `execAt`: the daemon's exec on the monotonic clock (µs); the instances started now count
    * their first Master_Down_Timer from it (fsm.ts onStartup), later ones (an interface that
    * appears, a reload) from their own start. */
   async start(execAt?: number): Promise<void> {

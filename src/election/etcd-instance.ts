@@ -391,13 +391,13 @@ export class ElectedInstance {
     if (next && next.ends > until + 100_000) {
       this.lifetimeTimer = setTimeout(() => void this.effects.addAddresses(gen), (next.at - now) / 1000);
     }
-    this.lapseTimer = setTimeout(() => this.lapsed(gen, until), (until - now) / 1000 + 1);
+    this.lapseTimer = setTimeout(() => this.lapsed(), (until - now) / 1000 + 1);
   }
 
-  /** The lifetime ran out with no re-set since: the kernel removed the addresses. Before D that
-   * means renewals have failed for nearly a TTL; the next acknowledged one adds them back. */
-  private lapsed(gen: number, until: number): void {
-    if (this.stopped || this.current !== 'master' || gen !== this.generation || this.addressesUntil.until !== until) return;
+  /** The lifetime ran out with no re-set since (every add, transition and the stop clear this
+   * timer): the kernel removed the addresses. Before D that means renewals have failed for
+   * nearly a TTL; the next acknowledged one adds them back. */
+  private lapsed(): void {
     const lease = this.lease;
     const since = lease ? ` (the last acknowledged renewal was sent ${((monoMicros() - (lease.deadline - holdFor(lease.ttlUs))) / 1e6).toFixed(1)} s ago)` : '';
     this.hooks.log('warn', `(${this.settings.name}) etcd: the addresses' kernel lifetime ran out before the lease's deadline${since}; the kernel removed them, and an acknowledged renewal adds them back. A lease_ttl that outlasts an etcd leader election avoids this`);
